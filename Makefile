@@ -1,0 +1,104 @@
+# TrakSense-C. `make` builds libtsk.a and every tool into build/; `make test` runs the suite
+# against a private PostgreSQL and mosquitto; `make demo` shows the system working end to end.
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= gcc
+BUILD     ?= build
+PGINC     := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+OPT       ?= -O2 -g
+SAN       ?=
+CFLAGS    ?=
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -Wall -Wextra -Werror -iquote lib -I$(PGINC) \
+             -DTSK_VERSION='"$(VERSION)"' -DTSK_PREFIX='"$(PREFIX)"'
+LDFLAGS   += $(SAN)
+LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lmicrohttpd -lsodium -lpthread -lm
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/sql_embed.o
+TOOLS_SRC := $(sort $(wildcard bin/tsk-*.c))
+TOOLS     := $(TOOLS_SRC:bin/%.c=$(BUILD)/%)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELP_SRC  := $(sort $(wildcard tests/helpers/*.c))
+HELPERS   := $(HELP_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+SQL_FILES := $(sort $(wildcard sql/public/*.sql sql/tenant/*.sql))
+MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
+
+# Debian packages the project needs; `make deps` installs the missing ones (as root).
+DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosquitto mosquitto-clients \
+             libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libsodium-dev \
+             pkg-config perl valgrind procps iproute2 nodejs npm
+
+.PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
+all: deps-quiet $(TOOLS) $(UNITS) $(HELPERS)
+
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# SQL migrations are compiled into the library, so an installed tool needs no data files to migrate.
+$(BUILD)/lib/sql_embed.c: $(SQL_FILES) tests/embed-sql.sh | $(BUILD)/lib
+	sh tests/embed-sql.sh $(SQL_FILES) > $@
+$(BUILD)/lib/sql_embed.o: $(BUILD)/lib/sql_embed.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtsk.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tsk-%: bin/tsk-%.c $(BUILD)/libtsk.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libtsk.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) -iquote tests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libtsk.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
+
+$(BUILD)/lib $(BUILD)/tests:
+	mkdir -p $@
+
+# Install missing Debian packages. Quiet form for `all`: only acts when a header is missing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing Debian packages:$$missing (run as root)" >&2; exit 1; fi; \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "make deps: all Debian packages present"; fi
+deps-quiet:
+	@for h in /usr/include/mosquitto.h /usr/include/jansson.h /usr/include/sqlite3.h /usr/include/microhttpd.h \
+	  /usr/include/sodium.h /usr/include/x86_64-linux-gnu/curl/curl.h $(PGINC)/libpq-fe.h; do \
+	  [ -e $$h ] || { $(MAKE) --no-print-directory deps; break; }; done
+.PHONY: deps-quiet
+
+test check: all
+	@sh tests/run
+
+asan:
+	$(MAKE) BUILD=build/asan OPT='-O1 -g' SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TSK_BUILD=build/asan sh tests/run
+
+valgrind: all
+	TSK_VALGRIND=1 sh tests/run
+
+bench: all
+	@for b in tests/bench/*; do [ -x "$$b" ] && "$$b"; done
+
+demo: all
+	@sh tests/demo.sh start
+demo-stop:
+	@sh tests/demo.sh stop
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/tsk/sql/public $(DESTDIR)$(PREFIX)/share/tsk/sql/tenant \
+	  $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/cron.d
+	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -m 0644 sql/public/*.sql $(DESTDIR)$(PREFIX)/share/tsk/sql/public/
+	install -m 0644 sql/tenant/*.sql $(DESTDIR)$(PREFIX)/share/tsk/sql/tenant/
+	for u in systemd/*; do [ -f $$u ] && sed 's#@PREFIX@#$(PREFIX)#g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done; true
+	for c in cron/*; do [ -f $$c ] && sed 's#@PREFIX@#$(PREFIX)#g' $$c > $(DESTDIR)/etc/cron.d/$$(basename $$c); done; true
+
+clean:
+	rm -rf build

@@ -1,0 +1,27 @@
+/* JSON lines: a reader that counts lines, and a writer that flushes one object per line. */
+#ifndef TSK_JSONL_H
+#define TSK_JSONL_H
+
+#include <stdio.h>
+#include <jansson.h>
+
+struct tsk_jsonl {
+	FILE *f;
+	char *line;      /* the current line, without its newline */
+	size_t cap;
+	size_t len;
+	long lineno;     /* 1-based number of the current line */
+};
+
+void tsk_jsonl_init(struct tsk_jsonl *r, FILE *f);
+void tsk_jsonl_free(struct tsk_jsonl *r);
+/* Reads the next non-blank line. Returns 1 and sets *out (a new reference) for a JSON value, 0 at end
+ * of input, -1 for a line that is not JSON (err says why, with the column; r->line still holds it). */
+int tsk_jsonl_next(struct tsk_jsonl *r, json_t **out, char *err, size_t errlen);
+/* Reads the next non-blank raw line: 1, or 0 at end of input. */
+int tsk_jsonl_next_line(struct tsk_jsonl *r);
+
+/* Writes one compact JSON line. Returns 0, or -1 on a write error. */
+int tsk_jsonl_write(FILE *f, json_t *v);
+
+#endif
