@@ -72,14 +72,14 @@ deps-quiet:
 .PHONY: deps-quiet
 
 test check: all
-	@sh tests/run
+	@bash tests/run
 
 asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TSK_BUILD=build/asan sh tests/run
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TSK_BUILD=build/asan bash tests/run
 
 valgrind: all
-	TSK_VALGRIND=1 sh tests/run
+	TSK_VALGRIND=1 bash tests/run
 
 bench: all
 	@for b in tests/bench/*; do [ -x "$$b" ] && "$$b"; done

@@ -17,7 +17,8 @@ extern const struct tsk_migration tsk_migrations[];
 
 /* Applies the public migrations not yet recorded, each in its own transaction. *applied counts them. */
 int tsk_migrate_public(PGconn *db, int *applied, char *err, size_t errlen);
-/* Applies the tenant migrations not yet recorded to one tenant schema (search_path set to it). */
-int tsk_migrate_tenant(PGconn *db, const char *schema, int *applied, char *err, size_t errlen);
+/* Applies the tenant migrations not yet recorded to one tenant schema (search_path set to it).
+ * in_tx: run inside the caller's open transaction instead of one transaction per migration. */
+int tsk_migrate_tenant(PGconn *db, const char *schema, int in_tx, int *applied, char *err, size_t errlen);
 
 #endif

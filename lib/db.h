@@ -1,0 +1,47 @@
+/*
+ * PostgreSQL access: connect, run parameterized statements, enter a tenant's schema, and classify
+ * errors into temporary (retry later: exit 75) and permanent ones.
+ * Every value goes in as a parameter; every identifier built from input goes through tsk_db_ident().
+ */
+#ifndef TSK_DB_H
+#define TSK_DB_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* Connects with libpq (dsn "" uses the PG* environment), in UTC, quiet notices. TSK_OK or TSK_ETEMP
+ * (server unreachable) or TSK_EFAIL (bad credentials, bad DSN). */
+int tsk_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen);
+
+/* TSK_ETEMP when the failure is worth retrying (connection lost, server shutting down, out of
+ * resources, serialization failure, deadlock), TSK_EEXIST for a unique violation, else TSK_EFAIL. */
+int tsk_db_classify(PGconn *db, const PGresult *res);
+
+/* Runs one statement with text parameters (NULL entries are SQL NULL). On success *out (when not NULL)
+ * receives the result, which the caller PQclear()s. On failure err holds the server's message. */
+int tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
+    char *err, size_t errlen);
+/* Runs a statement with no parameters and no result (BEGIN, SET ...). */
+int tsk_db_cmd(PGconn *db, const char *sql, char *err, size_t errlen);
+
+int tsk_db_begin(PGconn *db, char *err, size_t errlen);
+int tsk_db_commit(PGconn *db, char *err, size_t errlen);
+void tsk_db_rollback(PGconn *db);
+
+/* A quoted identifier (PQescapeIdentifier) the caller frees with PQfreemem, or NULL. */
+char *tsk_db_ident(PGconn *db, const char *name);
+
+/* Looks the tenant up by slug in public.tenant and sets search_path to its schema, then public.
+ * schema (when not NULL, TSK_SCHEMA_LEN bytes) receives the schema name. TSK_ENOTFOUND for an
+ * unknown tenant. `local` uses SET LOCAL (inside a transaction). */
+#define TSK_SCHEMA_LEN 64
+int tsk_db_enter_tenant(PGconn *db, const char *slug, int local, char *schema, char *err, size_t errlen);
+/* Sets search_path to one known schema name (quoted here), then public. */
+int tsk_db_set_schema(PGconn *db, const char *schema, int local, char *err, size_t errlen);
+
+/* Runs a query whose rows are one JSON text each and returns them as a JSON array (new reference). */
+int tsk_db_json_rows(PGconn *db, const char *sql, int nparams, const char *const *params, json_t **out,
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,47 @@
+/* The tenant registry: tenants (one schema each), their domains and settings. */
+#ifndef TSK_TENANT_H
+#define TSK_TENANT_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#define TSK_SLUG_MAX 63
+
+/* ^[a-z0-9][a-z0-9-]{0,62}$, not "public", not starting with "pg". TSK_OK or TSK_EINVAL + why. */
+int tsk_tenant_slug_check(const char *slug, char *err, size_t errlen);
+/* The schema named after a valid slug: '-' becomes '_'. out holds TSK_SLUG_MAX + 1 bytes. */
+void tsk_tenant_schema_name(const char *slug, char *out);
+/* A host name for the domain table: lower case, no port, letters, digits, '-' and '.'. */
+int tsk_tenant_domain_check(const char *domain, char *norm, size_t normlen, char *err, size_t errlen);
+
+/* Creates the tenant, its schema (all tenant migrations applied) and its domain (may be NULL), in one
+ * transaction: on any failure nothing is left behind. TSK_EEXIST for a taken slug or domain. */
+int tsk_tenant_create(PGconn *db, const char *slug, const char *name, const char *domain, char *err,
+    size_t errlen);
+/* Drops the schema and every row of the tenant, in one transaction. */
+int tsk_tenant_delete(PGconn *db, const char *slug, char *err, size_t errlen);
+/* [{slug, name, schema, domains:[...], settings, created_at, members}] (a new reference). */
+int tsk_tenant_list(PGconn *db, json_t **out, char *err, size_t errlen);
+/* One tenant as above, with reading and device counts from its schema. TSK_ENOTFOUND. */
+int tsk_tenant_show(PGconn *db, const char *slug, json_t **out, char *err, size_t errlen);
+/* Sets (value non-NULL) or removes a key of the tenant's settings; value is JSON text or a string. */
+int tsk_tenant_setting(PGconn *db, const char *slug, const char *key, const char *value, char *err,
+    size_t errlen);
+/* The tenant's settings object (a new reference). */
+int tsk_tenant_settings(PGconn *db, const char *slug, json_t **out, char *err, size_t errlen);
+
+int tsk_tenant_domain_add(PGconn *db, const char *slug, const char *domain, char *err, size_t errlen);
+int tsk_tenant_domain_rm(PGconn *db, const char *slug, const char *domain, char *err, size_t errlen);
+/* [{domain, tenant, primary}] of one tenant, or of all when slug is NULL. */
+int tsk_tenant_domain_list(PGconn *db, const char *slug, json_t **out, char *err, size_t errlen);
+/* The tenant serving an HTTP Host (port stripped, case folded). slug holds TSK_SLUG_MAX + 1 bytes. */
+int tsk_tenant_by_domain(PGconn *db, const char *host, char *slug, char *err, size_t errlen);
+/* Whether a tenant with that slug exists: TSK_OK, TSK_ENOTFOUND or an error. */
+int tsk_tenant_exists(PGconn *db, const char *slug, char *err, size_t errlen);
+
+/* `tsk-tenant migrate`: public migrations, then every tenant schema. Counts what was applied. */
+int tsk_tenant_migrate_all(PGconn *db, int *public_applied, int *tenant_applied, int *tenants, char *err,
+    size_t errlen);
+
+#endif

@@ -1,0 +1,128 @@
+# Private servers for tests, demos and benchmarks: a PostgreSQL 15 cluster and a mosquitto broker on
+# free loopback ports, under one directory. Sourced by tests/run, tests/demo.sh and tests/bench/*.
+# servers_start DIR [fast]  -> exports TSK_TEST_DIR PGPORT TSK_TEST_PGPORT TSK_TEST_DSN TSK_TEST_MQTT_PORT
+# servers_stop
+
+tsk_free_port() {
+	local p
+	while :; do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		# A port is free when nothing answers on it (bash's /dev/tcp, no extra tools needed).
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+}
+
+tsk_pg_bindir() {
+	local d
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$d" ] || { echo "no PostgreSQL server binaries under /usr/lib/postgresql" >&2; return 1; }
+	echo "$d"
+}
+
+# initdb refuses to run as root, so the cluster belongs to an unprivileged user.
+tsk_pg_user() {
+	if [ "$(id -u)" != 0 ]; then id -un; return; fi
+	if id postgres >/dev/null 2>&1; then echo postgres; return; fi
+	id tsk >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tsk
+	echo tsk
+}
+
+tsk_as_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u "$TSK_PG_OWNER" -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" -l "$TSK_TEST_DIR/pg.log" -w -t 60 start >/dev/null
+}
+
+pg_stop() {
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" -w -t 60 -m fast stop >/dev/null
+}
+
+mqtt_start() {
+	mosquitto -c "$TSK_TEST_DIR/mosquitto.conf" >>"$TSK_TEST_DIR/mosquitto.log" 2>&1 &
+	echo $! >"$TSK_TEST_DIR/mosquitto.pid"
+	local i
+	for i in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_MQTT_PORT") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "mosquitto did not start; see $TSK_TEST_DIR/mosquitto.log" >&2
+	return 1
+}
+
+mqtt_stop() {
+	[ -f "$TSK_TEST_DIR/mosquitto.pid" ] || return 0
+	kill "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null
+	wait "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null
+	rm -f "$TSK_TEST_DIR/mosquitto.pid"
+}
+
+# servers_start DIR [fast|durable]: fast turns off fsync (tests); durable keeps PostgreSQL's defaults
+# (benchmarks and the demo).
+servers_start() {
+	local dir=$1 mode=${2:-fast}
+	PGBIN=$(tsk_pg_bindir) || return 1
+	TSK_PG_OWNER=$(tsk_pg_user)
+	export PGBIN TSK_PG_OWNER
+	mkdir -p "$dir"
+	TSK_TEST_DIR=$(cd "$dir" && pwd)
+	export TSK_TEST_DIR
+	chmod 755 "$TSK_TEST_DIR"
+	if [ ! -f "$TSK_TEST_DIR/pg/PG_VERSION" ]; then
+		mkdir -p "$TSK_TEST_DIR/pg"
+		chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg" 2>/dev/null
+		chmod 700 "$TSK_TEST_DIR/pg"
+		tsk_as_pg "$PGBIN/initdb" -D "$TSK_TEST_DIR/pg" -U tsk --auth=trust -E UTF8 --locale=C.UTF-8 \
+			--no-sync >"$TSK_TEST_DIR/initdb.log" 2>&1 ||
+			{ echo "initdb failed; see $TSK_TEST_DIR/initdb.log" >&2; return 1; }
+		touch "$TSK_TEST_DIR/pg.log" && chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg.log"
+	fi
+	TSK_TEST_PGPORT=$(tsk_free_port)
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "port = $TSK_TEST_PGPORT"
+		echo "unix_socket_directories = ''"
+		echo "max_connections = 200"
+		echo "shared_buffers = 512MB"
+		echo "max_wal_size = 4GB"
+		if [ "$mode" = fast ]; then
+			echo "fsync = off"
+			echo "full_page_writes = off"
+			echo "synchronous_commit = off"
+		fi
+	} >"$TSK_TEST_DIR/pg/postgresql.auto.conf"
+	chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg/postgresql.auto.conf" 2>/dev/null
+	pg_start || { echo "PostgreSQL did not start; see $TSK_TEST_DIR/pg.log" >&2; tail -5 "$TSK_TEST_DIR/pg.log" >&2; return 1; }
+	PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -qAt -d postgres \
+		-c "SELECT 1 FROM pg_database WHERE datname = 'tsk'" | grep -q 1 ||
+		PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres -c "CREATE DATABASE tsk" >/dev/null
+	TSK_TEST_DSN="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=tsk"
+	export TSK_TEST_PGPORT TSK_TEST_DSN
+
+	TSK_TEST_MQTT_PORT=$(tsk_free_port)
+	export TSK_TEST_MQTT_PORT
+	mkdir -p "$TSK_TEST_DIR/mosquitto"
+	cat >"$TSK_TEST_DIR/mosquitto.conf" <<CONF
+listener $TSK_TEST_MQTT_PORT 127.0.0.1
+allow_anonymous true
+user root
+persistence true
+persistence_location $TSK_TEST_DIR/mosquitto/
+autosave_interval 60
+max_queued_messages 0
+max_inflight_messages 0
+max_packet_size 4194304
+log_dest stderr
+log_type error
+log_type warning
+CONF
+	mqtt_start
+}
+
+servers_stop() {
+	[ -n "${TSK_TEST_DIR:-}" ] || return 0
+	mqtt_stop
+	[ -f "$TSK_TEST_DIR/pg/postmaster.pid" ] && pg_stop
+	return 0
+}

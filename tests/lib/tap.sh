@@ -1,0 +1,55 @@
+# TAP helpers for the shell tests in tests/t/. Each test sources this file; tests/run has started the
+# servers and exported TSK_TEST_DSN, TSK_TEST_MQTT_PORT, TSK_TEST_DIR, PGBIN, TSK_PG_OWNER.
+set -u
+TSK_ROOT=${TSK_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+TSK_BUILD=${TSK_BUILD:-build}
+case "$TSK_BUILD" in /*) ;; *) TSK_BUILD=$TSK_ROOT/$TSK_BUILD ;; esac
+. "$TSK_ROOT/tests/lib/servers.sh"
+cd "$TSK_ROOT" || exit 1
+_tap_n=0
+_tap_failed=0
+T=$(mktemp -d "${TSK_TEST_DIR:-/tmp}/t.XXXXXX")
+
+ok() { # ok CONDITION-EXIT-STATUS DESCRIPTION ; use: ok $? "desc" or cmd; ok $? ...
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $_tap_n - $2"; else
+		echo "not ok $_tap_n - $2"; _tap_failed=$((_tap_failed + 1)); fi
+}
+is() { # is GOT WANT DESCRIPTION
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $_tap_n - $3"; else
+		echo "not ok $_tap_n - $3"; _tap_failed=$((_tap_failed + 1))
+		printf '#          got: %s\n#     expected: %s\n' "$1" "$2"; fi
+}
+like() { # like GOT EXTENDED-REGEX DESCRIPTION
+	_tap_n=$((_tap_n + 1))
+	if printf '%s' "$1" | grep -Eq -- "$2"; then echo "ok $_tap_n - $3"; else
+		echo "not ok $_tap_n - $3"; _tap_failed=$((_tap_failed + 1))
+		printf '#          got: %s\n#  should match: %s\n' "$1" "$2"; fi
+}
+diag() { echo "# $*"; }
+done_testing() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" -eq 0 ] || exit 1
+	exit 0
+}
+
+# The tools, possibly under valgrind (make valgrind) or built with sanitizers (make asan).
+TSK_VG="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --suppressions=$TSK_ROOT/tests/lib/valgrind.supp"
+tsk() {
+	local tool=$1; shift
+	if [ -n "${TSK_VALGRIND:-}" ]; then $TSK_VG "$TSK_BUILD/tsk-$tool" "$@"; else "$TSK_BUILD/tsk-$tool" "$@"; fi
+}
+tsk_vg() { local tool=$1; shift; $TSK_VG "$TSK_BUILD/tsk-$tool" "$@"; }
+
+# A database of the test's own, migrated: fresh_db NAME exports TSK_DATABASE_URL.
+fresh_db() {
+	local name=$1
+	PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres \
+		-c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" -c "CREATE DATABASE \"$name\"" >/dev/null 2>&1
+	TSK_DATABASE_URL="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=$name"
+	export TSK_DATABASE_URL
+	"$TSK_BUILD/tsk-tenant" migrate >/dev/null
+}
+# q SQL: one value (or rows, |-separated) from the current test database.
+q() { psql "$TSK_DATABASE_URL" -qAtX -c "$1" 2>&1; }
