@@ -1,0 +1,52 @@
+/*
+ * Partitions and retention of a tenant's `reading` table (`tsk-tenant maintain`).
+ *
+ * Partitions are monthly (UTC calendar months, named reading_pYYYY_MM). Monthly rather than daily: a
+ * month of one reading a minute from 1000 sensors is ~43 million rows, a comfortable partition size,
+ * and years of keep-forever data stay at tens of partitions per tenant instead of thousands (planning
+ * time and catalog size grow with the partition count, per tenant). The price is retention granularity:
+ * a partition is dropped only once it is wholly older than the retention, so up to a month more than the
+ * retention is kept; the rollups and the default partition are trimmed at the same boundary so queries
+ * stay consistent.
+ *
+ * The DEFAULT partition catches every row no dated partition covers (late or future timestamps), so no
+ * row is ever refused. PostgreSQL refuses to create a partition whose range holds rows of the default
+ * partition, so a new month is made as a plain table, the default's rows of that month are moved into
+ * it, and it is attached, all in one transaction with the default partition locked: a row is never lost
+ * nor visible twice.
+ */
+#ifndef TSK_PARTITION_H
+#define TSK_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+#define TSK_PARTITION_AHEAD 3 /* months created ahead of the current one */
+
+struct tsk_partition_result {
+	int tenants;                 /* tenants maintained */
+	int created;                 /* partitions created (ahead, or for rows found in the default) */
+	int dropped;                 /* partitions dropped past retention */
+	long long rows_moved;        /* rows moved out of the default partition */
+	long long rows_deleted;      /* rows deleted from the default partition past retention */
+	long long rollup_deleted;    /* rollup rows deleted past retention */
+};
+
+/*
+ * Maintains one tenant (slug), or every tenant when tenant is NULL: creates the partitions of the
+ * current month and `ahead` months after it, creates a partition for every month (not past retention,
+ * not after the last month created ahead) that has rows in the default partition and moves those rows,
+ * drops partitions wholly older than the tenant's "retention" setting (none: keep forever), deletes rows
+ * of the default partition and rollup buckets older than the same boundary. Idempotent; results add up
+ * into *out (may be NULL). now_us is the current time (the tests pass their own).
+ * TSK_ENOTFOUND for an unknown tenant, TSK_EINVAL for an unparseable retention setting.
+ */
+int tsk_partition_maintain(PGconn *db, const char *tenant, int64_t now_us, int ahead,
+    struct tsk_partition_result *out, char *err, size_t errlen);
+
+/* The retention boundary for a retention of `retention_us` at now_us: the start of the UTC month holding
+ * now - retention. Rows with ts before it are dropped. */
+int64_t tsk_partition_cutoff(int64_t now_us, int64_t retention_us);
+
+#endif
