@@ -27,6 +27,16 @@ copy_message(char *err, size_t errlen, const char *msg)
 			*p = ' ';
 }
 
+const char *
+tsk_db_message(PGconn *db, const PGresult *res)
+{
+	const char *m = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (m == NULL || *m == '\0')
+		m = res != NULL && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(db);
+	return m;
+}
+
 int
 tsk_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen)
 {
@@ -89,9 +99,7 @@ tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params,
 		return TSK_OK;
 	}
 	int rc = tsk_db_classify(db, res);
-	copy_message(err, errlen, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db));
-	if (res == NULL || *PQresultErrorMessage(res) == '\0')
-		copy_message(err, errlen, PQerrorMessage(db));
+	copy_message(err, errlen, tsk_db_message(db, res));
 	PQclear(res);
 	if (out != NULL)
 		*out = NULL;

@@ -18,6 +18,10 @@ int tsk_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen);
  * resources, serialization failure, deadlock), TSK_EEXIST for a unique violation, else TSK_EFAIL. */
 int tsk_db_classify(PGconn *db, const PGresult *res);
 
+/* The server's primary message for a failed result (no "ERROR:" prefix, no DETAIL lines), or the
+ * connection's message. */
+const char *tsk_db_message(PGconn *db, const PGresult *res);
+
 /* Runs one statement with text parameters (NULL entries are SQL NULL). On success *out (when not NULL)
  * receives the result, which the caller PQclear()s. On failure err holds the server's message. */
 int tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,

@@ -49,7 +49,7 @@ apply_one(PGconn *db, const struct tsk_migration *m, const char *scope, char *er
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = tsk_db_classify(db, res);
 		tsk_seterr(err, errlen, rc, "migration %s/%03d_%s: %s", m->scope, m->version, m->name,
-		    PQresultErrorMessage(res));
+		    tsk_db_message(db, res));
 		err[strcspn(err, "\n")] = '\0';
 		PQclear(res);
 		return rc;
@@ -63,15 +63,17 @@ apply_one(PGconn *db, const struct tsk_migration *m, const char *scope, char *er
 /* Applies pending migrations of `kind` to `scope`. With own_tx each migration runs in a transaction of
  * its own (a failure keeps the ones before it and leaves the schema as the failed one found it);
  * without, the caller's transaction holds them all. */
-static int
-run(PGconn *db, const char *kind, const char *scope, const char *schema, int own_tx, int *count, char *err,
-    size_t errlen)
+int
+tsk_migrate_apply(PGconn *db, const struct tsk_migration *list, const char *kind, const char *scope,
+    const char *schema, int own_tx, int *count, char *err, size_t errlen)
 {
 	int rc = TSK_OK, applied;
 
 	if (count != NULL)
 		*count = 0;
-	for (const struct tsk_migration *m = tsk_migrations; m->scope != NULL; m++) {
+	if ((rc = ensure_table(db, err, errlen)) != TSK_OK)
+		return rc;
+	for (const struct tsk_migration *m = list; m->scope != NULL; m++) {
 		if (strcmp(m->scope, kind) != 0)
 			continue;
 		if (own_tx && (rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
@@ -100,15 +102,11 @@ fail:
 int
 tsk_migrate_public(PGconn *db, int *applied, char *err, size_t errlen)
 {
-	int rc = ensure_table(db, err, errlen);
-
-	if (rc != TSK_OK)
-		return rc;
-	return run(db, "public", "public", NULL, 1, applied, err, errlen);
+	return tsk_migrate_apply(db, tsk_migrations, "public", "public", NULL, 1, applied, err, errlen);
 }
 
 int
 tsk_migrate_tenant(PGconn *db, const char *schema, int in_tx, int *applied, char *err, size_t errlen)
 {
-	return run(db, "tenant", schema, schema, !in_tx, applied, err, errlen);
+	return tsk_migrate_apply(db, tsk_migrations, "tenant", schema, schema, !in_tx, applied, err, errlen);
 }

@@ -21,4 +21,9 @@ int tsk_migrate_public(PGconn *db, int *applied, char *err, size_t errlen);
  * in_tx: run inside the caller's open transaction instead of one transaction per migration. */
 int tsk_migrate_tenant(PGconn *db, const char *schema, int in_tx, int *applied, char *err, size_t errlen);
 
+/* The engine behind both: applies the entries of `list` whose scope is `kind` and that `scope` has not
+ * recorded yet, with search_path set to `schema` when not NULL. Exposed for tests. */
+int tsk_migrate_apply(PGconn *db, const struct tsk_migration *list, const char *kind, const char *scope,
+    const char *schema, int own_tx, int *count, char *err, size_t errlen);
+
 #endif
