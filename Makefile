@@ -28,7 +28,7 @@ MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
 # Debian packages the project needs; `make deps` installs the missing ones (as root).
 DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosquitto mosquitto-clients \
              libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libsodium-dev \
-             pkg-config perl valgrind procps iproute2 nodejs npm
+             pkg-config perl valgrind procps iproute2 curl ca-certificates
 
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
 all: deps-quiet $(TOOLS) $(UNITS) $(HELPERS)
@@ -60,6 +60,7 @@ $(BUILD)/lib $(BUILD)/tests:
 # Install missing Debian packages. Quiet form for `all`: only acts when a header is missing.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing Debian packages:$$missing (run as root)" >&2; exit 1; fi; \
 	  echo "make deps: installing$$missing"; \

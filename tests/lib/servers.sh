@@ -6,7 +6,8 @@
 tsk_free_port() {
 	local p
 	while :; do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		# Not $RANDOM: command substitutions inherit its state and would all pick the same port.
+		p=$((20000 + $(od -An -N4 -tu4 /dev/urandom) % 40000))
 		# A port is free when nothing answers on it (bash's /dev/tcp, no extra tools needed).
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
 	done
@@ -32,7 +33,7 @@ tsk_as_pg() {
 }
 
 pg_start() {
-	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" -l "$TSK_TEST_DIR/pg.log" -w -t 60 start >/dev/null
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" -l "$TSK_TEST_DIR/pg/server.log" -w -t 60 start >/dev/null
 }
 
 pg_stop() {
@@ -43,8 +44,9 @@ mqtt_start() {
 	mosquitto -c "$TSK_TEST_DIR/mosquitto.conf" >>"$TSK_TEST_DIR/mosquitto.log" 2>&1 &
 	echo $! >"$TSK_TEST_DIR/mosquitto.pid"
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_MQTT_PORT") 2>/dev/null && return 0
+		kill -0 "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null || break
 		sleep 0.1
 	done
 	echo "mosquitto did not start; see $TSK_TEST_DIR/mosquitto.log" >&2
@@ -69,6 +71,13 @@ servers_start() {
 	TSK_TEST_DIR=$(cd "$dir" && pwd)
 	export TSK_TEST_DIR
 	chmod 755 "$TSK_TEST_DIR"
+	# The cluster's owner must reach its directory; a checkout under /root is out of its reach, so the
+	# data then lives under /var/tmp with a link from DIR/pg.
+	if [ ! -e "$TSK_TEST_DIR/pg" ] && ! tsk_as_pg test -x "$TSK_TEST_DIR"; then
+		local alt
+		alt=/var/tmp/tsk-pg-$(printf '%s' "$TSK_TEST_DIR" | cksum | cut -d' ' -f1)
+		mkdir -p "$alt" && chown "$TSK_PG_OWNER" "$alt" && ln -s "$alt" "$TSK_TEST_DIR/pg"
+	fi
 	if [ ! -f "$TSK_TEST_DIR/pg/PG_VERSION" ]; then
 		mkdir -p "$TSK_TEST_DIR/pg"
 		chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg" 2>/dev/null
@@ -76,7 +85,6 @@ servers_start() {
 		tsk_as_pg "$PGBIN/initdb" -D "$TSK_TEST_DIR/pg" -U tsk --auth=trust -E UTF8 --locale=C.UTF-8 \
 			--no-sync >"$TSK_TEST_DIR/initdb.log" 2>&1 ||
 			{ echo "initdb failed; see $TSK_TEST_DIR/initdb.log" >&2; return 1; }
-		touch "$TSK_TEST_DIR/pg.log" && chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg.log"
 	fi
 	TSK_TEST_PGPORT=$(tsk_free_port)
 	{
@@ -93,7 +101,7 @@ servers_start() {
 		fi
 	} >"$TSK_TEST_DIR/pg/postgresql.auto.conf"
 	chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg/postgresql.auto.conf" 2>/dev/null
-	pg_start || { echo "PostgreSQL did not start; see $TSK_TEST_DIR/pg.log" >&2; tail -5 "$TSK_TEST_DIR/pg.log" >&2; return 1; }
+	pg_start || { echo "PostgreSQL did not start; see $TSK_TEST_DIR/pg/server.log" >&2; tail -5 "$TSK_TEST_DIR/pg/server.log" >&2; return 1; }
 	PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -qAt -d postgres \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'tsk'" | grep -q 1 ||
 		PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres -c "CREATE DATABASE tsk" >/dev/null

@@ -1,0 +1,87 @@
+#!/bin/bash
+# make demo / make demo-stop: the whole system on a private PostgreSQL and mosquitto under var/.
+# Running `make demo` again reuses what is running and changes nothing that exists.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+B=$ROOT/build
+. tests/lib/servers.sh
+VAR=$ROOT/var
+ENVF=$VAR/demo.env
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+demo_env() {
+	cat >"$ENVF" <<ENV
+export TSK_TEST_DIR=$TSK_TEST_DIR PGBIN=$PGBIN TSK_PG_OWNER=$TSK_PG_OWNER
+export TSK_TEST_PGPORT=$TSK_TEST_PGPORT TSK_TEST_MQTT_PORT=$TSK_TEST_MQTT_PORT
+export TSK_DATABASE_URL="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=tsk"
+ENV
+}
+
+running() {
+	[ -f "$ENVF" ] || return 1
+	. "$ENVF"
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" status >/dev/null 2>&1 || return 1
+	(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_MQTT_PORT") 2>/dev/null || mqtt_start
+}
+
+start() {
+	mkdir -p "$VAR"
+	if running; then
+		say "servers already running (PostgreSQL :$TSK_TEST_PGPORT, mosquitto :$TSK_TEST_MQTT_PORT)"
+	else
+		say "starting a private PostgreSQL and mosquitto under var/"
+		servers_start "$VAR" durable || exit 1
+		demo_env
+		. "$ENVF"
+	fi
+	export TSK_DATABASE_URL
+
+	say "tsk-tenant migrate"
+	"$B/tsk-tenant" migrate || exit 1
+	say "tenant umc (Uberlândia Medical Center, umc.localhost)"
+	if ! "$B/tsk-tenant" show umc >/dev/null 2>&1; then
+		"$B/tsk-tenant" create --slug umc --name "Uberlândia Medical Center" --domain umc.localhost >/dev/null || exit 1
+	fi
+	if ! "$B/tsk-tenant" user list | grep -q '"email":"owner@umc.localhost"'; then
+		echo 'Dev@123456' | "$B/tsk-tenant" user add owner@umc.localhost >/dev/null || exit 1
+	fi
+	"$B/tsk-tenant" member add umc owner@umc.localhost --role owner >/dev/null || exit 1
+	if ! "$B/tsk-tenant" user list | grep -q '"email":"staff@traksense.localhost"'; then
+		echo 'Staff@123456' | "$B/tsk-tenant" user add staff@traksense.localhost --staff >/dev/null || exit 1
+	fi
+	"$B/tsk-tenant" --format table show umc
+	echo
+	"$B/tsk-tenant" --format table member list umc
+	for step in tests/demo.d/*.sh; do
+		[ -f "$step" ] && . "$step"
+	done
+
+	say "connect"
+	cat <<TXT
+  . var/demo.env                   # TSK_DATABASE_URL and the ports, for the tools and psql
+  psql "\$TSK_DATABASE_URL"
+  build/tsk-tenant --format table list
+  mosquitto_pub -p $TSK_TEST_MQTT_PORT -q 1 -t tenants/umc/devices/GW-1/sensors/temp-01 -m '{"value": 23.5, "unit": "celsius"}'
+  Logins: owner@umc.localhost / Dev@123456 (owner of umc), staff@traksense.localhost / Staff@123456 (staff)
+  make demo-stop                   # stops everything; var/ keeps the data for the next make demo
+TXT
+}
+
+stop() {
+	if [ ! -f "$ENVF" ]; then echo "demo: nothing is running"; return 0; fi
+	. "$ENVF"
+	for pidf in "$VAR"/*.pid; do
+		[ -f "$pidf" ] || continue
+		kill "$(cat "$pidf")" 2>/dev/null
+		rm -f "$pidf"
+	done
+	servers_stop
+	echo "demo: stopped (data kept under var/; rm -rf var to start afresh)"
+}
+
+case "${1:-start}" in
+start) start ;;
+stop) stop ;;
+*) echo "usage: demo.sh start|stop" >&2; exit 2 ;;
+esac
