@@ -14,7 +14,9 @@
 #include "db.h"
 #include "log.h"
 #include "out.h"
+#include "partition.h"
 #include "tenant.h"
+#include "time.h"
 #include "tsk.h"
 
 static const char usage_text[] =
@@ -34,6 +36,8 @@ static const char usage_text[] =
     "      roles: owner admin operator technician viewer\n"
     "Schema:\n"
     "  migrate                                          apply pending migrations everywhere\n"
+    "  maintain [SLUG]                                  reading partitions ahead, retention (all tenants\n"
+    "                                                   when no SLUG); run daily from cron or systemd\n"
     "\n"
     "Options:\n"
     "  -d, --dsn DSN        PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
@@ -316,13 +320,31 @@ cmd_migrate(struct opts *o, int argc, char **argv)
 	    tenants), NULL);
 }
 
+/* Partitions ahead, rows out of the default partition, retention: lib/partition.c. */
+static int
+cmd_maintain(struct opts *o, int argc, char **argv)
+{
+	struct tsk_partition_result r;
+	int rc;
+
+	rc = tsk_partition_maintain(o->db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
+	    o->err, sizeof o->err);
+	if (rc != TSK_OK)
+		return fail(o, rc);
+	tsk_info("%d tenants: %d partitions created, %d dropped, %lld rows moved, %lld deleted", r.tenants, r.created,
+	    r.dropped, r.rows_moved, r.rows_deleted);
+	return print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I}", "tenants", r.tenants, "created", r.created,
+	    "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted", (json_int_t)r.rows_deleted,
+	    "rollup_deleted", (json_int_t)r.rollup_deleted), NULL);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct opts *, int, char **);
 } commands[] = {
 	{ "create", cmd_create }, { "list", cmd_list }, { "show", cmd_show }, { "delete", cmd_delete },
 	{ "set", cmd_set }, { "unset", cmd_set }, { "domain", cmd_domain }, { "user", cmd_user },
-	{ "member", cmd_member }, { "migrate", cmd_migrate },
+	{ "member", cmd_member }, { "migrate", cmd_migrate }, { "maintain", cmd_maintain },
 };
 
 int

@@ -24,6 +24,13 @@
 #define ORIGIN_US (INT64_C(946684800) * TSK_US_PER_S)
 #define ORIGIN_SQL "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 #define FETCH_ROWS 10000
+/*
+ * The average: the exact decimal sum (each value's shortest round-trip text, as numeric) over the count,
+ * divided with 40 decimals so the cast to float8 rounds correctly (numeric's default of 16 decimals can
+ * land on the wrong side of a midpoint between two doubles). It depends neither on the order of the
+ * additions nor on how the rows were grouped into rollup buckets.
+ */
+#define AVG_SQL(sum, count) "(" sum "::numeric(1000, 40) / nullif(" count ", 0))::float8"
 #define MAXPARAMS 24
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -478,9 +485,10 @@ buckets_sql(const struct tsk_series_filter *f, struct sb *s, struct qp *q)
 		wh = tsk_series_bucket_start(f->to_us + 1, bsz); /* whole buckets end at or before to + 1us */
 	if (has_wl && has_wh && wl >= wh)
 		wl = wh = f->to_us + 1; /* no whole bucket: everything is an edge */
-	if (f->has_from)
+	/* A parameter the text does not use would have no type: add the edges' bounds only when used. */
+	if (f->has_from && f->from_us < wl)
 		pF = qp_time(q, f->from_us);
-	if (f->has_to)
+	if (f->has_to && wh <= f->to_us)
 		pT = qp_time(q, f->to_us);
 	if (has_wl)
 		pWL = qp_time(q, wl);
@@ -514,19 +522,19 @@ buckets_sql(const struct tsk_series_filter *f, struct sb *s, struct qp *q)
 	    " d.sensor_id AND r.ts >= d.b AND r.ts < d.b + $%d::interval", pB);
 
 	/* partial buckets at the edges, from the raw rows */
-	if (f->has_from && has_wl && f->from_us < wl) {
+	if (pF != 0) {
 		sb_printf(s, " UNION ALL SELECT date_bin($%d::interval, r.ts, " ORIGIN_SQL "), r.device_id, r.sensor_id,"
 		    " r.value::text::numeric, 1::bigint, r.value, r.value, r.value, r.ts FROM reading r"
 		    " WHERE r.ts >= $%d AND r.ts < $%d", pB, pF, pWL);
 		id_conds(s, &ip, "r.");
 	}
-	if (f->has_to && has_wh && wh <= f->to_us) {
+	if (pT != 0) {
 		sb_printf(s, " UNION ALL SELECT date_bin($%d::interval, r.ts, " ORIGIN_SQL "), r.device_id, r.sensor_id,"
 		    " r.value::text::numeric, 1::bigint, r.value, r.value, r.value, r.ts FROM reading r"
 		    " WHERE r.ts >= $%d AND r.ts <= $%d", pB, pWH, pT);
 		id_conds(s, &ip, "r.");
 	}
-	sb_printf(s, ") SELECT b, device_id, sensor_id, (sum(sum) / sum(count))::float8, min(min), max(max),"
+	sb_printf(s, ") SELECT b, device_id, sensor_id, " AVG_SQL("sum(sum)", "sum(count)") ", min(min), max(max),"
 	    " (array_agg(last ORDER BY last_ts DESC))[1], sum(count)::bigint FROM parts GROUP BY b, device_id, sensor_id");
 	if (f->order == TSK_SERIES_DESC)
 		sb_printf(s, " ORDER BY b DESC, device_id, sensor_id");
@@ -672,7 +680,7 @@ tsk_series_stats(PGconn *db, const char *tenant, const struct tsk_series_filter 
 	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	/* The average is the exact decimal sum over the count, as in the rollups and `buckets`. */
-	sb_printf(&s, "SELECT count(*)::bigint, (sum(value::text::numeric) / nullif(count(*), 0))::float8, min(value),"
+	sb_printf(&s, "SELECT count(*)::bigint, " AVG_SQL("sum(value::text::numeric)", "count(*)") ", min(value),"
 	    " max(value), min(ts), max(ts)");
 	raw_where(f, &s, &q);
 	if (s.oom || q.oom) {
@@ -908,7 +916,7 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 	    " 'min_24h', d.min, 'max_24h', d.max)::text"
 	    " FROM s CROSS JOIN LATERAL (SELECT ts, value, unit FROM reading r WHERE r.device_id = $1"
 	    " AND r.sensor_id = s.sensor_id ORDER BY ts DESC LIMIT 1) l"
-	    " CROSS JOIN LATERAL (SELECT count(*) AS n, (sum(value::text::numeric) / nullif(count(*), 0))::float8 AS avg,"
+	    " CROSS JOIN LATERAL (SELECT count(*) AS n, " AVG_SQL("sum(value::text::numeric)", "count(*)") " AS avg,"
 	    " min(value) AS min, max(value) AS max FROM reading r WHERE r.device_id = $1 AND r.sensor_id = s.sensor_id"
 	    " AND r.ts > $2::timestamptz - interval '24 hours' AND r.ts <= $2::timestamptz) d"
 	    " WHERE s.sensor_id IS NOT NULL ORDER BY s.sensor_id",
