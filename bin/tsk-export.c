@@ -1,0 +1,430 @@
+/*
+ * tsk-export: CSV (RFC 4180, CRLF, header row) from tsk-query's JSON lines on standard input, or from its
+ * own streaming query (`tsk-export buckets|raw --tenant SLUG ...`), to standard output, a file replaced
+ * atomically (-o) or an S3-compatible store (--s3). Option parsing and orchestration only; the work is in
+ * lib/export.c, lib/csv.c and lib/s3.c.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+#include "conf.h"
+#include "csv.h"
+#include "db.h"
+#include "export.h"
+#include "log.h"
+#include "out.h"
+#include "series.h"
+#include "time.h"
+#include "tsk.h"
+
+static const char usage_text[] =
+    "usage: tsk-export [options] [-o FILE | --s3 s3://BUCKET/KEY]  < JSON lines\n"
+    "       tsk-export [options] buckets|raw --tenant SLUG [filters] [-o FILE | --s3 s3://BUCKET/KEY]\n"
+    "\n"
+    "Writes CSV (RFC 4180, CRLF line ends, a header row, numbers with two decimals):\n"
+    "  buckets: bucket,device_id,sensor_id,avg,min,max,last,count\n"
+    "  raw:     ts,device_id,sensor_id,value,unit\n"
+    "With no command, reads tsk-query's JSON lines (bucket rows or readings) from standard input; the first\n"
+    "row sets the layout unless --layout says it. Lines that are not such rows are reported with their line\n"
+    "number and skipped (exit 3); the other rows are still written.\n"
+    "\n"
+    "Commands (stream from the database in constant memory):\n"
+    "  buckets     per (bucket, device, sensor): avg, min, max, last, count\n"
+    "  raw         the readings themselves\n"
+    "Filters (as tsk-query):\n"
+    "  -t, --tenant SLUG      the tenant (required)\n"
+    "  -b, --bucket SIZE      1m 5m 15m 1h 1d, or any Nm Nh Nd (buckets; default 1h)\n"
+    "  -D, --device ID        only this device (repeatable)\n"
+    "  -s, --sensor ID        only this sensor (repeatable)\n"
+    "      --from TIME        from this time on, inclusive (RFC 3339, -24h, epoch seconds)\n"
+    "      --to TIME          up to this time, inclusive\n"
+    "  -n, --limit N          at most N rows (default: all of them)\n"
+    "      --offset N         skip the first N rows\n"
+    "      --asc              oldest first (default newest first)\n"
+    "      --order O          desc (default), asc, or any: the database's order, fastest for bulk exports\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output FILE      write FILE atomically (temporary file, fsync, rename); default standard output\n"
+    "      --s3 URL           upload to s3://BUCKET/KEY (TSK_S3_ENDPOINT, TSK_S3_REGION, AWS_ACCESS_KEY_ID,\n"
+    "                         AWS_SECRET_ACCESS_KEY or TSK_S3_ACCESS_KEY, TSK_S3_SECRET_KEY)\n"
+    "      --s3-endpoint URL  the S3-compatible store, e.g. http://127.0.0.1:9000 (path-style requests)\n"
+    "  -l, --layout L         auto (default), buckets or raw: the layout of standard input\n"
+    "\n"
+    "Options:\n"
+    "  -d, --dsn DSN          PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
+    "  -c, --config FILE      configuration file (default $TSK_CONFIG or /etc/tsk/tsk.conf)\n"
+    "  -q, --quiet            only errors on stderr\n"
+    "  -v, --verbose          a summary line at the end\n"
+    "  -h, --help             this text\n"
+    "  -V, --version          the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure (nothing published), 2 bad usage or input (nothing run), 3 some input\n"
+    "lines rejected (the rest written), 75 database or store temporarily unavailable. See tsk-export(1).\n";
+
+#define MAX_REJECTS_SHOWN 100
+
+struct opts {
+	enum tsk_export_layout layout;
+	const char *output, *s3url, *s3endpoint, *tenant;
+	struct tsk_series_filter f;
+	PGconn *db;
+	struct tsk_export_dest dest;
+	struct tsk_csv csv;
+	int dest_open;
+	uint64_t rejected;
+	struct timespec last_progress;
+	char err[TSK_ERRLEN];
+};
+
+/* Set by SIGINT, SIGTERM, SIGHUP: the loops stop, the output is abandoned, then the signal is re-raised. */
+static volatile sig_atomic_t stop_signal;
+/* The running query's cancel handle: PQcancel() is safe in a signal handler (libpq's documentation), so
+ * a signal during a long sort stops the server's work instead of waiting for the first row. */
+static PGcancel *volatile query_cancel;
+
+static void
+on_signal(int sig)
+{
+	char buf[256];
+
+	stop_signal = sig;
+	if (query_cancel != NULL)
+		PQcancel(query_cancel, buf, sizeof buf);
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a read of standard input or a write to a pipe returns EINTR, so the loops notice. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* A file size limit (ulimit -f) becomes a write error (EFBIG) that removes the temporary file, rather
+	 * than a kill that leaves it behind. */
+	signal(SIGXFSZ, SIG_IGN);
+}
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", tsk_progname());
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s: try 'tsk-export --help'\n", tsk_progname());
+	return TSK_EXIT_USAGE;
+}
+
+static void
+on_reject(void *ctx, long lineno, const char *why)
+{
+	struct opts *o = ctx;
+
+	if (++o->rejected <= MAX_REJECTS_SHOWN)
+		tsk_err("line %ld: %s", lineno, why);
+	else if (o->rejected == MAX_REJECTS_SHOWN + 1)
+		tsk_err("more rejected lines follow; only their number is reported");
+}
+
+static void
+human_bytes(uint64_t b, char *buf, size_t len)
+{
+	if (b >= (1u << 30))
+		snprintf(buf, len, "%.1f GiB", (double)b / (1u << 30));
+	else if (b >= (1u << 20))
+		snprintf(buf, len, "%.1f MiB", (double)b / (1u << 20));
+	else
+		snprintf(buf, len, "%.1f KiB", (double)b / 1024);
+}
+
+/* The writer's sink: the destination, plus a progress line at most four times a second. */
+static int
+sink(void *ctx, const char *buf, size_t len, char *err, size_t errlen)
+{
+	struct opts *o = ctx;
+	struct timespec now;
+	char size[32];
+	int rc = tsk_export_dest_write(&o->dest, buf, len, err, errlen);
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - o->last_progress.tv_sec) * 1000 + (now.tv_nsec - o->last_progress.tv_nsec) / 1000000 >= 250) {
+		o->last_progress = now;
+		human_bytes(o->dest.bytes, size, sizeof size);
+		tsk_progress("%llu rows, %s to %s", (unsigned long long)(o->csv.rows > 0 ? o->csv.rows - 1 : 0), size,
+		    tsk_export_dest_name(&o->dest));
+	}
+	return rc;
+}
+
+static int
+s3_config(struct opts *o, const struct tsk_conf *conf, struct tsk_s3_config *c)
+{
+	const char *ak = getenv("TSK_S3_ACCESS_KEY"), *sk = getenv("TSK_S3_SECRET_KEY");
+
+	memset(c, 0, sizeof *c);
+	/* Keys come as a pair from one place: TSK_S3_*, else AWS_*, else the configuration file. */
+	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
+		ak = getenv("AWS_ACCESS_KEY_ID");
+		sk = getenv("AWS_SECRET_ACCESS_KEY");
+		c->session_token = getenv("AWS_SESSION_TOKEN");
+	}
+	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
+		ak = tsk_conf_get(conf, "s3_access_key");
+		sk = tsk_conf_get(conf, "s3_secret_key");
+		c->session_token = NULL;
+	}
+	c->access_key = ak;
+	c->secret_key = sk;
+	c->endpoint = o->s3endpoint != NULL ? o->s3endpoint : tsk_conf_get(conf, "s3_endpoint");
+	c->region = tsk_conf_get(conf, "s3_region");
+	if (c->region == NULL && (c->region = getenv("AWS_REGION")) == NULL)
+		c->region = getenv("AWS_DEFAULT_REGION");
+	const char *ps = tsk_conf_get(conf, "s3_part_size");
+	if (ps != NULL) {
+		char *end;
+		unsigned long long mib = strtoull(ps, &end, 10);
+		if (*end != '\0' || mib < 5 || mib > 5120)
+			return tsk_seterr(o->err, sizeof o->err, TSK_EINVAL, "s3_part_size is in MiB, 5 to 5120: \"%s\"", ps);
+		c->part_size = (size_t)mib << 20;
+	}
+	c->cancel = &stop_signal;
+	return TSK_OK;
+}
+
+static int
+open_dest(struct opts *o, const struct tsk_conf *conf)
+{
+	struct tsk_s3_config c;
+	int rc;
+
+	if (o->s3url != NULL) {
+		if ((rc = s3_config(o, conf, &c)) != TSK_OK)
+			return rc;
+		rc = tsk_export_dest_s3(&o->dest, &c, o->s3url, o->err, sizeof o->err);
+	} else if (o->output != NULL && strcmp(o->output, "-") != 0) {
+		rc = tsk_export_dest_file(&o->dest, o->output, &stop_signal, o->err, sizeof o->err);
+	} else {
+		tsk_export_dest_stdout(&o->dest, &stop_signal);
+		rc = TSK_OK;
+	}
+	o->dest_open = 1;
+	if (rc == TSK_OK)
+		rc = tsk_csv_init(&o->csv, 0, sink, o);
+	if (rc != TSK_OK && o->err[0] == '\0')
+		snprintf(o->err, sizeof o->err, "%s", o->csv.err);
+	return rc;
+}
+
+/* Publishes the output, or abandons it when rc says the export failed. Returns the final status;
+ * `usage` keeps a bad-input status (nothing was exported) instead of making it a failure. */
+static int
+finish(struct opts *o, int rc, int usage)
+{
+	char why[TSK_ERRLEN];
+	int arc;
+
+	if (rc == TSK_OK && tsk_csv_flush(&o->csv) != TSK_OK)
+		rc = tsk_seterr(o->err, sizeof o->err, o->csv.status, "%s", o->csv.err);
+	if (rc == TSK_OK && stop_signal)
+		rc = tsk_seterr(o->err, sizeof o->err, TSK_EFAIL, "interrupted");
+	if (rc == TSK_OK)
+		rc = tsk_export_dest_commit(&o->dest, o->err, sizeof o->err);
+	if (rc != TSK_OK) {
+		/* Once output has started, a failure is never "bad usage, nothing done". */
+		if (!usage && (rc == TSK_EINVAL || rc == TSK_ENOTFOUND || rc == TSK_EEXIST))
+			rc = TSK_EFAIL;
+		tsk_progress_done();
+		tsk_err("%s", o->err);
+		if ((arc = tsk_export_dest_abort(&o->dest, why, sizeof why)) != TSK_OK)
+			tsk_err("%s", why);
+	}
+	return rc;
+}
+
+/* Returns the exit code. */
+static int
+run_stdin(struct opts *o)
+{
+	struct tsk_export_stats st;
+	int rc;
+
+	rc = tsk_export_jsonl(stdin, &o->csv, &o->layout, on_reject, o, &stop_signal, &st, o->err, sizeof o->err);
+	if ((rc = finish(o, rc, 0)) != TSK_OK)
+		return tsk_exit_code(rc);
+	tsk_progress_done();
+	tsk_info("%llu rows (%s) written to %s from %llu lines", (unsigned long long)st.rows,
+	    tsk_export_layout_name(o->layout), tsk_export_dest_name(&o->dest), (unsigned long long)st.lines);
+	if (st.rejected > 0) {
+		tsk_err("%llu of %llu lines rejected; the other rows were written", (unsigned long long)st.rejected,
+		    (unsigned long long)st.lines);
+		return TSK_EXIT_PARTIAL;
+	}
+	return TSK_EXIT_OK;
+}
+
+/* `buckets` or `raw` from the database. Returns the exit code. */
+static int
+run_query(struct opts *o, const struct tsk_conf *conf)
+{
+	uint64_t rows = 0;
+	int rc;
+
+	if ((rc = tsk_db_connect(tsk_conf_dsn(conf), &o->db, o->err, sizeof o->err)) != TSK_OK) {
+		tsk_err("cannot connect to the database: %s", o->err);
+		tsk_export_dest_abort(&o->dest, o->err, sizeof o->err);
+		return tsk_exit_code(rc);
+	}
+	query_cancel = PQgetCancel(o->db);
+	rc = tsk_export_query(o->db, o->tenant, o->layout, &o->f, &o->csv, &stop_signal, &rows, o->err, sizeof o->err);
+	PGcancel *c = query_cancel;
+	query_cancel = NULL;
+	PQfreeCancel(c);
+	/* An unknown tenant or a bad filter is found before any row: bad usage, and nothing is published. */
+	rc = finish(o, rc, rows == 0);
+	if (rc != TSK_OK)
+		return tsk_exit_code(rc);
+	tsk_progress_done();
+	tsk_info("%llu rows (%s) written to %s", (unsigned long long)rows, tsk_export_layout_name(o->layout),
+	    tsk_export_dest_name(&o->dest));
+	return TSK_EXIT_OK;
+}
+
+static int
+set_filter(struct opts *o, const char *key, const char *value, int64_t now)
+{
+	if (tsk_series_filter_set(&o->f, key, value, now, o->err, sizeof o->err) == TSK_OK)
+		return 0;
+	return usage_error("%s", o->err);
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_S3 = 256, O_S3_ENDPOINT, O_FROM, O_TO, O_OFFSET, O_ASC, O_ORDER };
+	static const struct option longopts[] = {
+		{ "dsn", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
+		{ "tenant", required_argument, NULL, 't' }, { "output", required_argument, NULL, 'o' },
+		{ "bucket", required_argument, NULL, 'b' }, { "device", required_argument, NULL, 'D' },
+		{ "sensor", required_argument, NULL, 's' }, { "from", required_argument, NULL, O_FROM },
+		{ "to", required_argument, NULL, O_TO }, { "limit", required_argument, NULL, 'n' },
+		{ "offset", required_argument, NULL, O_OFFSET }, { "asc", no_argument, NULL, O_ASC },
+		{ "order", required_argument, NULL, O_ORDER },
+		{ "layout", required_argument, NULL, 'l' }, { "s3", required_argument, NULL, O_S3 },
+		{ "s3-endpoint", required_argument, NULL, O_S3_ENDPOINT },
+		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+	};
+	struct opts o;
+	struct tsk_conf conf;
+	const char *config = NULL, *bucket = "1h", *cmd = NULL;
+	int c, level = TSK_LOG_NORMAL, rc = TSK_EXIT_USAGE, st, filters = 0, layout_set = 0;
+	int64_t now = tsk_now_us();
+
+	memset(&o, 0, sizeof o);
+	tsk_series_filter_init(&o.f);
+	tsk_log_init("tsk-export", level);
+	tsk_conf_init(&conf);
+	while ((c = getopt_long(argc, argv, "d:c:t:o:l:b:D:s:n:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b': bucket = optarg; filters = 1; break;
+		case 'D': st = set_filter(&o, "device", optarg, now); filters = 1; if (st) goto out; break;
+		case 's': st = set_filter(&o, "sensor", optarg, now); filters = 1; if (st) goto out; break;
+		case O_FROM: st = set_filter(&o, "from", optarg, now); filters = 1; if (st) goto out; break;
+		case O_TO: st = set_filter(&o, "to", optarg, now); filters = 1; if (st) goto out; break;
+		case 'n': st = set_filter(&o, "limit", optarg, now); filters = 1; if (st) goto out; break;
+		case O_OFFSET: st = set_filter(&o, "offset", optarg, now); filters = 1; if (st) goto out; break;
+		case O_ASC: st = set_filter(&o, "order", "asc", now); filters = 1; if (st) goto out; break;
+		case O_ORDER: st = set_filter(&o, "order", optarg, now); filters = 1; if (st) goto out; break;
+		case 'd': tsk_conf_set(&conf, "database_url", optarg); break;
+		case 'c': config = optarg; break;
+		case 't': o.tenant = optarg; break;
+		case 'o': o.output = optarg; break;
+		case 'l':
+			if (tsk_export_layout_parse(optarg, &o.layout) != TSK_OK) {
+				rc = usage_error("unknown layout \"%s\": auto, buckets or raw", optarg);
+				goto out;
+			}
+			layout_set = 1;
+			break;
+		case O_S3: o.s3url = optarg; break;
+		case O_S3_ENDPOINT: o.s3endpoint = optarg; break;
+		case 'q': level = TSK_LOG_QUIET; break;
+		case 'v': level++; break;
+		case 'h': fputs(usage_text, stdout); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
+		case 'V': printf("tsk-export %s\n", TSK_VERSION); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
+		default: fprintf(stderr, "try 'tsk-export --help'\n"); goto out;
+		}
+	}
+	tsk_log_init("tsk-export", level);
+	if (tsk_conf_load(&conf, config, o.err, sizeof o.err) != TSK_OK) {
+		tsk_err("%s", o.err);
+		goto out;
+	}
+	if (o.output != NULL && o.s3url != NULL) {
+		rc = usage_error("%s-o and --s3 cannot be combined", "");
+		goto out;
+	}
+	if (optind < argc) {
+		cmd = argv[optind];
+		if (strcmp(cmd, "buckets") != 0 && strcmp(cmd, "raw") != 0) {
+			rc = usage_error("unknown command \"%s\": buckets or raw (or none, to read standard input)", cmd);
+			goto out;
+		}
+		if (optind + 1 < argc) {
+			rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+			goto out;
+		}
+		if (layout_set) {
+			rc = usage_error("%s--layout is for standard input; the command sets the layout", "");
+			goto out;
+		}
+		tsk_export_layout_parse(cmd, &o.layout);
+		if (o.tenant == NULL) {
+			rc = usage_error("%s needs --tenant SLUG", cmd);
+			goto out;
+		}
+		if (o.layout == TSK_EXPORT_BUCKETS && set_filter(&o, "bucket", bucket, now) != 0)
+			goto out;
+		if (tsk_series_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
+			rc = usage_error("%s", o.err);
+			goto out;
+		}
+	} else if (filters || o.tenant != NULL) {
+		rc = usage_error("%sfilters and --tenant need a command: buckets or raw", "");
+		goto out;
+	}
+	catch_signals();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((st = open_dest(&o, &conf)) != TSK_OK) {
+		tsk_err("%s", o.err);
+		rc = tsk_exit_code(st);
+		goto out;
+	}
+	rc = cmd != NULL ? run_query(&o, &conf) : run_stdin(&o);
+	if (tsk_close_stdout() != 0 && rc == TSK_EXIT_OK)
+		rc = TSK_EXIT_FAIL;
+out:
+	if (o.dest_open)
+		tsk_export_dest_free(&o.dest);
+	if (o.db != NULL)
+		PQfinish(o.db);
+	tsk_series_filter_free(&o.f);
+	tsk_csv_free(&o.csv);
+	tsk_conf_free(&conf);
+	curl_global_cleanup();
+	if (stop_signal) {
+		/* Die of the signal, so a shell or supervisor sees what happened. */
+		signal(stop_signal, SIG_DFL);
+		raise(stop_signal);
+	}
+	return rc;
+}
