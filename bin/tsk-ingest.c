@@ -1,0 +1,805 @@
+/*
+ * tsk-ingest: MQTT (or JSON lines on stdin) into PostgreSQL through a crash-safe sqlite3 spool.
+ * Option parsing and orchestration only: parsing is lib/payload.c, the spool lib/spool.c, the
+ * pipeline and flusher lib/ingest.c, the MQTT receiver lib/mqtt.c, the writer lib/sink.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ingest.h"
+#include "jsonl.h"
+#include "log.h"
+#include "mqtt.h"
+#include "out.h"
+#include "payload.h"
+#include "spool.h"
+#include "stats.h"
+#include "time.h"
+#include "topic.h"
+#include "tsk.h"
+
+#define PROG "tsk-ingest"
+#define DEFAULT_SPOOL "/var/lib/tsk/spool.db"
+/* stderr shows this many rejected lines; the rest are only counted (and in --reject FILE). */
+#define SHOW_REJECTS 10
+
+static const char usage_text[] =
+    "usage: tsk-ingest [options] command\n"
+    "\n"
+    "Commands:\n"
+    "  mqtt     subscribe (QoS 1, persistent session) and ingest until SIGTERM\n"
+    "  stdin    ingest JSON lines (envelopes or normalized readings) from standard input\n"
+    "  parse    parse JSON lines (or --topic payloads) and print normalized readings; no database\n"
+    "  drain    flush the spool into PostgreSQL and exit\n"
+    "  stats    counters as JSON (of the running mqtt process, else of the spool)\n"
+    "  dead     list dead letters (--reason R, --limit N); dead purge: delete them\n"
+    "\n"
+    "Options:\n"
+    "  -d, --dsn DSN            PostgreSQL (default $TSK_DATABASE_URL, then PG* variables)\n"
+    "  -c, --config FILE        configuration file (default $TSK_CONFIG or /etc/tsk/tsk.conf)\n"
+    "  -t, --tenant SLUG        tenant of input lines that name none (stdin, parse)\n"
+    "      --spool PATH         sqlite3 spool (default " DEFAULT_SPOOL ")\n"
+    "      --spool-max SIZE     spool cap in bytes of readings, k/M/G suffixes (default 1G)\n"
+    "      --sync normal|full   spool durability: survive a crash (normal) or a power cut (full)\n"
+    "      --batch N            readings per PostgreSQL transaction (default 5000)\n"
+    "      --flush-interval DUR how long a partial batch may wait (default 200ms)\n"
+    "      --no-catalog         do not keep the device/sensor catalog current\n"
+    "MQTT:\n"
+    "      --url URL            mqtt[s]://[user[:pass]@]host[:port] (default mqtt://localhost)\n"
+    "      --topic FILTER       subscription, repeatable (default tenants/+/#)\n"
+    "      --share GROUP        shared subscription $share/GROUP/FILTER\n"
+    "      --client-id ID       fixed client id of the persistent session (default tsk-ingest-HOST)\n"
+    "      --qos 0|1            subscription QoS (default 1)\n"
+    "      --protocol 5|311     MQTT version (default 5)\n"
+    "      --keepalive SECS     (default 60)\n"
+    "      --receive-max N      MQTT 5 messages in flight (default 1000)\n"
+    "      --session-expiry DUR MQTT 5 session expiry (default: never)\n"
+    "      --cafile F, --capath D, --cert F, --key F, --insecure   TLS\n"
+    "      --drain-timeout DUR  on SIGTERM, flush the spool for at most DUR (default 10s)\n"
+    "stdin and parse:\n"
+    "      --reject FILE        rejected lines as JSON lines {line, reason, detail, input}\n"
+    "      --retry-for DUR      stdin: wait this long for a database that is down (default 60s)\n"
+    "      --topic TOPIC        parse: read each line as a payload published on TOPIC\n"
+    "\n"
+    "  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure, 2 bad usage, 3 some input rejected, 75 database unavailable.\n"
+    "See tsk-ingest(1).\n";
+
+struct opts {
+	struct tsk_conf conf;
+	const char *tenant, *reject_path, *cmd;
+	const char *topics[TSK_MQTT_MAX_TOPICS];
+	int ntopics;
+	struct tsk_mqtt_opts m;
+	struct tsk_spool_opts so;
+	struct tsk_ingest_opts io;
+	const char *spool_path;
+	int64_t drain_timeout_us;
+	const char *dead_reason;
+	long dead_limit;
+	char err[TSK_ERRLEN];
+	char client_id[300];
+};
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", PROG);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
+	return TSK_EXIT_USAGE;
+}
+
+static void
+log_cb(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level <= 0)
+		tsk_warn("%s", msg);
+	else if (level == 1)
+		tsk_info("%s", msg);
+	else
+		tsk_debug("%s", msg);
+}
+
+/* "1G", "512M", "64k", "1000": bytes. */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno != 0 || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= 1024 * 1024; end++; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	default: return -1;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || v > 1e18)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static int
+parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- rejected lines ----------------------------------------------------------------------------- */
+
+struct rejects {
+	FILE *f;
+	uint64_t n;
+	int quiet;
+};
+
+/* The line as a JSON string, invalid UTF-8 bytes (and NULs) replaced by U+FFFD, so the reject file
+ * stays valid JSON and still shows what came in. */
+static json_t *
+lossy_string(const char *s, size_t len)
+{
+	json_t *j = json_stringn(s, len);
+	char *buf, *p;
+
+	if (j != NULL || (buf = malloc(len * 3 + 1)) == NULL)
+		return j;
+	p = buf;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+		if (c != 0 && i + k <= len && tsk_topic_utf8_valid(s + i, k)) {
+			memcpy(p, s + i, k);
+			p += k;
+			i += k;
+		} else {
+			memcpy(p, "\xEF\xBF\xBD", 3);
+			p += 3;
+			i++;
+		}
+	}
+	j = json_stringn(buf, (size_t)(p - buf));
+	free(buf);
+	return j;
+}
+
+static void
+on_reject(void *arg, long lineno, const char *reason, const char *detail, const char *line, size_t len)
+{
+	struct rejects *R = arg;
+
+	R->n++;
+	if (!R->quiet && R->n <= SHOW_REJECTS)
+		tsk_warn("line %ld: %s%s%s", lineno, reason, detail != NULL && *detail ? ": " : "", detail != NULL ? detail : "");
+	if (R->f != NULL) {
+		json_t *o = json_pack("{s:I, s:s, s:s}", "line", (json_int_t)lineno, "reason", reason, "detail",
+		    detail != NULL ? detail : "");
+		if (o != NULL && line != NULL)
+			json_object_set_new(o, "input", lossy_string(line, len));
+		if (o != NULL)
+			tsk_jsonl_write(R->f, o);
+		json_decref(o);
+	}
+}
+
+static int
+open_rejects(struct opts *o, struct rejects *R)
+{
+	memset(R, 0, sizeof *R);
+	R->quiet = tsk_log_level() < TSK_LOG_NORMAL;
+	if (o->reject_path == NULL)
+		return 0;
+	if ((R->f = fopen(o->reject_path, "w")) == NULL) {
+		tsk_err("%s: %s", o->reject_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+close_rejects(struct rejects *R)
+{
+	if (R->n > SHOW_REJECTS && !R->quiet)
+		tsk_warn("%llu lines rejected in all%s", (unsigned long long)R->n,
+		    R->f != NULL ? " (see the reject file)" : "");
+	if (R->f != NULL && (ferror(R->f) | fclose(R->f)) != 0) {
+		tsk_err("cannot write the reject file: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- parse -------------------------------------------------------------------------------------- */
+
+static int
+cmd_parse(struct opts *o)
+{
+	const char *topic = o->ntopics > 0 ? o->topics[0] : NULL;
+	struct tsk_payload_info info;
+	struct tsk_readings rs;
+	struct tsk_jsonl rd;
+	struct rejects R;
+	char perr[TSK_ERRLEN];
+	int rc = TSK_EXIT_OK, wfail = 0;
+
+	if (open_rejects(o, &R) != 0)
+		return TSK_EXIT_FAIL;
+	tsk_readings_init(&rs);
+	tsk_payload_info_init(&info);
+	tsk_jsonl_init(&rd, stdin);
+	while (tsk_jsonl_next_line(&rd)) {
+		int64_t now = tsk_now_us();
+		int prc = topic != NULL
+		    ? tsk_payload_parse(o->tenant, topic, rd.line, rd.len, now, &rs, &info, perr, sizeof perr)
+		    : tsk_payload_parse_line(o->tenant, rd.line, rd.len, now, &rs, &info, perr, sizeof perr);
+		if (prc == TSK_EINVAL) {
+			on_reject(&R, rd.lineno, tsk_payload_reason_str(info.reason),
+			    info.detail[0] != '\0' ? info.detail : perr, rd.line, rd.len);
+			continue;
+		}
+		if (prc != TSK_OK) {
+			tsk_err("line %ld: %s", rd.lineno, perr);
+			rc = TSK_EXIT_FAIL;
+			break;
+		}
+		for (size_t i = 0; i < rs.n && !wfail; i++) {
+			json_t *j = tsk_reading_to_json(&rs.v[i]);
+			wfail = j == NULL || tsk_jsonl_write(stdout, j) != 0;
+			json_decref(j);
+		}
+		tsk_readings_clear(&rs);
+		if (wfail)
+			break;
+	}
+	if (ferror(stdin)) {
+		tsk_err("read error: %s", strerror(errno));
+		rc = TSK_EXIT_FAIL;
+	}
+	if (close_rejects(&R) != 0 || tsk_close_stdout() != 0)
+		rc = TSK_EXIT_FAIL;
+	if (rc == TSK_EXIT_OK && R.n > 0)
+		rc = TSK_EXIT_PARTIAL;
+	tsk_readings_free(&rs);
+	tsk_payload_info_free(&info);
+	tsk_jsonl_free(&rd);
+	return rc;
+}
+
+/* ---- stdin -------------------------------------------------------------------------------------- */
+
+static json_t *
+counters_json(struct tsk_stats *st, const char *mode, struct tsk_spool *sp)
+{
+	struct tsk_stats_spool ss;
+	char err[TSK_ERRLEN];
+	json_t *j;
+
+	if (sp == NULL || tsk_ingest_spool_stats(sp, &ss, err, sizeof err) != TSK_OK)
+		return tsk_stats_to_json(st, mode, NULL);
+	j = tsk_stats_to_json(st, mode, &ss);
+	json_decref(ss.dead_by);
+	return j;
+}
+
+static int
+print_json(json_t *j)
+{
+	int rc = j != NULL && tsk_jsonl_write(stdout, j) == 0 ? 0 : -1;
+	json_decref(j);
+	return rc;
+}
+
+static int
+cmd_stdin(struct opts *o)
+{
+	struct tsk_ingest *ing = NULL;
+	struct tsk_stats st;
+	struct rejects R;
+	uint64_t rejected = 0;
+	int rc, exitc = TSK_EXIT_FAIL;
+
+	tsk_stats_init(&st);
+	if (open_rejects(o, &R) != 0)
+		return TSK_EXIT_FAIL;
+	if ((rc = tsk_ingest_new(NULL, &o->io, &st, &ing, o->err, sizeof o->err)) != TSK_OK)
+		goto out;
+	rc = tsk_ingest_lines(ing, stdin, o->tenant, on_reject, &R, &rejected, o->err, sizeof o->err);
+out:
+	if (rc != TSK_OK)
+		tsk_err("%s", o->err);
+	exitc = rc == TSK_OK ? (rejected > 0 ? TSK_EXIT_PARTIAL : TSK_EXIT_OK) : tsk_exit_code(rc);
+	if (rc == TSK_EINVAL)
+		exitc = TSK_EXIT_FAIL;
+	/* The counters, also after a failure: they say how far it got. */
+	if (print_json(counters_json(&st, "stdin", NULL)) != 0 || tsk_close_stdout() != 0)
+		exitc = exitc == TSK_EXIT_OK || exitc == TSK_EXIT_PARTIAL ? TSK_EXIT_FAIL : exitc;
+	if (close_rejects(&R) != 0 && exitc == TSK_EXIT_OK)
+		exitc = TSK_EXIT_FAIL;
+	tsk_ingest_free(ing);
+	return exitc;
+}
+
+/* ---- spool commands ----------------------------------------------------------------------------- */
+
+static int
+open_spool(struct opts *o, int must_exist, struct tsk_spool **sp)
+{
+	struct tsk_spool_opts so = o->so;
+
+	so.must_exist = must_exist;
+	return tsk_spool_open(o->spool_path, &so, sp, o->err, sizeof o->err);
+}
+
+static int
+cmd_drain(struct opts *o)
+{
+	struct tsk_spool *sp = NULL;
+	struct tsk_ingest *ing = NULL;
+	struct tsk_stats st;
+	int rc, exitc;
+
+	tsk_stats_init(&st);
+	rc = open_spool(o, 1, &sp);
+	if (rc == TSK_ENOTFOUND) {
+		tsk_info("no spool at %s: nothing to drain", o->spool_path);
+		return print_json(tsk_stats_to_json(&st, "drain", NULL)) == 0 && tsk_close_stdout() == 0 ? 0 : 1;
+	}
+	if (rc == TSK_OK)
+		rc = tsk_ingest_new(sp, &o->io, &st, &ing, o->err, sizeof o->err);
+	if (rc == TSK_OK)
+		rc = tsk_ingest_drain(ing, o->err, sizeof o->err);
+	if (rc != TSK_OK)
+		tsk_err("%s", o->err);
+	exitc = tsk_exit_code(rc);
+	if (rc == TSK_EINVAL)
+		exitc = TSK_EXIT_FAIL;
+	if (print_json(counters_json(&st, "drain", sp)) != 0 || tsk_close_stdout() != 0)
+		exitc = exitc == 0 ? TSK_EXIT_FAIL : exitc;
+	tsk_ingest_free(ing);
+	tsk_spool_close(sp);
+	return exitc;
+}
+
+static int
+cmd_stats(struct opts *o)
+{
+	struct tsk_spool *sp = NULL;
+	struct tsk_stats st;
+	char *path = tsk_stats_path(o->spool_path);
+	json_t *file = NULL, *out = NULL;
+	int rc, exitc = TSK_EXIT_FAIL;
+
+	if (path == NULL)
+		return TSK_EXIT_FAIL;
+	tsk_stats_init(&st);
+	atomic_store(&st.started_us, 0);
+	int frc = tsk_stats_read_file(path, &file, o->err, sizeof o->err);
+	rc = open_spool(o, 1, &sp);
+	if (rc == TSK_ETEMP && frc == TSK_OK) {
+		/* Locked: a tsk-ingest process owns the spool and writes this file every second. */
+		out = json_incref(file);
+		json_object_set_new(out, "running", json_true());
+	} else if (rc == TSK_OK) {
+		out = counters_json(&st, "spool", sp);
+		if (out != NULL) {
+			json_object_set_new(out, "running", json_false());
+			/* The last run's totals, when it left its stats behind. */
+			if (file != NULL)
+				json_object_set(out, "last_run", file);
+		}
+	} else if (rc == TSK_ENOTFOUND && frc == TSK_OK) {
+		out = json_incref(file);
+		json_object_set_new(out, "running", json_false());
+	} else {
+		if (rc == TSK_ENOTFOUND)
+			snprintf(o->err, sizeof o->err, "no spool at %s", o->spool_path);
+		else if (rc == TSK_OK || rc == TSK_ETEMP)
+			snprintf(o->err, sizeof o->err, "%s is in use and %s has no counters yet", o->spool_path, path);
+		tsk_err("%s", o->err);
+		exitc = rc == TSK_ETEMP ? TSK_EXIT_TEMP : TSK_EXIT_FAIL;
+		goto done;
+	}
+	exitc = print_json(out) == 0 && tsk_close_stdout() == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	out = NULL;
+done:
+	json_decref(out);
+	json_decref(file);
+	tsk_spool_close(sp);
+	free(path);
+	return exitc;
+}
+
+static int
+print_dead(void *arg, const struct tsk_spool_dead *d)
+{
+	char ts[TSK_TIME_STRLEN];
+	json_t *o;
+
+	(void)arg;
+	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:I}", "id", (json_int_t)d->id, "received",
+	    tsk_time_format(d->received_us, ts), "reason", d->reason != NULL ? d->reason : "",
+	    "detail", d->detail != NULL ? json_string(d->detail) : json_null(),
+	    "source", d->source != NULL ? lossy_string(d->source, strlen(d->source)) : json_null(),
+	    "bytes", (json_int_t)d->len);
+	if (o != NULL && d->body != NULL)
+		json_object_set_new(o, "body", lossy_string(d->body, d->len));
+	return print_json(o) == 0 ? 0 : 1;
+}
+
+static int
+cmd_dead(struct opts *o, int argc, char **argv)
+{
+	struct tsk_spool *sp = NULL;
+	int purge = argc > 0 && strcmp(argv[0], "purge") == 0, rc;
+
+	if (argc > (purge ? 1 : 0))
+		return usage_error("%susage: dead [--reason R] [--limit N] | dead purge", "");
+	if ((rc = open_spool(o, 1, &sp)) != TSK_OK) {
+		tsk_err("%s", o->err);
+		return tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
+	}
+	if (purge) {
+		uint64_t n = 0;
+		rc = tsk_spool_dead_purge(sp, INT64_MAX, &n, o->err, sizeof o->err);
+		if (rc == TSK_OK)
+			rc = print_json(json_pack("{s:I}", "purged", (json_int_t)n)) == 0 ? TSK_OK : TSK_EFAIL;
+	} else {
+		rc = tsk_spool_dead_list(sp, o->dead_reason, 0, (size_t)o->dead_limit, print_dead, NULL, o->err, sizeof o->err);
+		if (rc > 0) {
+			snprintf(o->err, sizeof o->err, "write error");
+			rc = TSK_EFAIL;
+		}
+	}
+	if (rc != TSK_OK)
+		tsk_err("%s", o->err);
+	tsk_spool_close(sp);
+	if (tsk_close_stdout() != 0 && rc == TSK_OK)
+		rc = TSK_EFAIL;
+	return rc == TSK_OK ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+}
+
+/* ---- mqtt --------------------------------------------------------------------------------------- */
+
+struct mqtt_ctx {
+	struct tsk_ingest *ing;
+	int wait_ms;
+	_Atomic int warned;
+};
+
+static int
+mqtt_msg(void *arg, const char *topic, const void *payload, size_t len, int64_t arrival_us)
+{
+	struct mqtt_ctx *c = arg;
+	char err[TSK_ERRLEN];
+	int rc = tsk_ingest_message(c->ing, topic, payload, len, arrival_us, c->wait_ms, err, sizeof err);
+
+	if (rc == TSK_OK)
+		return 0;
+	if (rc != TSK_EFULL && !atomic_exchange(&c->warned, 1))
+		tsk_warn("cannot spool a message (it stays with the broker): %s", err);
+	return 1;
+}
+
+static int
+mqtt_gate(void *arg)
+{
+	return tsk_ingest_has_room(((struct mqtt_ctx *)arg)->ing);
+}
+
+static void
+write_stats(const char *path, struct tsk_stats *st, struct tsk_spool *sp)
+{
+	char err[TSK_ERRLEN];
+	json_t *j = counters_json(st, "mqtt", sp);
+
+	if (j != NULL && tsk_stats_write_file(path, j, err, sizeof err) != TSK_OK)
+		tsk_debug("%s", err);
+	json_decref(j);
+}
+
+static int
+cmd_mqtt(struct opts *o)
+{
+	struct tsk_spool *sp = NULL;
+	struct tsk_ingest *ing = NULL;
+	struct tsk_mqtt *mq = NULL;
+	struct mqtt_ctx ctx = { 0 };
+	struct tsk_stats st;
+	char *stats_path = NULL;
+	sigset_t sigs;
+	int rc, exitc = TSK_EXIT_FAIL, stuck = 0, sig = 0;
+
+	tsk_stats_init(&st);
+	/* Signals are taken by sigtimedwait() in this thread only: block them before any thread starts. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if ((stats_path = tsk_stats_path(o->spool_path)) == NULL)
+		goto out;
+	if ((rc = open_spool(o, 0, &sp)) != TSK_OK) {
+		tsk_err("%s", o->err);
+		exitc = tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
+		goto out;
+	}
+	o->io.spool_max_msgs = o->so.max_msgs;
+	o->io.spool_max_bytes = o->so.max_bytes;
+	if ((rc = tsk_ingest_new(sp, &o->io, &st, &ing, o->err, sizeof o->err)) != TSK_OK ||
+	    (rc = tsk_ingest_start(ing, o->err, sizeof o->err)) != TSK_OK) {
+		tsk_err("%s", o->err);
+		goto out;
+	}
+	ctx.ing = ing;
+	/* How long a message may wait for room before we drop the connection instead (see mqtt.h): well
+	 * inside the keepalive, so the broker never has to time us out. */
+	ctx.wait_ms = o->m.keepalive * 1000 / 2;
+	if (ctx.wait_ms > 30000)
+		ctx.wait_ms = 30000;
+	if ((rc = tsk_mqtt_start(&o->m, mqtt_msg, mqtt_gate, log_cb, &ctx, &st, &mq, o->err, sizeof o->err)) != TSK_OK) {
+		tsk_err("%s", o->err);
+		exitc = rc == TSK_EINVAL ? TSK_EXIT_USAGE : TSK_EXIT_FAIL;
+		goto out;
+	}
+	tsk_info("ingesting from %s into the spool %s", o->m.url != NULL ? o->m.url : "mqtt://localhost", o->spool_path);
+	for (;;) {
+		struct timespec tick = { 1, 0 };
+		write_stats(stats_path, &st, sp);
+		if (tsk_ingest_failed(ing, o->err, sizeof o->err)) {
+			tsk_err("flusher stopped: %s", o->err);
+			break;
+		}
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig > 0)
+			break;
+	}
+	if (sig > 0)
+		tsk_info("%s: stopping", strsignal(sig));
+	/* Stop reading first (a receiver waiting for room gives up, its message stays with the broker),
+	 * then flush what is spooled, for a bounded time. */
+	tsk_ingest_interrupt(ing);
+	tsk_mqtt_stop(mq, 2000);
+	mq = NULL;
+	rc = tsk_ingest_stop(ing, tsk_now_us() + o->drain_timeout_us, &stuck, o->err, sizeof o->err);
+	if (rc == TSK_EFAIL)
+		tsk_err("%s", o->err);
+	else if (rc != TSK_OK)
+		tsk_warn("%s", o->err);
+	write_stats(stats_path, &st, stuck ? NULL : sp);
+	/* A SIGTERM is a normal stop whatever was left spooled: it is safe there for the next start. */
+	exitc = sig > 0 && rc != TSK_EFAIL ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	if (stuck)
+		_exit(exitc); /* the flusher still holds the spool: leave it to the kernel, as after a crash */
+out:
+	tsk_mqtt_stop(mq, 2000);
+	tsk_ingest_free(ing);
+	tsk_spool_close(sp);
+	free(stats_path);
+	return exitc;
+}
+
+/* ---- main --------------------------------------------------------------------------------------- */
+
+enum {
+	O_SPOOL = 256, O_SPOOL_MAX, O_SYNC, O_BATCH, O_FLUSH, O_NOCAT, O_URL, O_TOPIC, O_SHARE, O_CLIENT, O_QOS,
+	O_PROTO, O_KEEP, O_RMAX, O_SEXP, O_CAFILE, O_CAPATH, O_CERT, O_KEY, O_INSECURE, O_DRAIN, O_REJECT,
+	O_RETRY, O_REASON, O_LIMIT
+};
+
+static int
+set_duration(const char *name, const char *v, int64_t *out)
+{
+	if (tsk_duration_parse(v, out) != TSK_OK) {
+		usage_error("bad duration \"%s\" (like 500ms, 10s, 5m)", v);
+		(void)name;
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dsn", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
+		{ "tenant", required_argument, NULL, 't' }, { "spool", required_argument, NULL, O_SPOOL },
+		{ "spool-max", required_argument, NULL, O_SPOOL_MAX }, { "sync", required_argument, NULL, O_SYNC },
+		{ "batch", required_argument, NULL, O_BATCH }, { "flush-interval", required_argument, NULL, O_FLUSH },
+		{ "no-catalog", no_argument, NULL, O_NOCAT }, { "url", required_argument, NULL, O_URL },
+		{ "topic", required_argument, NULL, O_TOPIC }, { "share", required_argument, NULL, O_SHARE },
+		{ "client-id", required_argument, NULL, O_CLIENT }, { "qos", required_argument, NULL, O_QOS },
+		{ "protocol", required_argument, NULL, O_PROTO }, { "keepalive", required_argument, NULL, O_KEEP },
+		{ "receive-max", required_argument, NULL, O_RMAX }, { "session-expiry", required_argument, NULL, O_SEXP },
+		{ "cafile", required_argument, NULL, O_CAFILE }, { "capath", required_argument, NULL, O_CAPATH },
+		{ "cert", required_argument, NULL, O_CERT }, { "key", required_argument, NULL, O_KEY },
+		{ "insecure", no_argument, NULL, O_INSECURE }, { "drain-timeout", required_argument, NULL, O_DRAIN },
+		{ "reject", required_argument, NULL, O_REJECT }, { "retry-for", required_argument, NULL, O_RETRY },
+		{ "reason", required_argument, NULL, O_REASON }, { "limit", required_argument, NULL, O_LIMIT },
+		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+	};
+	static struct opts o; /* static: zeroed, and off the stack of a long-running process */
+	const char *config = NULL, *v;
+	int c, level = TSK_LOG_NORMAL, rc = TSK_EXIT_USAGE;
+	long n;
+	int64_t d;
+
+	tsk_log_init(PROG, level);
+	tsk_conf_init(&o.conf);
+	o.m.qos = 1;
+	o.drain_timeout_us = 10 * TSK_US_PER_S;
+	while ((c = getopt_long(argc, argv, "d:c:t:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': tsk_conf_set(&o.conf, "database_url", optarg); break;
+		case 'c': config = optarg; break;
+		case 't': o.tenant = optarg; break;
+		case O_SPOOL: tsk_conf_set(&o.conf, "spool", optarg); break;
+		case O_SPOOL_MAX: tsk_conf_set(&o.conf, "spool_max", optarg); break;
+		case O_SYNC: tsk_conf_set(&o.conf, "spool_sync", optarg); break;
+		case O_BATCH:
+			if (parse_int(optarg, 1, 1000000, &n) != 0) {
+				rc = usage_error("--batch must be 1..1000000, not \"%s\"", optarg);
+				goto out;
+			}
+			o.io.batch = (size_t)n;
+			break;
+		case O_FLUSH:
+			if (set_duration("--flush-interval", optarg, &d) != 0)
+				goto out;
+			o.io.flush_interval_ms = d / 1000 > 0 ? (int)(d / 1000 < 60000 ? d / 1000 : 60000) : 1;
+			break;
+		case O_NOCAT: o.io.no_catalog = 1; break;
+		case O_URL: tsk_conf_set(&o.conf, "mqtt_url", optarg); break;
+		case O_TOPIC:
+			if (o.ntopics == TSK_MQTT_MAX_TOPICS) {
+				rc = usage_error("at most %s --topic options", "16");
+				goto out;
+			}
+			o.topics[o.ntopics++] = optarg;
+			break;
+		case O_SHARE: o.m.share = optarg; break;
+		case O_CLIENT: o.m.client_id = optarg; break;
+		case O_QOS:
+			if (parse_int(optarg, 0, 1, &n) != 0) {
+				rc = usage_error("--qos must be 0 or 1 (QoS 2 is not safe with libmosquitto), not \"%s\"", optarg);
+				goto out;
+			}
+			o.m.qos = (int)n;
+			break;
+		case O_PROTO:
+			if (parse_int(optarg, 0, 311, &n) != 0 || (n != 5 && n != 311)) {
+				rc = usage_error("--protocol must be 5 or 311, not \"%s\"", optarg);
+				goto out;
+			}
+			o.m.protocol = (int)n;
+			break;
+		case O_KEEP:
+			if (parse_int(optarg, 5, 65535, &n) != 0) {
+				rc = usage_error("--keepalive must be 5..65535 seconds, not \"%s\"", optarg);
+				goto out;
+			}
+			o.m.keepalive = (int)n;
+			break;
+		case O_RMAX:
+			if (parse_int(optarg, 1, 65535, &n) != 0) {
+				rc = usage_error("--receive-max must be 1..65535, not \"%s\"", optarg);
+				goto out;
+			}
+			o.m.receive_max = (int)n;
+			break;
+		case O_SEXP:
+			if (set_duration("--session-expiry", optarg, &d) != 0)
+				goto out;
+			o.m.session_expiry = d / TSK_US_PER_S > 0 ? d / TSK_US_PER_S : 1;
+			break;
+		case O_CAFILE: o.m.cafile = optarg; break;
+		case O_CAPATH: o.m.capath = optarg; break;
+		case O_CERT: o.m.certfile = optarg; break;
+		case O_KEY: o.m.keyfile = optarg; break;
+		case O_INSECURE: o.m.insecure = 1; break;
+		case O_DRAIN:
+			if (set_duration("--drain-timeout", optarg, &o.drain_timeout_us) != 0)
+				goto out;
+			break;
+		case O_REJECT: o.reject_path = optarg; break;
+		case O_RETRY:
+			if (set_duration("--retry-for", optarg, &o.io.retry_for_us) != 0)
+				goto out;
+			break;
+		case O_REASON: o.dead_reason = optarg; break;
+		case O_LIMIT:
+			if (parse_int(optarg, 0, LONG_MAX, &o.dead_limit) != 0) {
+				rc = usage_error("--limit must be a count, not \"%s\"", optarg);
+				goto out;
+			}
+			break;
+		case 'q': level = TSK_LOG_QUIET; break;
+		case 'v': level++; break;
+		case 'h': fputs(usage_text, stdout); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
+		case 'V': printf("%s %s\n", PROG, TSK_VERSION); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
+		default: fprintf(stderr, "try '%s --help'\n", PROG); goto out;
+		}
+	}
+	tsk_log_init(PROG, level);
+	signal(SIGPIPE, SIG_IGN); /* a dropped connection is an error return, not a death */
+	if (tsk_conf_load(&o.conf, config, o.err, sizeof o.err) != TSK_OK) {
+		tsk_err("%s", o.err);
+		goto out;
+	}
+	if (optind >= argc) {
+		rc = usage_error("%sno command given", "");
+		goto out;
+	}
+	o.cmd = argv[optind];
+	o.io.dsn = tsk_conf_dsn(&o.conf);
+	o.io.log = log_cb;
+	o.spool_path = tsk_conf_get_default(&o.conf, "spool", DEFAULT_SPOOL);
+	v = tsk_conf_get_default(&o.conf, "spool_max", "1G");
+	if (parse_size(v, &o.so.max_bytes) != 0) {
+		rc = usage_error("bad --spool-max \"%s\" (bytes, or with k, M, G)", v);
+		goto out;
+	}
+	v = tsk_conf_get_default(&o.conf, "spool_sync", "normal");
+	if (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0) {
+		rc = usage_error("--sync must be normal or full, not \"%s\"", v);
+		goto out;
+	}
+	o.so.sync_full = strcmp(v, "full") == 0;
+	o.so.max_dead = 100000;
+	o.m.url = tsk_conf_get(&o.conf, "mqtt_url");
+	for (int i = 0; i < o.ntopics; i++)
+		o.m.topics[i] = o.topics[i];
+	o.m.ntopics = o.ntopics;
+	if (o.m.client_id == NULL) {
+		char host[256] = "localhost";
+		gethostname(host, sizeof host - 1);
+		snprintf(o.client_id, sizeof o.client_id, "tsk-ingest-%s", host);
+		o.m.client_id = tsk_conf_get_default(&o.conf, "mqtt_client_id", o.client_id);
+	}
+	if (optind + 1 < argc && strcmp(o.cmd, "dead") != 0) {
+		rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+		goto out;
+	}
+	if (strcmp(o.cmd, "parse") == 0)
+		rc = cmd_parse(&o);
+	else if (strcmp(o.cmd, "stdin") == 0)
+		rc = cmd_stdin(&o);
+	else if (strcmp(o.cmd, "mqtt") == 0)
+		rc = cmd_mqtt(&o);
+	else if (strcmp(o.cmd, "drain") == 0)
+		rc = cmd_drain(&o);
+	else if (strcmp(o.cmd, "stats") == 0)
+		rc = cmd_stats(&o);
+	else if (strcmp(o.cmd, "dead") == 0)
+		rc = cmd_dead(&o, argc - optind - 1, argv + optind + 1);
+	else
+		rc = usage_error("unknown command \"%s\"", o.cmd);
+out:
+	tsk_conf_free(&o.conf);
+	return rc;
+}
