@@ -267,6 +267,9 @@ cmd_parse(struct opts *o)
 			rc = TSK_EXIT_FAIL;
 			break;
 		}
+		if (rs.n == 0)
+			on_reject(&R, rd.lineno, tsk_stats_reason_str(TSK_STATS_NO_READINGS),
+			    info.detail[0] != '\0' ? info.detail : "no sensor had a value", rd.line, rd.len);
 		for (size_t i = 0; i < rs.n && !wfail; i++) {
 			json_t *j = tsk_reading_to_json(&rs.v[i]);
 			wfail = j == NULL || tsk_jsonl_write(stdout, j) != 0;

@@ -266,8 +266,14 @@ tsk_ingest_message(struct tsk_ingest *ing, const char *topic, const void *payloa
 	}
 	atomic_fetch_add(&ing->st->accepted, 1);
 	atomic_fetch_add(&ing->st->readings, rs.n);
-	if (rs.n == 0)
-		goto out; /* accepted, nothing to store (every sensor skipped) */
+	tsk_stats_skips(ing->st, &info);
+	if (rs.n == 0) {
+		/* Parsed, but every sensor was skipped: nothing to store. Kept as a dead letter so that a
+		 * device sending only unusable values can be seen. */
+		reject_message(ing, TSK_STATS_NO_READINGS, info.detail[0] != '\0' ? info.detail : "no sensor had a value",
+		    topic, payload, len, arrival_us);
+		goto out;
+	}
 	for (;;) {
 		/* The commit happens inside tsk_spool_put: after TSK_OK the message survives a crash, and only
 		 * then does the caller let the PUBACK go. */
@@ -800,8 +806,12 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 		}
 		atomic_fetch_add(&ing->st->accepted, 1);
 		atomic_fetch_add(&ing->st->readings, rs.n - prev);
-		if (rs.n == prev)
+		tsk_stats_skips(ing->st, &info);
+		if (rs.n == prev) {
+			line_reject(&L, rd.lineno, TSK_STATS_NO_READINGS,
+			    info.detail[0] != '\0' ? info.detail : "no sensor had a value", rd.line, rd.len);
 			continue;
+		}
 		/* Every reading of a line has the line's tenant. Checking it here (cached; a query only for a
 		 * slug not seen yet) lets the reject file carry the line itself. */
 		const char *slug = rs.v[prev].tenant;

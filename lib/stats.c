@@ -22,6 +22,8 @@ tsk_stats_reason_str(int reason)
 		return "unknown tenant";
 	if (reason == TSK_STATS_DB_REJECTED)
 		return "database rejected";
+	if (reason == TSK_STATS_NO_READINGS)
+		return "no readings";
 	return tsk_payload_reason_str((enum tsk_payload_reason)reason);
 }
 
@@ -32,6 +34,17 @@ tsk_stats_reject(struct tsk_stats *st, int reason)
 		reason = TSK_PAYLOAD_NO_FORMAT;
 	atomic_fetch_add(&st->rejected, 1);
 	atomic_fetch_add(&st->rejected_by[reason], 1);
+}
+
+void
+tsk_stats_skips(struct tsk_stats *st, const struct tsk_payload_info *info)
+{
+	if (info->skipped == 0)
+		return;
+	atomic_fetch_add(&st->skipped, info->skipped);
+	for (int i = 0; i < TSK_SKIP_NREASONS; i++)
+		if (info->skips[i] != 0)
+			atomic_fetch_add(&st->skipped_by[i], info->skips[i]);
 }
 
 static json_t *
@@ -49,12 +62,17 @@ json_t *
 tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk_stats_spool *sp)
 {
 	int64_t now = tsk_now_us(), started = atomic_load(&st->started_us);
-	json_t *by = json_object(), *o;
+	json_t *by = json_object(), *sby = json_object(), *o;
 
 	for (int i = 1; by != NULL && i < TSK_STATS_NREASONS; i++) {
 		uint64_t n = atomic_load(&st->rejected_by[i]);
 		if (n != 0 && i != TSK_PAYLOAD_NOMEM)
 			json_object_set_new(by, tsk_stats_reason_str(i), json_integer((json_int_t)n));
+	}
+	for (int i = 0; sby != NULL && i < TSK_SKIP_NREASONS; i++) {
+		uint64_t n = atomic_load(&st->skipped_by[i]);
+		if (n != 0)
+			json_object_set_new(sby, tsk_payload_skip_str((enum tsk_payload_skip)i), json_integer((json_int_t)n));
 	}
 	o = json_pack("{s:s, s:I, s:o, s:o, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I,"
 	    " s:{s:I, s:I, s:o, s:o}, s:{s:b}, s:{s:b, s:I, s:I}}",
@@ -70,8 +88,12 @@ tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk
 	    "db", "up", atomic_load(&st->db_up),
 	    "mqtt", "connected", atomic_load(&st->mqtt_connected), "connects", U(st->mqtt_connects),
 	    "disconnects", U(st->mqtt_disconnects));
-	if (o == NULL)
+	if (o == NULL) {
+		json_decref(sby);
 		return NULL;
+	}
+	json_object_set_new(o, "skipped", json_integer(U(st->skipped)));
+	json_object_set_new(o, "skipped_by", sby != NULL ? sby : json_object());
 	json_object_set_new(o, "full_waits", json_integer(U(st->full_waits)));
 	if (sp != NULL) {
 		double age = sp->oldest_us != 0 && now > sp->oldest_us ? (double)(now - sp->oldest_us) / 1e6 : 0.0;

@@ -18,6 +18,7 @@
 enum {
 	TSK_STATS_UNKNOWN_TENANT = TSK_PAYLOAD_NREASONS, /* "unknown tenant": the slug names no tenant */
 	TSK_STATS_DB_REJECTED,                            /* "database rejected": PostgreSQL refused it */
+	TSK_STATS_NO_READINGS,                            /* "no readings": parsed, but every sensor was skipped */
 	TSK_STATS_NREASONS
 };
 
@@ -30,6 +31,8 @@ struct tsk_stats {
 	_Atomic uint64_t duplicates;    /* readings that were stored already */
 	_Atomic uint64_t rejected;      /* messages rejected, all reasons */
 	_Atomic uint64_t rejected_by[TSK_STATS_NREASONS];
+	_Atomic uint64_t skipped;       /* readings skipped inside accepted messages (payload.h skip reasons) */
+	_Atomic uint64_t skipped_by[TSK_SKIP_NREASONS];
 	_Atomic uint64_t dead_dropped;  /* rejected messages the dead-letter table had no room for */
 	_Atomic uint64_t batches;       /* transactions committed */
 	_Atomic uint64_t flush_errors;  /* failed flush attempts (database down, ...) */
@@ -44,6 +47,8 @@ void tsk_stats_init(struct tsk_stats *st);
 const char *tsk_stats_reason_str(int reason);
 /* Counts one rejected message. */
 void tsk_stats_reject(struct tsk_stats *st, int reason);
+/* Counts the skipped sensors of a parsed message. */
+void tsk_stats_skips(struct tsk_stats *st, const struct tsk_payload_info *info);
 
 /* Spool figures to add to the JSON (all optional: pass NULL when there is no spool). */
 struct tsk_stats_spool {
@@ -53,7 +58,7 @@ struct tsk_stats_spool {
 };
 
 /* {"mode", "pid", "started", "updated", "uptime_s", "received", "accepted", "readings", "spooled",
- *  "stored", "duplicates", "rejected", "rejected_by": {...}, "spool": {"depth", "readings", "bytes",
+ *  "stored", "duplicates", "rejected", "rejected_by": {...}, "skipped", "skipped_by": {...}, "spool": {"depth", "readings", "bytes",
  *  "oldest_age_s", "dead", "dead_by", "file_bytes", "wal_bytes"}, "flush": {...}, "db": {...},
  *  "mqtt": {...}} as a new reference (NULL when out of memory). */
 json_t *tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk_stats_spool *sp);
