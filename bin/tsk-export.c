@@ -251,6 +251,18 @@ finish(struct opts *o, int rc, int usage)
 }
 
 /* Returns the exit code. */
+/* " in 3 parts" for a multipart upload, else "". */
+static const char *
+parts_note(struct opts *o)
+{
+	static char buf[32];
+
+	buf[0] = '\0';
+	if (o->dest.kind == TSK_DEST_S3 && tsk_s3_upload_parts(o->dest.s3) > 0)
+		snprintf(buf, sizeof buf, " in %d parts", tsk_s3_upload_parts(o->dest.s3));
+	return buf;
+}
+
 static int
 run_stdin(struct opts *o)
 {
@@ -261,11 +273,11 @@ run_stdin(struct opts *o)
 	if ((rc = finish(o, rc, 0)) != TSK_OK)
 		return tsk_exit_code(rc);
 	tsk_progress_done();
-	tsk_info("%llu rows (%s) written to %s from %llu lines", (unsigned long long)st.rows,
-	    tsk_export_layout_name(o->layout), tsk_export_dest_name(&o->dest), (unsigned long long)st.lines);
+	tsk_info("%llu rows (%s) written to %s%s from %llu lines", (unsigned long long)st.rows,
+	    tsk_export_layout_name(o->layout), tsk_export_dest_name(&o->dest), parts_note(o), (unsigned long long)st.lines);
 	if (st.rejected > 0) {
-		tsk_err("%llu of %llu lines rejected; the other rows were written", (unsigned long long)st.rejected,
-		    (unsigned long long)st.lines);
+		tsk_err("%llu of %llu lines rejected; %llu rows written", (unsigned long long)st.rejected,
+		    (unsigned long long)st.lines, (unsigned long long)st.rows);
 		return TSK_EXIT_PARTIAL;
 	}
 	return TSK_EXIT_OK;
@@ -293,8 +305,8 @@ run_query(struct opts *o, const struct tsk_conf *conf)
 	if (rc != TSK_OK)
 		return tsk_exit_code(rc);
 	tsk_progress_done();
-	tsk_info("%llu rows (%s) written to %s", (unsigned long long)rows, tsk_export_layout_name(o->layout),
-	    tsk_export_dest_name(&o->dest));
+	tsk_info("%llu rows (%s) written to %s%s", (unsigned long long)rows, tsk_export_layout_name(o->layout),
+	    tsk_export_dest_name(&o->dest), parts_note(o));
 	return TSK_EXIT_OK;
 }
 

@@ -216,8 +216,8 @@ attempt(struct tsk_s3_upload *u, const char *method, const char *query, const vo
 			free(t);
 		}
 	}
-	/* A part is sent at once rather than after a 100-continue round trip. */
-	hdrs = curl_slist_append(hdrs, "Expect:");
+	/* No "Expect:" header to skip the 100-continue round trip: libcurl 7.88 would sign the empty header it
+	 * then leaves out of the request, and every signature would be refused. */
 	if (hdrs == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 
