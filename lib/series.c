@@ -977,20 +977,22 @@ tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64_t n
  * at or below the watermark, so the refresh may only move the watermark past times at which no row can
  * still become visible. ingested_at defaults to now(), the start of the inserting transaction, and that
  * transaction may commit long after. So the new watermark is the least of
- *   - clock_timestamp() minus a safety margin (1 minute), which covers clocks and writers that set
- *     ingested_at themselves a little in the past, and
- *   - the start of the oldest transaction open in this database (pg_stat_activity.xact_start): any row
- *     not yet committed was stamped at or after its transaction started.
+ *   - clock_timestamp() minus a safety margin (rollup_state.lag, 1 minute by default), which covers
+ *     writers that stamp ingested_at themselves a little in the past, and
+ *   - just before the start of the oldest transaction open in this database (pg_stat_activity.xact_start,
+ *     the very value now() returns in that transaction): a row not yet committed was stamped at or
+ *     after its transaction started, so it stays above the watermark.
  * It is read before the refresh transaction begins (pg_stat_activity is a per-transaction snapshot), so
  * a transaction that commits between that read and the refresh's snapshot is visible to the refresh,
  * and one that starts after it stamps a later time. Chosen over xmin tracking because xmin is neither
  * indexed nor stable (wraparound, freezing), while ingested_at has an index: a refresh reads only the
  * new rows. A long open transaction only holds the watermark back (queries then read more raw rows);
  * it never loses a row. (A role without pg_read_all_stats sees no xact_start of other roles' sessions:
- * then the margin alone guards.)
+ * then the margin alone guards; run the refresh as the role that ingests, or grant pg_read_all_stats.)
  */
 #define CANDIDATE_SQL \
-	"SELECT least(clock_timestamp() - interval '1 minute', (SELECT min(xact_start) FROM pg_stat_activity" \
+	"SELECT least(clock_timestamp() - coalesce((SELECT lag FROM rollup_state WHERE name = 'reading')," \
+	" interval '1 minute'), (SELECT min(xact_start) - interval '1 microsecond' FROM pg_stat_activity" \
 	" WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'))"
 
 /* Every 1m bucket touched by rows ingested in (old, new], recomputed from all raw rows of the bucket

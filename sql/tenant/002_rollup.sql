@@ -20,10 +20,12 @@ CREATE INDEX reading_1m_bucket_idx ON reading_1m (bucket);
 
 CREATE TABLE reading_1h (LIKE reading_1m INCLUDING ALL);
 
--- The refresh watermark: every row with ingested_at <= watermark is counted in the rollups.
+-- The refresh watermark: every row with ingested_at <= watermark is counted in the rollups. `lag` is
+-- the safety margin the watermark keeps behind the clock (see lib/series.c: the late-commit race).
 CREATE TABLE rollup_state (
     name         text PRIMARY KEY,
     watermark    timestamptz NOT NULL DEFAULT '-infinity',
+    lag          interval NOT NULL DEFAULT '1 minute' CHECK (lag >= interval '0'),
     refreshed_at timestamptz
 );
 INSERT INTO rollup_state (name) VALUES ('reading');
