@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "db.h"
 #include "jsonl.h"
 #include "time.h"
 #include "tsk.h"
@@ -306,20 +307,252 @@ on_bucket(void *ctx, const struct tsk_series_bucket *b)
 	return 0;
 }
 
-static int
-on_reading(void *ctx, const struct tsk_series_reading *r)
-{
-	struct query_ctx *q = ctx;
+/*
+ * Raw readings through COPY (...) TO STDOUT (FORMAT binary) instead of tsk_series_raw()'s cursor.
+ * Why: a cursor is fetched in batches, and while the client formats one batch the server waits for the
+ * next FETCH, and the other way round: measured at 0.57 of `psql \copy`'s rows per second on two
+ * cores. COPY streams: the server keeps producing rows into the socket while the client formats them,
+ * and the binary format spares the server the text conversion of floats and times (the client does
+ * it, by hand, in lib/csv.c). COPY takes no bind parameters, so the filter values still travel as
+ * parameters, into transaction-local settings (set_config(..., true)) that the query reads back with
+ * current_setting(): no value is ever spliced into SQL text. Filters and order are those of
+ * tsk_series_raw() (tests/t/42 checks both give the same bytes).
+ */
+#define PG_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 in Unix microseconds */
 
-	tsk_csv_time(q->w, r->ts_us);
-	tsk_csv_cstr(q->w, r->device_id);
-	tsk_csv_cstr(q->w, r->sensor_id);
-	tsk_csv_num2(q->w, r->value);
-	tsk_csv_cstr(q->w, r->unit);
-	if (tsk_csv_end_row(q->w) != TSK_OK || (q->stop != NULL && *q->stop))
-		return TSK_EFAIL;
-	q->rows++;
-	return 0;
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+be64(const unsigned char *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* A text[] literal of ids: every element double-quoted, '"' and '\\' escaped. */
+static char *
+array_literal(const char *const *v, size_t n)
+{
+	size_t len = 3;
+	char *out, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	p = out;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+/* One binary COPY tuple (5 fields) as a CSV row. TSK_OK, TSK_EFAIL for a malformed message, or the
+ * writer's status. */
+static int
+copy_row(struct tsk_csv *w, const unsigned char *p, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *end = p + len, *f[5];
+	int32_t flen[5];
+
+	if (len < 2 || (int16_t)(p[0] << 8 | p[1]) != 5)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "unexpected COPY row from the server");
+	p += 2;
+	for (int i = 0; i < 5; i++) {
+		if (end - p < 4)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "truncated COPY row from the server");
+		flen[i] = (int32_t)be32(p);
+		p += 4;
+		f[i] = p;
+		if (flen[i] > 0) {
+			if (end - p < flen[i])
+				return tsk_seterr(err, errlen, TSK_EFAIL, "truncated COPY row from the server");
+			p += flen[i];
+		}
+	}
+	if (flen[0] != 8 || flen[1] < 0 || flen[2] < 0 || flen[3] != 8)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "unexpected COPY field from the server");
+	int64_t ts = (int64_t)be64(f[0]);
+	if (ts == INT64_MAX || ts == INT64_MIN)
+		tsk_csv_cstr(w, ts > 0 ? "infinity" : "-infinity");
+	else
+		tsk_csv_time(w, ts + PG_EPOCH_US);
+	tsk_csv_str(w, (const char *)f[1], (size_t)flen[1]);
+	tsk_csv_str(w, (const char *)f[2], (size_t)flen[2]);
+	uint64_t bits = be64(f[3]);
+	double v;
+	memcpy(&v, &bits, sizeof v);
+	tsk_csv_num2(w, v);
+	if (flen[4] >= 0)
+		tsk_csv_str(w, (const char *)f[4], (size_t)flen[4]);
+	else
+		tsk_csv_empty(w);
+	return tsk_csv_end_row(w);
+}
+
+/* Stops a running COPY OUT: cancel it on the server, then read to the end of the stream. */
+static void
+copy_stop(PGconn *db)
+{
+	char buf[256];
+	char *row;
+	PGcancel *c = PQgetCancel(db);
+
+	if (c != NULL) {
+		PQcancel(c, buf, sizeof buf);
+		PQfreeCancel(c);
+	}
+	while (PQgetCopyData(db, &row, 0) > 0)
+		PQfreemem(row);
+}
+
+static int
+raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, struct query_ctx *q, char *err,
+    size_t errlen)
+{
+	static const char header[] = "PGCOPY\n\377\r\n";
+	const char *vals[6];
+	char *devs = NULL, *sens = NULL, from[TSK_TIME_STRLEN], to[TSK_TIME_STRLEN], lim[24], off[24];
+	char set[512], sql[1536];
+	int n = 0, rc, header_seen = 0;
+	size_t sl = 0, ql = 0;
+	PGresult *res = NULL;
+
+	if ((rc = tsk_series_filter_check(f, err, errlen)) != TSK_OK)
+		return rc;
+	if (tenant == NULL || *tenant == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
+	if ((rc = tsk_db_enter_tenant(db, tenant, 0, NULL, err, errlen)) != TSK_OK)
+		return rc;
+	sl = (size_t)snprintf(set, sizeof set, "SELECT 1");
+	ql = (size_t)snprintf(sql, sizeof sql, "COPY (SELECT ts, device_id, sensor_id, value, unit FROM reading WHERE true");
+#define PARAM(name, value, cond)                                                                                   \
+	do {                                                                                                        \
+		vals[n++] = (value);                                                                                \
+		sl += (size_t)snprintf(set + sl, sizeof set - sl, ", set_config('tsk_export." name "', $%d, true)", n); \
+		ql += (size_t)snprintf(sql + ql, sizeof sql - ql, cond, "current_setting('tsk_export." name "')");    \
+	} while (0)
+	if (f->ndevices > 0) {
+		if ((devs = array_literal(f->devices, f->ndevices)) == NULL)
+			goto oom;
+		PARAM("devices", devs, " AND device_id = ANY (%s::text[])");
+	}
+	if (f->nsensors > 0) {
+		if ((sens = array_literal(f->sensors, f->nsensors)) == NULL)
+			goto oom;
+		PARAM("sensors", sens, " AND sensor_id = ANY (%s::text[])");
+	}
+	if (f->has_from)
+		PARAM("from", tsk_time_format(f->from_us, from), " AND ts >= %s::timestamptz");
+	if (f->has_to)
+		PARAM("to", tsk_time_format(f->to_us, to), " AND ts <= %s::timestamptz");
+	if (f->order == TSK_SERIES_DESC)
+		ql += (size_t)snprintf(sql + ql, sizeof sql - ql, " ORDER BY ts DESC, device_id, sensor_id");
+	else if (f->order == TSK_SERIES_ASC)
+		ql += (size_t)snprintf(sql + ql, sizeof sql - ql, " ORDER BY ts, device_id, sensor_id");
+	if (f->limit >= 0) {
+		snprintf(lim, sizeof lim, "%lld", f->limit);
+		PARAM("limit", lim, " LIMIT %s::bigint");
+	}
+	if (f->offset > 0) {
+		snprintf(off, sizeof off, "%lld", f->offset);
+		PARAM("offset", off, " OFFSET %s::bigint");
+	}
+#undef PARAM
+	snprintf(sql + ql, sizeof sql - ql, ") TO STDOUT (FORMAT binary)");
+
+	if ((rc = tsk_db_cmd(db, "BEGIN READ ONLY", err, errlen)) != TSK_OK)
+		goto out;
+	if ((rc = tsk_db_exec(db, set, n, vals, NULL, err, errlen)) != TSK_OK)
+		goto rollback;
+	res = PQexec(db, sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		rc = tsk_db_classify(db, res);
+		tsk_seterr(err, errlen, rc, "%s", *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(db));
+		err[strcspn(err, "\n")] = '\0';
+		goto rollback;
+	}
+	PQclear(res);
+	res = NULL;
+	for (;;) {
+		char *buf;
+		int len = PQgetCopyData(db, &buf, 0);
+		if (len < 0)
+			break;
+		const unsigned char *p = (const unsigned char *)buf;
+		size_t left = (size_t)len;
+		/* The 19-byte file header (signature, flags, extension length) leads the first message. */
+		if (!header_seen) {
+			if (left < 19 || memcmp(p, header, 11) != 0) {
+				PQfreemem(buf);
+				copy_stop(db);
+				rc = tsk_seterr(err, errlen, TSK_EFAIL, "not a binary COPY stream");
+				goto rollback;
+			}
+			uint32_t ext = be32(p + 15);
+			p += 19;
+			left -= 19;
+			p += ext <= left ? ext : left;
+			left -= ext <= left ? ext : left;
+			header_seen = 1;
+		}
+		/* One tuple per message; the trailer is a field count of -1. */
+		if (left == 0 || (left == 2 && p[0] == 0xff && p[1] == 0xff)) {
+			PQfreemem(buf);
+			continue;
+		}
+		rc = copy_row(q->w, p, left, err, errlen);
+		PQfreemem(buf);
+		if (rc == TSK_OK && q->stop != NULL && *q->stop)
+			rc = tsk_seterr(err, errlen, TSK_EFAIL, "interrupted");
+		if (rc != TSK_OK) {
+			if (q->w->status != TSK_OK)
+				rc = tsk_seterr(err, errlen, q->w->status, "%s", q->w->err);
+			copy_stop(db);
+			goto rollback;
+		}
+		q->rows++;
+	}
+	res = PQgetResult(db);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = tsk_db_classify(db, res);
+		tsk_seterr(err, errlen, rc, "%s", *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(db));
+		err[strcspn(err, "\n")] = '\0';
+		goto rollback;
+	}
+	PQclear(res);
+	res = NULL;
+	rc = tsk_db_cmd(db, "COMMIT", err, errlen);
+	goto out;
+oom:
+	rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	goto out;
+rollback:
+	/* Drain whatever results are left so the connection is usable, then end the transaction. */
+	PQclear(res);
+	res = NULL;
+	while ((res = PQgetResult(db)) != NULL)
+		PQclear(res);
+	tsk_db_rollback(db);
+out:
+	PQclear(res);
+	free(devs);
+	free(sens);
+	return rc;
 }
 
 int
@@ -327,7 +560,6 @@ tsk_export_query(PGconn *db, const char *tenant, enum tsk_export_layout layout, 
     struct tsk_csv *w, const volatile sig_atomic_t *stop, uint64_t *rows, char *err, size_t errlen)
 {
 	struct query_ctx q = { w, stop, 0 };
-	struct tsk_series_filter raw;
 	int rc;
 
 	if (layout == TSK_EXPORT_AUTO)
@@ -337,9 +569,7 @@ tsk_export_query(PGconn *db, const char *tenant, enum tsk_export_layout layout, 
 	if (layout == TSK_EXPORT_BUCKETS) {
 		rc = tsk_series_buckets(db, tenant, f, on_bucket, &q, err, errlen);
 	} else {
-		raw = *f;
-		raw.no_labels = 1; /* the CSV has no labels column: do not fetch them */
-		rc = tsk_series_raw(db, tenant, &raw, on_reading, &q, err, errlen);
+		rc = raw_copy(db, tenant, f, &q, err, errlen);
 	}
 	if (rows != NULL)
 		*rows = q.rows;
