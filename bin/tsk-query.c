@@ -3,7 +3,9 @@
  * catalog with online status, and the rollup refresh. Option parsing and output only; the queries are
  * in lib/series.c.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdio_ext.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +64,7 @@ struct opts {
 	struct tsk_series_filter f;
 	PGconn *db;
 	struct tsk_out out;
-	int write_failed;
+	int write_failed, write_errno;
 	int64_t now;
 	char err[TSK_ERRLEN];
 };
@@ -83,30 +85,57 @@ fail(struct opts *o, int rc)
 	return tsk_exit_code(rc);
 }
 
-/* Writes a row; a write error (a full disk; a closed pipe) stops the query. */
+/*
+ * A write to stdout failed (a full disk; a reader that went away): keep the first errno, the one that
+ * says why, and drop what is still buffered so closing stdout does not fail a second time. main()
+ * reports it once.
+ */
+static int
+write_error(struct opts *o)
+{
+	if (!o->write_failed) {
+		o->write_failed = 1;
+		o->write_errno = errno;
+	}
+	__fpurge(stdout);
+	clearerr(stdout);
+	return TSK_EFAIL;
+}
+
+/* Writes a row; a write error stops the query. */
 static int
 emit(struct opts *o, json_t *row)
 {
 	int rc = row != NULL ? tsk_out_row(&o->out, row) : -1;
 
 	json_decref(row);
-	if (rc != 0) {
-		o->write_failed = 1;
-		return TSK_EFAIL;
-	}
-	return 0;
+	return rc == 0 ? 0 : write_error(o);
 }
 
 static int
 finish(struct opts *o, int rc)
 {
 	if (tsk_out_end(&o->out) != 0)
-		o->write_failed = 1;
+		write_error(o);
 	if (rc == TSK_EFAIL && o->write_failed)
-		return TSK_EXIT_FAIL; /* tsk_close_stdout says why */
+		return TSK_EXIT_FAIL; /* main() says why */
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	return o->write_failed ? TSK_EXIT_FAIL : TSK_EXIT_OK;
+}
+
+/* Writes a small answer (and releases it). */
+static int
+print_rows(struct opts *o, const char *const *cols, json_t *arr)
+{
+	int rc = tsk_out_array(stdout, o->fmt, cols, arr);
+
+	json_decref(arr);
+	if (rc != 0) {
+		write_error(o);
+		return TSK_EXIT_FAIL;
+	}
+	return TSK_EXIT_OK;
 }
 
 static int
@@ -150,7 +179,7 @@ cmd_raw(struct opts *o)
 		return finish(o, emit(o, json_pack("{s:o}", "stats", tsk_series_stats_json(&st))));
 	/* table: the readings, a blank line, then the statistics as a second table */
 	if (tsk_out_end(&o->out) != 0)
-		o->write_failed = 1;
+		write_error(o);
 	fputc('\n', stdout);
 	tsk_out_begin(&o->out, stdout, o->fmt, scols);
 	return finish(o, emit(o, tsk_series_stats_json(&st)));
@@ -167,9 +196,7 @@ cmd_latest(struct opts *o)
 		return usage_error("%slatest needs exactly one --device", "");
 	if ((rc = tsk_series_latest(o->db, o->tenant, o->f.devices[0], &arr, o->err, sizeof o->err)) != TSK_OK)
 		return fail(o, rc);
-	rc = tsk_out_array(stdout, o->fmt, cols, arr);
-	json_decref(arr);
-	return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	return print_rows(o, cols, arr);
 }
 
 /* A horizontal bar, 0..width cells in eighths, for value v on the scale lo..hi. */
@@ -223,9 +250,7 @@ cmd_history(struct opts *o)
 			json_object_set_new(row, "chart", bar(json_number_value(json_object_get(row, "value")), lo, hi, 20));
 		}
 	}
-	rc = tsk_out_array(stdout, o->fmt, o->fmt == TSK_FMT_TABLE ? tcols : cols, arr);
-	json_decref(arr);
-	return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	return print_rows(o, o->fmt == TSK_FMT_TABLE ? tcols : cols, arr);
 }
 
 static int
@@ -242,9 +267,9 @@ cmd_summary(struct opts *o)
 	if ((rc = tsk_series_summary(o->db, o->tenant, o->f.devices[0], o->now, &sum, o->err, sizeof o->err)) != TSK_OK)
 		return fail(o, rc);
 	if (o->fmt == TSK_FMT_JSONL) {
-		rc = tsk_jsonl_write(stdout, sum);
+		rc = tsk_jsonl_write(stdout, sum) != 0 || fflush(stdout) != 0 ? write_error(o) : TSK_OK;
 		json_decref(sum);
-		return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+		return rc == TSK_OK ? TSK_EXIT_OK : TSK_EXIT_FAIL;
 	}
 	/* CSV and table: one row per sensor, with the device's status repeated. */
 	arr = json_array();
@@ -254,10 +279,8 @@ cmd_summary(struct opts *o)
 		json_object_set(r, "device_online", json_object_get(sum, "online"));
 		json_array_append_new(arr, r);
 	}
-	rc = tsk_out_array(stdout, o->fmt, cols, arr);
-	json_decref(arr);
 	json_decref(sum);
-	return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	return print_rows(o, cols, arr);
 }
 
 static int
@@ -274,9 +297,7 @@ cmd_sensors(struct opts *o)
 	    sizeof o->err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
-	rc = tsk_out_array(stdout, o->fmt, o->fmt == TSK_FMT_JSONL ? NULL : cols, arr);
-	json_decref(arr);
-	return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	return print_rows(o, o->fmt == TSK_FMT_JSONL ? NULL : cols, arr);
 }
 
 static int
@@ -299,9 +320,7 @@ cmd_refresh(struct opts *o)
 	    r.tenants > 0 ? json_string(tsk_time_format(r.watermark_us, wm)) : json_null());
 	json_t *arr = json_array();
 	json_array_append_new(arr, row);
-	rc = tsk_out_array(stdout, o->fmt, NULL, arr);
-	json_decref(arr);
-	return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	return print_rows(o, NULL, arr);
 }
 
 static const struct {
@@ -430,6 +449,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rc = commands[i].fn(&o);
+	if (o.write_failed) {
+		if (o.write_errno != EPIPE) /* `| head` is not worth a message */
+			tsk_err("write error: %s", strerror(o.write_errno));
+		rc = TSK_EXIT_FAIL;
+	}
 	if (tsk_close_stdout() != 0 && rc == TSK_EXIT_OK)
 		rc = TSK_EXIT_FAIL;
 out:

@@ -772,9 +772,12 @@ offline_after(PGconn *db, const char *tenant, int64_t *us, char *err, size_t err
 	" UNION ALL SELECT (SELECT r.sensor_id FROM reading r WHERE r.device_id = $1 AND r.sensor_id > s.sensor_id" \
 	" ORDER BY r.sensor_id LIMIT 1) FROM s WHERE s.sensor_id IS NOT NULL)"
 
+static void fix_times(json_t *arr, const char *const *keys);
+
 int
 tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **out, char *err, size_t errlen)
 {
+	static const char *const tkeys[] = { "ts", NULL };
 	int64_t off;
 	char offs[32];
 	int rc;
@@ -787,7 +790,7 @@ tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **o
 		return rc;
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
 	const char *p[] = { device, offs };
-	return tsk_db_json_rows(db,
+	rc = tsk_db_json_rows(db,
 	    DEVICE_SENSORS_SQL
 	    " SELECT json_build_object('device_id', $1::text, 'sensor_id', s.sensor_id,"
 	    " 'ts', to_char(l.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'value', l.value,"
@@ -796,6 +799,9 @@ tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **o
 	    " AND r.sensor_id = s.sensor_id ORDER BY ts DESC LIMIT 1) l WHERE s.sensor_id IS NOT NULL"
 	    " ORDER BY s.sensor_id",
 	    2, p, out, err, errlen);
+	if (rc == TSK_OK)
+		fix_times(*out, tkeys);
+	return rc;
 }
 
 /* Timestamps built in SQL carry microseconds; print them the way tsk_time_format does. */
