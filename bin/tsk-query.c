@@ -448,7 +448,9 @@ main(int argc, char **argv)
 		rc = tsk_exit_code(c);
 		goto out;
 	}
+	int64_t t0 = tsk_now_us();
 	rc = commands[i].fn(&o);
+	tsk_debug("%s took %.3f ms", commands[i].name, (double)(tsk_now_us() - t0) / 1000.0);
 	if (o.write_failed) {
 		if (o.write_errno != EPIPE) /* `| head` is not worth a message */
 			tsk_err("write error: %s", strerror(o.write_errno));

@@ -462,9 +462,14 @@ cleanup:
  *  - partial, at the --from and --to edges: the raw rows inside [from, to].
  * The rollup rows and the raw rows are turned into the same partial form (sum, count, min, max, last,
  * last_ts) and merged by one GROUP BY, so a bucket never mixes the two kinds of source.
+ *
+ * The watermark comes in as a value, read by an earlier statement, so the planner sees it and walks the
+ * ingested_at index for the (usually empty) dirty set instead of every row of the sensor. An earlier
+ * read can only be older than what the query's own snapshot would see: rows between the two watermarks
+ * then count as dirty and are read raw, which is still exact.
  */
 static int
-buckets_sql(const struct tsk_series_filter *f, struct sb *s, struct qp *q)
+buckets_sql(const struct tsk_series_filter *f, const char *watermark, struct sb *s, struct qp *q)
 {
 	char iv[48];
 	int64_t bsz = f->bucket_us, wl = 0, wh = 0;
@@ -496,8 +501,7 @@ buckets_sql(const struct tsk_series_filter *f, struct sb *s, struct qp *q)
 		pWH = qp_time(q, wh);
 
 	sb_printf(s, "WITH dirty AS MATERIALIZED (SELECT DISTINCT device_id, sensor_id, date_bin($%d::interval, ts, "
-	    ORIGIN_SQL ") AS b FROM reading WHERE ingested_at > coalesce((SELECT watermark FROM rollup_state"
-	    " WHERE name = 'reading'), '-infinity')", pB);
+	    ORIGIN_SQL ") AS b FROM reading WHERE ingested_at > $%d::timestamptz", pB, qp_add(q, watermark));
 	id_conds(s, &ip, "");
 	if (has_wl)
 		sb_printf(s, " AND ts >= $%d", pWL);
@@ -576,6 +580,8 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 	struct sb s = { 0 };
 	struct qp q = { 0 };
 	struct bucket_ctx c = { fn, ctx };
+	PGresult *res;
+	char wm[64];
 	int rc;
 
 	if ((rc = tsk_series_filter_check(f, err, errlen)) != TSK_OK)
@@ -584,7 +590,12 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no bucket size given (--bucket 1h)");
 	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
-	if (buckets_sql(f, &s, &q) != 0) {
+	if ((rc = tsk_db_exec(db, "SELECT coalesce((SELECT watermark FROM rollup_state WHERE name = 'reading'),"
+	    " '-infinity')", 0, NULL, &res, err, errlen)) != TSK_OK)
+		return rc;
+	snprintf(wm, sizeof wm, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (buckets_sql(f, wm, &s, &q) != 0) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto cleanup;
 	}
