@@ -85,6 +85,11 @@ valgrind: all
 bench: all
 	@for b in tests/bench/*; do [ -x "$$b" ] && "$$b"; done
 
+# Fuzz the payload parsers with libFuzzer for FUZZ_SECONDS (clang is installed when missing).
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 demo: all
 	@sh tests/demo.sh start
 demo-stop:
