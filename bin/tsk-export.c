@@ -79,6 +79,7 @@ struct opts {
 	int dest_open;
 	uint64_t rejected;
 	struct timespec last_progress;
+	int no_progress;
 	char err[TSK_ERRLEN];
 };
 
@@ -155,6 +156,8 @@ sink(void *ctx, const char *buf, size_t len, char *err, size_t errlen)
 	char size[32];
 	int rc = tsk_export_dest_write(&o->dest, buf, len, err, errlen);
 
+	if (o->no_progress)
+		return rc;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if ((now.tv_sec - o->last_progress.tv_sec) * 1000 + (now.tv_nsec - o->last_progress.tv_nsec) / 1000000 >= 250) {
 		o->last_progress = now;
@@ -214,6 +217,8 @@ open_dest(struct opts *o, const struct tsk_conf *conf)
 		rc = tsk_export_dest_file(&o->dest, o->output, &stop_signal, o->err, sizeof o->err);
 	} else {
 		tsk_export_dest_stdout(&o->dest, &stop_signal);
+		/* CSV going to the terminal itself would be garbled by a progress line rewriting itself there. */
+		o->no_progress = isatty(STDOUT_FILENO);
 		rc = TSK_OK;
 	}
 	o->dest_open = 1;
