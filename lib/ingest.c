@@ -54,7 +54,8 @@ struct tsk_ingest {
 	pthread_cond_t work;        /* the flusher waits here for a batch */
 	pthread_cond_t room;        /* receivers wait here for room in the spool */
 	pthread_cond_t done_cv;     /* tsk_ingest_stop waits here for the flusher */
-	_Atomic int flusher_idle;   /* the flusher sleeps on `work`: wake it when a batch is ready */
+	_Atomic int flusher_idle;   /* 1: the flusher waits on `work` for a batch: wake it when one is ready;
+	                               2: it is backing off after a failure: let it sleep */
 	_Atomic int waiters;        /* receivers sleeping on `room` */
 	_Atomic int interrupted;
 	int running, draining, stop_now, done, drained, failed, detached;
@@ -229,7 +230,8 @@ wait_room(struct tsk_ingest *ing, long ms)
 	abstime_in(&ts, ms);
 	pthread_mutex_lock(&ing->mu);
 	atomic_fetch_add(&ing->waiters, 1);
-	pthread_cond_signal(&ing->work); /* a full spool is a full batch: make sure the flusher runs */
+	if (atomic_load(&ing->flusher_idle) == 1)
+		pthread_cond_signal(&ing->work); /* a full spool is a full batch: make sure the flusher runs */
 	if (!atomic_load(&ing->interrupted))
 		pthread_cond_timedwait(&ing->room, &ing->mu, &ts);
 	atomic_fetch_sub(&ing->waiters, 1);
@@ -280,7 +282,7 @@ tsk_ingest_message(struct tsk_ingest *ing, const char *topic, const void *payloa
 		rc = tsk_spool_put(ing->sp, info.tenant, rs.v, rs.n, arrival_us, err, errlen);
 		if (rc == TSK_OK) {
 			atomic_fetch_add(&ing->st->spooled, 1);
-			if (atomic_load(&ing->flusher_idle) && atomic_load(&c->depth_readings) >= ing->o.batch)
+			if (atomic_load(&ing->flusher_idle) == 1 && atomic_load(&c->depth_readings) >= ing->o.batch)
 				wake_flusher(ing);
 			break;
 		}
@@ -490,14 +492,16 @@ tsk_ingest_drain(struct tsk_ingest *ing, char *err, size_t errlen)
 	return TSK_OK;
 }
 
-/* Sleeps on `work` for ms (mu held). Returns early when signalled. */
+/* Sleeps on `work` for ms (mu held). Returns early when signalled: receivers signal only an idle
+ * flusher (how = 1), never one backing off from a failure (how = 2), or a database outage would turn
+ * into a retry per message. tsk_ingest_stop signals either. */
 static void
-nap(struct tsk_ingest *ing, long ms)
+nap(struct tsk_ingest *ing, long ms, int how)
 {
 	struct timespec ts;
 
 	abstime_in(&ts, ms);
-	atomic_store(&ing->flusher_idle, 1);
+	atomic_store(&ing->flusher_idle, how);
 	pthread_cond_timedwait(&ing->work, &ing->mu, &ts);
 	atomic_store(&ing->flusher_idle, 0);
 }
@@ -530,7 +534,7 @@ flusher_main(void *arg)
 			/* A full batch waiting, or a drain: go on at once. Otherwise let the next batch fill up
 			 * for a while: fewer, larger transactions are what makes COPY pay. */
 			if (!ing->draining && atomic_load(&c->depth_readings) < ing->o.batch && atomic_load(&ing->waiters) == 0)
-				nap(ing, ing->o.flush_interval_ms);
+				nap(ing, ing->o.flush_interval_ms, 1);
 			continue;
 		}
 		if (rc != TSK_ETEMP) {
@@ -555,7 +559,7 @@ flusher_main(void *arg)
 			if (left_ms < backoff)
 				backoff = left_ms > 0 ? left_ms : 1;
 		}
-		nap(ing, backoff);
+		nap(ing, backoff, 2);
 	}
 	ing->done = 1;
 	pthread_cond_broadcast(&ing->done_cv);
@@ -715,9 +719,12 @@ retry_wait(struct lines *L, int rc, char *err, size_t errlen)
 		logf_(L->ing, 0, "database unavailable: %s; retrying for %llds", err,
 		    (long long)(L->ing->o.retry_for_us / TSK_US_PER_S));
 	}
-	if (now - L->down_since >= L->ing->o.retry_for_us)
+	if (now - L->down_since >= L->ing->o.retry_for_us) {
+		char why[TSK_ERRLEN];
+		snprintf(why, sizeof why, "%s", err); /* err is the destination too */
 		return tsk_seterr(err, errlen, TSK_ETEMP, "database unavailable for %llds: %s",
-		    (long long)((now - L->down_since) / TSK_US_PER_S), err);
+		    (long long)((now - L->down_since) / TSK_US_PER_S), why);
+	}
 	L->backoff = L->backoff == 0 ? BACKOFF_MIN_MS : L->backoff * 2;
 	if (L->backoff > BACKOFF_MAX_MS)
 		L->backoff = BACKOFF_MAX_MS;
