@@ -368,12 +368,38 @@ get_text(const PGresult *r, int row, int col)
 
 /* ---- running a query ---- */
 
+/* Sets search_path to the tenant's schema, then public, in one round trip (schema names come from the
+ * registry and are quoted by the server's quote_ident; the slug is a parameter). */
 static int
 enter(PGconn *db, const char *tenant, char *err, size_t errlen)
 {
+	const char *p[] = { tenant };
+	PGresult *res;
+	int rc, n;
+
 	if (tenant == NULL || *tenant == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
-	return tsk_db_enter_tenant(db, tenant, 0, NULL, err, errlen);
+	rc = tsk_db_exec(db, "SELECT set_config('search_path', quote_ident(schema_name) || ', public', false)"
+	    " FROM public.tenant WHERE slug = $1", 1, p, &res, err, errlen);
+	if (rc != TSK_OK)
+		return rc;
+	n = PQntuples(res);
+	PQclear(res);
+	if (n != 1)
+		return tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", tenant);
+	return TSK_OK;
+}
+
+/* The server's (or libpq's) error as one line, and its class. */
+static int
+db_error(PGconn *db, const PGresult *res, char *err, size_t errlen)
+{
+	int rc = tsk_db_classify(db, res);
+
+	snprintf(err, errlen, "%s", res != NULL && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) :
+	    PQerrorMessage(db));
+	err[strcspn(err, "\n")] = '\0';
+	return rc;
 }
 
 static int
@@ -385,9 +411,7 @@ exec_bin(PGconn *db, const char *sql, const struct qp *q, PGresult **out, char *
 		*out = res;
 		return TSK_OK;
 	}
-	int rc = tsk_db_classify(db, res);
-	snprintf(err, errlen, "%s", *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(db));
-	err[strcspn(err, "\n")] = '\0';
+	int rc = db_error(db, res, err, errlen);
 	PQclear(res);
 	return rc;
 }
@@ -396,8 +420,7 @@ typedef int (*row_fn)(void *ctx, const PGresult *res, int row);
 
 /*
  * Runs sql through a cursor and calls fn for each row, FETCH_ROWS at a time in binary: memory stays
- * bounded by one batch whatever the result size, and the whole result comes from one snapshot (the
- * bucket query reads the watermark, the rollups and the raw rows together).
+ * bounded by one batch whatever the result size, and the whole result comes from one snapshot.
  */
 static int
 stream(PGconn *db, const char *sql, const struct qp *q, row_fn fn, void *ctx, char *err, size_t errlen)
@@ -447,6 +470,44 @@ cleanup:
 	if (own_tx)
 		tsk_db_rollback(db);
 	free(decl.s);
+	return rc;
+}
+
+/*
+ * Runs sql once and receives its rows one at a time (libpq's single-row mode), in binary: one round
+ * trip, one snapshot, memory for one row. For answers of moderate size (buckets, a limited number of
+ * raw rows), where a cursor's BEGIN/DECLARE/FETCH/COMMIT round trips would cost more than the rows.
+ * A callback that stops cancels the rest of the query.
+ */
+static int
+stream_rows(PGconn *db, const char *sql, const struct qp *q, row_fn fn, void *ctx, char *err, size_t errlen)
+{
+	PGresult *res;
+	int rc = TSK_OK, stop = 0;
+
+	if (!PQsendQueryParams(db, sql, q->n, NULL, q->v, NULL, NULL, 1))
+		return db_error(db, NULL, err, errlen);
+	PQsetSingleRowMode(db);
+	while ((res = PQgetResult(db)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_SINGLE_TUPLE) {
+			if (!stop && rc == TSK_OK && (stop = fn(ctx, res, 0)) != 0) {
+				PGcancel *c = PQgetCancel(db);
+				char buf[256];
+				if (c != NULL) {
+					PQcancel(c, buf, sizeof buf);
+					PQfreeCancel(c);
+				}
+			}
+		} else if (st != PGRES_TUPLES_OK && rc == TSK_OK && !stop) {
+			rc = db_error(db, res, err, errlen);
+		}
+		PQclear(res);
+	}
+	if (stop) {
+		tsk_seterr(err, errlen, stop, "stopped");
+		return stop;
+	}
 	return rc;
 }
 
@@ -524,6 +585,11 @@ buckets_sql(const struct tsk_series_filter *f, const char *watermark, struct sb 
 	sb_printf(s, " UNION ALL SELECT d.b, r.device_id, r.sensor_id, r.value::text::numeric, 1::bigint, r.value,"
 	    " r.value, r.value, r.ts FROM dirty d JOIN reading r ON r.device_id = d.device_id AND r.sensor_id ="
 	    " d.sensor_id AND r.ts >= d.b AND r.ts < d.b + $%d::interval", pB);
+	/* the same bounds as constants, so the planner prunes partitions instead of planning them all */
+	if (has_wl)
+		sb_printf(s, " AND r.ts >= $%d", pWL);
+	if (has_wh)
+		sb_printf(s, " AND r.ts < $%d", pWH);
 
 	/* partial buckets at the edges, from the raw rows */
 	if (pF != 0) {
@@ -599,7 +665,7 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto cleanup;
 	}
-	rc = stream(db, s.s, &q, bucket_row, &c, err, errlen);
+	rc = stream_rows(db, s.s, &q, bucket_row, &c, err, errlen);
 cleanup:
 	free(s.s);
 	qp_free(&q);
@@ -669,7 +735,11 @@ tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_series_filter *f
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto cleanup;
 	}
-	rc = stream(db, s.s, &q, raw_row, &c, err, errlen);
+	/* A bounded answer in one round trip; an unbounded one through a cursor, a batch at a time. */
+	if (f->limit >= 0 && f->limit + f->offset <= FETCH_ROWS)
+		rc = stream_rows(db, s.s, &q, raw_row, &c, err, errlen);
+	else
+		rc = stream(db, s.s, &q, raw_row, &c, err, errlen);
 cleanup:
 	free(s.s);
 	qp_free(&q);
