@@ -140,8 +140,10 @@ int tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64
 /*
  * Rollups. tsk_series_refresh() brings reading_1m and reading_1h of one tenant up to date with the rows
  * ingested since its watermark, recomputing every bucket those rows touch from the raw rows (late data
- * and duplicates are exact). Safe to run concurrently with itself (it takes a per-tenant advisory lock;
- * a second caller waits) and with ingest. tenant NULL refreshes every tenant in turn.
+ * and duplicates are exact). Safe to run concurrently with itself (it locks the tenant's rollup_state
+ * row; a second caller waits, then finds little left) and with ingest: the watermark stays
+ * rollup_state.lag (1 minute) behind the clock and before the start of the oldest open transaction, so
+ * a row committed late is never skipped. tenant NULL refreshes every tenant in turn.
  */
 struct tsk_series_refresh_result {
 	int tenants;           /* tenants refreshed */
