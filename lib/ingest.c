@@ -348,10 +348,10 @@ ensure_unknown(struct tsk_ingest *ing, size_t n, char *err, size_t errlen)
  * transactions and never blocks the stream.
  */
 static int
-write_range(struct tsk_ingest *ing, const struct tsk_reading *r, size_t a, size_t b, int64_t as_of,
+write_range(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *r, size_t a, size_t b, int64_t as_of,
     char *err, size_t errlen)
 {
-	struct unit *u = ing->u.v;
+	struct unit *u = us->v;
 	struct tsk_sink_result res;
 	size_t first = u[a].first, n = u[b - 1].first + u[b - 1].n - first;
 	int rc;
@@ -377,28 +377,29 @@ write_range(struct tsk_ingest *ing, const struct tsk_reading *r, size_t a, size_
 		return TSK_OK;
 	}
 	size_t mid = a + (b - a) / 2;
-	if ((rc = write_range(ing, r, a, mid, as_of, err, errlen)) != TSK_OK)
+	if ((rc = write_range(ing, us, r, a, mid, as_of, err, errlen)) != TSK_OK)
 		return rc;
-	return write_range(ing, r, mid, b, as_of, err, errlen);
+	return write_range(ing, us, r, mid, b, as_of, err, errlen);
 }
 
+/* Writes the readings of the units us; each unit's outcome says what became of it. */
 static int
-write_units(struct tsk_ingest *ing, const struct tsk_reading *r, size_t nreadings, int64_t as_of, char *err,
-    size_t errlen)
+write_units(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *r, size_t nreadings, int64_t as_of,
+    char *err, size_t errlen)
 {
 	int rc;
 
-	if (ing->u.n == 0 || nreadings == 0)
+	if (us->n == 0 || nreadings == 0)
 		return TSK_OK;
 	if ((rc = ensure_unknown(ing, nreadings, err, errlen)) != TSK_OK)
 		return rc;
 	memset(ing->unknown, 0, nreadings);
-	for (size_t i = 0; i < ing->u.n; i++) {
-		ing->u.v[i].out = OUT_OK;
-		free(ing->u.v[i].detail);
-		ing->u.v[i].detail = NULL;
+	for (size_t i = 0; i < us->n; i++) {
+		us->v[i].out = OUT_OK;
+		free(us->v[i].detail);
+		us->v[i].detail = NULL;
 	}
-	return write_range(ing, r, 0, ing->u.n, as_of, err, errlen);
+	return write_range(ing, us, r, 0, us->n, as_of, err, errlen);
 }
 
 /* The readings of a message as a JSON array: the body of its dead letter. */
@@ -437,7 +438,7 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 		if (b->msg[i].received_us > as_of)
 			as_of = b->msg[i].received_us;
 	}
-	if ((rc = write_units(ing, b->readings.v, b->readings.n, as_of, err, errlen)) != TSK_OK) {
+	if ((rc = write_units(ing, &ing->u, b->readings.v, b->readings.n, as_of, err, errlen)) != TSK_OK) {
 		atomic_fetch_add(&ing->st->flush_errors, 1);
 		atomic_store(&ing->st->last_error_us, tsk_now_us());
 		atomic_store(&ing->st->db_up, 0);
@@ -675,15 +676,33 @@ tsk_ingest_spool_stats(struct tsk_spool *sp, struct tsk_stats_spool *out, char *
 	return rc;
 }
 
-/* ---- stdin -------------------------------------------------------------------------------------- */
+/* ---- stdin ------------------------------------------------------------------------------------
+ * Two threads: this one reads and parses lines into a batch while a writer thread sends the previous
+ * batch to PostgreSQL, so parsing (client CPU) and the database's work overlap. Each has its own
+ * connection: the writer's sink writes, the reader's looks tenants up. */
+
+struct retry {
+	int64_t down_since;   /* when the database went away; 0 while it is up */
+	long backoff;
+};
+
+/* A batch of lines: their readings, and one unit per line. */
+struct lbatch {
+	struct tsk_readings rs;
+	struct units u;
+};
 
 struct lines {
 	struct tsk_ingest *ing;
 	tsk_ingest_reject_fn on_reject;
 	void *arg;
 	uint64_t rejected;
-	int64_t down_since;   /* when the database went away; 0 while it is up */
-	long backoff;
+	pthread_mutex_t mu;       /* guards what follows, and serialises on_reject */
+	pthread_cond_t cv;
+	struct lbatch *pending;   /* handed to the writer; NULL while it is idle */
+	int eof;                  /* the reader is done: the writer exits once idle */
+	int wrc;                  /* the writer's failure (TSK_ETEMP after retry_for, TSK_EFAIL) */
+	char werr[TSK_ERRLEN];
 };
 
 /* A line's tenant must have existed a second before the line was read: a slug that names no tenant
@@ -699,78 +718,130 @@ static void
 line_reject(struct lines *L, long lineno, int reason, const char *detail, const char *line, size_t len)
 {
 	tsk_stats_reject(L->ing->st, reason);
+	pthread_mutex_lock(&L->mu);
 	L->rejected++;
 	if (L->on_reject != NULL)
 		L->on_reject(L->arg, lineno, tsk_stats_reason_str(reason), detail, line, len);
+	pthread_mutex_unlock(&L->mu);
 }
 
 /* After a temporary failure: sleeps with a backoff and returns TSK_OK to retry, or TSK_ETEMP once
  * the database has been down for retry_for. */
 static int
-retry_wait(struct lines *L, int rc, char *err, size_t errlen)
+retry_wait(struct tsk_ingest *ing, struct retry *R, int rc, char *err, size_t errlen)
 {
 	struct timespec ts;
 	int64_t now = tsk_now_us();
 
 	if (rc != TSK_ETEMP)
 		return rc;
-	if (L->down_since == 0) {
-		L->down_since = now;
-		logf_(L->ing, 0, "database unavailable: %s; retrying for %llds", err,
-		    (long long)(L->ing->o.retry_for_us / TSK_US_PER_S));
+	if (R->down_since == 0) {
+		R->down_since = now;
+		logf_(ing, 0, "database unavailable: %s; retrying for %llds", err,
+		    (long long)(ing->o.retry_for_us / TSK_US_PER_S));
 	}
-	if (now - L->down_since >= L->ing->o.retry_for_us) {
+	if (now - R->down_since >= ing->o.retry_for_us) {
 		char why[TSK_ERRLEN];
 		snprintf(why, sizeof why, "%s", err); /* err is the destination too */
 		return tsk_seterr(err, errlen, TSK_ETEMP, "database unavailable for %llds: %s",
-		    (long long)((now - L->down_since) / TSK_US_PER_S), why);
+		    (long long)((now - R->down_since) / TSK_US_PER_S), why);
 	}
-	L->backoff = L->backoff == 0 ? BACKOFF_MIN_MS : L->backoff * 2;
-	if (L->backoff > BACKOFF_MAX_MS)
-		L->backoff = BACKOFF_MAX_MS;
-	ts.tv_sec = L->backoff / 1000;
-	ts.tv_nsec = (L->backoff % 1000) * 1000000L;
+	R->backoff = R->backoff == 0 ? BACKOFF_MIN_MS : R->backoff * 2;
+	if (R->backoff > BACKOFF_MAX_MS)
+		R->backoff = BACKOFF_MAX_MS;
+	ts.tv_sec = R->backoff / 1000;
+	ts.tv_nsec = (R->backoff % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 	return TSK_OK;
 }
 
 static void
-retry_ok(struct lines *L)
+retry_ok(struct tsk_ingest *ing, struct retry *R)
 {
-	if (L->down_since != 0)
-		logf_(L->ing, 0, "database is back");
-	L->down_since = 0;
-	L->backoff = 0;
+	if (R->down_since != 0)
+		logf_(ing, 0, "database is back");
+	R->down_since = 0;
+	R->backoff = 0;
 }
 
+/* Writer side: one batch into PostgreSQL, retried while the database is down. */
 static int
-flush_lines(struct lines *L, struct tsk_readings *rs, char *err, size_t errlen)
+flush_lines(struct lines *L, struct retry *R, struct lbatch *b, char *err, size_t errlen)
 {
 	struct tsk_ingest *ing = L->ing;
 	int rc;
 
 	for (;;) {
-		rc = write_units(ing, rs->v, rs->n, tenant_as_of(), err, errlen);
+		rc = write_units(ing, &b->u, b->rs.v, b->rs.n, tenant_as_of(), err, errlen);
 		if (rc == TSK_OK)
 			break;
 		atomic_fetch_add(&ing->st->flush_errors, 1);
 		atomic_store(&ing->st->last_error_us, tsk_now_us());
 		atomic_store(&ing->st->db_up, 0);
-		if ((rc = retry_wait(L, rc, err, errlen)) != TSK_OK)
+		if ((rc = retry_wait(ing, R, rc, err, errlen)) != TSK_OK)
 			return rc;
 	}
-	retry_ok(L);
-	for (size_t i = 0; i < ing->u.n; i++) {
-		struct unit *u = &ing->u.v[i];
+	retry_ok(ing, R);
+	for (size_t i = 0; i < b->u.n; i++) {
+		struct unit *u = &b->u.v[i];
 		if (u->out == OUT_UNKNOWN_TENANT)
 			line_reject(L, u->tag, TSK_STATS_UNKNOWN_TENANT, "the tenant was deleted", NULL, 0);
 		else if (u->out == OUT_DB_REJECTED)
 			line_reject(L, u->tag, TSK_STATS_DB_REJECTED, u->detail != NULL ? u->detail : "", NULL, 0);
 	}
-	units_clear(&ing->u);
-	tsk_readings_clear(rs);
+	/* The reader empties the batch when it takes it back: memory is freed by the thread that
+	 * allocated it, which keeps malloc's per-thread caches warm. */
 	return TSK_OK;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct lines *L = arg;
+	struct retry R = { 0, 0 };
+	char err[TSK_ERRLEN];
+
+	pthread_mutex_lock(&L->mu);
+	for (;;) {
+		while (L->pending == NULL && !L->eof)
+			pthread_cond_wait(&L->cv, &L->mu);
+		if (L->pending == NULL)
+			break;
+		struct lbatch *b = L->pending;
+		pthread_mutex_unlock(&L->mu);
+		int rc = flush_lines(L, &R, b, err, sizeof err);
+		pthread_mutex_lock(&L->mu);
+		L->pending = NULL;
+		if (rc != TSK_OK) {
+			L->wrc = rc;
+			snprintf(L->werr, sizeof L->werr, "%s", err);
+		}
+		pthread_cond_broadcast(&L->cv);
+		if (rc != TSK_OK)
+			break;
+	}
+	pthread_mutex_unlock(&L->mu);
+	return NULL;
+}
+
+/* Reader side: hands b to the writer once it is idle. Returns the writer's failure, if any: then b
+ * is not taken. */
+static int
+hand_over(struct lines *L, struct lbatch *b)
+{
+	int rc;
+
+	pthread_mutex_lock(&L->mu);
+	while (L->pending != NULL && L->wrc == TSK_OK)
+		pthread_cond_wait(&L->cv, &L->mu);
+	rc = L->wrc;
+	if (rc == TSK_OK) {
+		L->pending = b;
+		pthread_cond_broadcast(&L->cv);
+	}
+	pthread_mutex_unlock(&L->mu);
+	return rc;
 }
 
 /* Drops readings [from, rs->n). */
@@ -781,30 +852,49 @@ readings_truncate(struct tsk_readings *rs, size_t from)
 		tsk_reading_free(&rs->v[--rs->n]);
 }
 
+static void
+lbatch_free(struct lbatch *b)
+{
+	tsk_readings_free(&b->rs);
+	units_clear(&b->u);
+	free(b->u.v);
+}
+
 int
 tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_ingest_reject_fn on_reject, void *arg,
     uint64_t *rejected, char *err, size_t errlen)
 {
-	struct lines L = { .ing = ing, .on_reject = on_reject, .arg = arg };
+	struct lines L = { .ing = ing, .on_reject = on_reject, .arg = arg, .wrc = TSK_OK };
+	struct lbatch bb[2], *cur = &bb[0];
 	struct tsk_payload_info info;
-	struct tsk_readings rs;
+	struct tsk_sink *lookup = NULL;
+	struct tsk_sink_opts so = { 0 };
+	struct retry R = { 0, 0 };
 	struct tsk_jsonl rd;
 	char perr[TSK_ERRLEN];
-	int rc = TSK_OK;
+	pthread_t writer;
+	int rc, e;
 
-	tsk_readings_init(&rs);
+	memset(bb, 0, sizeof bb);
 	tsk_payload_info_init(&info);
 	tsk_jsonl_init(&rd, in);
-	units_clear(&ing->u);
+	pthread_mutex_init(&L.mu, NULL);
+	pthread_cond_init(&L.cv, NULL);
+	if ((rc = tsk_sink_open(ing->o.dsn, &so, &lookup, err, errlen)) != TSK_OK)
+		goto out_nothread;
+	if ((e = pthread_create(&writer, NULL, writer_main, &L)) != 0) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "cannot start the writer: %s", strerror(e));
+		goto out_nothread;
+	}
 	while (tsk_jsonl_next_line(&rd)) {
-		size_t prev = rs.n;
+		struct tsk_readings *rs = &cur->rs;
+		size_t prev = rs->n;
 		int64_t now = tsk_now_us();
 		atomic_fetch_add(&ing->st->received, 1);
-		rc = tsk_payload_parse_line(tenant, rd.line, rd.len, now, &rs, &info, perr, sizeof perr);
+		rc = tsk_payload_parse_line(tenant, rd.line, rd.len, now, rs, &info, perr, sizeof perr);
 		if (rc == TSK_EINVAL) {
-			readings_truncate(&rs, prev);
+			readings_truncate(rs, prev);
 			line_reject(&L, rd.lineno, info.reason, info.detail[0] != '\0' ? info.detail : perr, rd.line, rd.len);
-			rc = TSK_OK;
 			continue;
 		}
 		if (rc != TSK_OK) {
@@ -812,46 +902,65 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 			goto out;
 		}
 		atomic_fetch_add(&ing->st->accepted, 1);
-		atomic_fetch_add(&ing->st->readings, rs.n - prev);
+		atomic_fetch_add(&ing->st->readings, rs->n - prev);
 		tsk_stats_skips(ing->st, &info);
-		if (rs.n == prev) {
+		if (rs->n == prev) {
 			line_reject(&L, rd.lineno, TSK_STATS_NO_READINGS,
 			    info.detail[0] != '\0' ? info.detail : "no sensor had a value", rd.line, rd.len);
 			continue;
 		}
 		/* Every reading of a line has the line's tenant. Checking it here (cached; a query only for a
 		 * slug not seen yet) lets the reject file carry the line itself. */
-		const char *slug = rs.v[prev].tenant;
-		while ((rc = tsk_sink_tenant_exists(ing->sink, slug, tenant_as_of(), err, errlen)) == TSK_ETEMP)
-			if ((rc = retry_wait(&L, rc, err, errlen)) != TSK_OK)
+		const char *slug = rs->v[prev].tenant;
+		while ((rc = tsk_sink_tenant_exists(lookup, slug, tenant_as_of(), err, errlen)) == TSK_ETEMP)
+			if ((rc = retry_wait(ing, &R, rc, err, errlen)) != TSK_OK)
 				goto out;
 		if (rc == TSK_ENOTFOUND) {
-			readings_truncate(&rs, prev);
+			readings_truncate(rs, prev);
 			line_reject(&L, rd.lineno, TSK_STATS_UNKNOWN_TENANT, err, rd.line, rd.len);
-			rc = TSK_OK;
 			continue;
 		}
 		if (rc != TSK_OK)
 			goto out;
-		retry_ok(&L);
-		if (units_add(&ing->u, prev, rs.n - prev, rd.lineno, now) == NULL) {
+		retry_ok(ing, &R);
+		if (units_add(&cur->u, prev, rs->n - prev, rd.lineno, now) == NULL) {
 			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 			goto out;
 		}
-		if (rs.n >= ing->o.batch && (rc = flush_lines(&L, &rs, err, errlen)) != TSK_OK)
-			goto out;
+		if (rs->n >= ing->o.batch) {
+			if ((rc = hand_over(&L, cur)) != TSK_OK)
+				goto out;
+			/* The writer took cur, so it is done with the other batch. */
+			cur = cur == &bb[0] ? &bb[1] : &bb[0];
+			units_clear(&cur->u);
+			tsk_readings_clear(&cur->rs);
+		}
 	}
-	if (ferror(in)) {
+	rc = TSK_OK;
+	if (ferror(in))
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "read error: %s", strerror(errno));
-		goto out;
-	}
-	rc = flush_lines(&L, &rs, err, errlen);
+	else if (cur->rs.n > 0)
+		rc = hand_over(&L, cur);
 out:
+	pthread_mutex_lock(&L.mu);
+	L.eof = 1;
+	pthread_cond_broadcast(&L.cv);
+	pthread_mutex_unlock(&L.mu);
+	pthread_join(writer, NULL);
+	/* The writer's failure is the one to report: it is why the reader stopped, or it came last. */
+	if (L.wrc != TSK_OK && (rc == TSK_OK || rc == L.wrc)) {
+		rc = L.wrc;
+		tsk_seterr(err, errlen, rc, "%s", L.werr);
+	}
+out_nothread:
 	if (rejected != NULL)
 		*rejected = L.rejected;
-	units_clear(&ing->u);
-	tsk_readings_free(&rs);
+	tsk_sink_close(lookup);
+	lbatch_free(&bb[0]);
+	lbatch_free(&bb[1]);
 	tsk_payload_info_free(&info);
 	tsk_jsonl_free(&rd);
+	pthread_mutex_destroy(&L.mu);
+	pthread_cond_destroy(&L.cv);
 	return rc;
 }
