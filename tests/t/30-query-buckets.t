@@ -115,11 +115,11 @@ is "$(got --bucket 1h --device nope)" "" "an unknown device: no rows"
 
 # JSON lines: RFC 3339 with Z, numbers in shortest form, count an integer.
 line=$(tsk query -t acme buckets --bucket 1h --from 2025-10-17T09:00:00Z --to 2025-10-17T09:59:59Z --device dev-0 --sensor temp-0)
-is "$line" "$(q "SET search_path = acme; SELECT json_build_object('bucket', '2025-10-17T09:00:00Z', 'device_id', 'dev-0',
-	'sensor_id', 'temp-0', 'avg', avg(value), 'min', min(value), 'max', max(value),
-	'last', (array_agg(value ORDER BY ts DESC))[1], 'count', count(*))::jsonb::text
-	FROM reading WHERE device_id = 'dev-0' AND sensor_id = 'temp-0' AND ts >= '2025-10-17 09:00' AND ts < '2025-10-17 10:00'" |
-	jq -c '{bucket,device_id,sensor_id,avg,min,max,last,count}')" "a JSON line with the reference values"
+is "$line" "$(q "SET search_path = acme; SELECT '{\"bucket\":\"2025-10-17T09:00:00Z\",\"device_id\":\"dev-0\",\"sensor_id\":\"temp-0\",\"avg\":'
+	|| avg(value) || ',\"min\":' || min(value) || ',\"max\":' || max(value) || ',\"last\":' || (array_agg(value ORDER BY ts DESC))[1]
+	|| ',\"count\":' || count(*) || '}'
+	FROM reading WHERE device_id = 'dev-0' AND sensor_id = 'temp-0' AND ts >= '2025-10-17 09:00' AND ts < '2025-10-17 10:00'")" \
+	"a JSON line with the reference values"
 
 # Averages that are not exact in binary: the rollup stores exact decimal sums, so a bucket gives the
 # same average whether it comes from rollups, raw rows or a mix, and it is the correctly rounded mean.

@@ -20,24 +20,43 @@ q "SET search_path = acme;
    INSERT INTO device (device_id, last_seen) SELECT 'dev-a', now() - interval '2 minutes' UNION ALL SELECT 'dev-b', now() - interval '10 minutes';
    INSERT INTO sensor (device_id, sensor_id, unit, type, last_seen, last_ts, last_value)
    SELECT device_id, sensor_id, min(unit), 'x', max(ts), max(ts), (array_agg(value ORDER BY ts DESC))[1] FROM reading GROUP BY 1, 2" >/dev/null
+# jf PATH...: for each JSON line on standard input, the values at the paths (a.b, a.0), space-separated:
+# numbers exactly as written, booleans true/false, null, objects and arrays as compact JSON. Perl's
+# JSON::PP (part of perl, which the project already needs), so the tests do not depend on jq.
+jf() {
+	perl -MJSON::PP -e '
+		my $js = JSON::PP->new->allow_bignum->allow_nonref->canonical;
+		while (my $l = <STDIN>) {
+			next unless $l =~ /\S/;
+			my $v = $js->decode($l);
+			my @o;
+			for my $p (@ARGV) {
+				my $x = $v;
+				$x = ref($x) eq "ARRAY" ? $x->[$_] : $x->{$_} for split /\./, $p;
+				push @o, !defined($x) ? "null" : JSON::PP::is_bool($x) ? ($x ? "true" : "false")
+				    : (ref($x) && ref($x) !~ /^Math::/) ? $js->encode($x) : "$x";
+			}
+			print join(" ", @o), "\n";
+		}' "$@"
+}
 fmt_ts() { echo "to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"; }
 
 # raw
 out=$(tsk query -t acme raw --device dev-a --sensor t1 --limit 5)
-is "$(jq -r '"\(.ts) \(.value)"' <<<"$out")" \
+is "$(jf ts value <<<"$out")" \
 	"$(q "SELECT $(fmt_ts ts) || ' ' || value FROM acme.reading WHERE device_id = 'dev-a' AND sensor_id = 't1' ORDER BY ts DESC LIMIT 5")" \
 	"raw: the newest 5 readings, newest first"
-is "$(jq -c .labels <<<"$out" | head -1)" '{"type":"temperature"}' "raw: labels as an object"
-is "$(tsk query -t acme raw --sensor t2 --asc --limit 3 | jq -r .value | tr '\n' ' ')" "59 58 57 " "raw --asc: oldest first"
+is "$(jf labels <<<"$out" | head -1)" '{"type":"temperature"}' "raw: labels as an object"
+is "$(tsk query -t acme raw --sensor t2 --asc --limit 3 | jf value | tr '\n' ' ')" "59 58 57 " "raw --asc: oldest first"
 is "$(tsk query -t acme raw --device dev-a | wc -l)" 100 "raw: 100 readings unless --limit"
-is "$(tsk query -t acme raw --device dev-a --limit 2 --offset 1 | jq -r .value | tr '\n' ' ')" \
+is "$(tsk query -t acme raw --device dev-a --limit 2 --offset 1 | jf value | tr '\n' ' ')" \
 	"$(q "SELECT string_agg(value::text, ' ') || ' ' FROM (SELECT value FROM acme.reading WHERE device_id = 'dev-a' ORDER BY ts DESC, sensor_id OFFSET 1 LIMIT 2) x")" \
 	"raw --limit --offset"
 st=$(tsk query -t acme raw --device dev-a --sensor t1 --from -6h --limit 1 --stats | tail -1)
-is "$(jq -c '.stats | [.count, .avg, .min, .max, .first_ts, .last_ts]' <<<"$st")" \
-	"$(q "SELECT json_build_array(count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value),
-	      $(fmt_ts 'min(ts)'), $(fmt_ts 'max(ts)'))::text FROM acme.reading WHERE device_id = 'dev-a' AND sensor_id = 't1'
-	      AND ts >= (SELECT now - interval '6 hours' FROM (SELECT date_trunc('second', now()) now) x)" | jq -c .)" \
+is "$(jf stats.count stats.avg stats.min stats.max stats.first_ts stats.last_ts <<<"$st")" \
+	"$(q "SELECT concat_ws(' ', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value),
+	      $(fmt_ts 'min(ts)'), $(fmt_ts 'max(ts)')) FROM acme.reading WHERE device_id = 'dev-a' AND sensor_id = 't1'
+	      AND ts >= (SELECT now - interval '6 hours' FROM (SELECT date_trunc('second', now()) now) x)")" \
 	"raw --stats: count, avg, min, max, first and last ts over the whole filter (not just --limit)"
 tbl=$(tsk query -t acme raw --device dev-b --stats --format table)
 like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels\n' "raw --format table: a header"
@@ -45,12 +64,12 @@ like "$tbl" $'\n\ncount +avg +min +max +first_ts +last_ts\n +1 +61.5 +61.5 +61.5
 
 # latest
 out=$(tsk query -t acme latest --device dev-a)
-is "$(jq -r '"\(.sensor_id) \(.value) \(.online)"' <<<"$out" | tr '\n' ',')" "t1 20 true,t2 50 false," \
+is "$(jf sensor_id value online <<<"$out" | tr '\n' ',')" "t1 20 true,t2 50 false," \
 	"latest: one row per sensor; online from the tenant's offline_after (1h)"
-is "$(jq -r .ts <<<"$out" | head -1)" "$(q "SELECT $(fmt_ts 'max(ts)') FROM acme.reading WHERE sensor_id = 't1'")" "latest: the last ts, RFC 3339 Z"
+is "$(jf ts <<<"$out" | head -1)" "$(q "SELECT $(fmt_ts 'max(ts)') FROM acme.reading WHERE sensor_id = 't1'")" "latest: the last ts, RFC 3339 Z"
 
 # history: --interval auto picks by the span (<= 1h raw, <= 6h 1m, <= 24h 5m, else 1h)
-iv() { tsk query -t acme history --device dev-a --sensor t1 "$@" | head -1 | jq -r .interval; }
+iv() { tsk query -t acme history --device dev-a --sensor t1 "$@" | head -1 | jf interval; }
 is "$(iv --from -30m)" raw "history, 30 minutes: raw"
 is "$(iv --from -1h --to now)" raw "history, exactly 1 hour: raw"
 is "$(iv --from -61m)" 1m "history, 61 minutes: 1m"
@@ -61,7 +80,7 @@ is "$(iv --from -25h)" 1h "history, 25 hours: 1h"
 is "$(iv --from -25h --interval raw)" raw "history --interval raw"
 is "$(iv --from -30m --interval 5m)" 5m "history --interval 5m"
 h=$(tsk query -t acme history --device dev-a --sensor t1 --from -4h --to -2h)
-is "$(jq -r '"\(.ts) \(.value) \(.count) \(.interval)"' <<<"$h" | sed -n 2,4p)" \
+is "$(jf ts value count interval <<<"$h" | sed -n 2,4p)" \
 	"$(q "SET search_path = acme; SELECT $(fmt_ts b) || ' ' || a || ' ' || n || ' 1m' FROM (SELECT date_bin('1 minute', ts, '2000-01-01') b,
 	      avg(value) a, count(*) n FROM reading WHERE device_id = 'dev-a' AND sensor_id = 't1'
 	      AND ts >= now() - interval '4 hours' AND ts <= now() - interval '2 hours' GROUP BY 1) x ORDER BY b OFFSET 1 LIMIT 3")" \
@@ -72,26 +91,26 @@ like "$tbl" '█' "with bars"
 
 # summary
 s=$(tsk query -t acme summary --device dev-a)
-is "$(jq -r '"\(.online) \(.sensors | length)"' <<<"$s")" "true 2" "summary: dev-a online (a reading in the last 5 minutes), 2 sensors"
-is "$(jq -c '.sensors[0] | [.sensor_id, .last_value, .online, .count_24h, .avg_24h, .min_24h, .max_24h]' <<<"$s")" \
-	"$(q "SELECT json_build_array('t1', 20, true, count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value))::text
-	      FROM acme.reading WHERE sensor_id = 't1' AND ts > now() - interval '24 hours'" | jq -c .)" \
+is "$(jf online sensors.1.sensor_id sensors.2 <<<"$s")" "true t2 null" "summary: dev-a online (a reading in the last 5 minutes), 2 sensors"
+is "$(jf sensors.0.sensor_id sensors.0.last_value sensors.0.online sensors.0.count_24h sensors.0.avg_24h sensors.0.min_24h sensors.0.max_24h <<<"$s")" \
+	"$(q "SELECT concat_ws(' ', 't1', 20, 'true', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value))
+	      FROM acme.reading WHERE sensor_id = 't1' AND ts > now() - interval '24 hours'")" \
 	"summary: t1's last value and 24 h count, avg, min, max"
-is "$(jq -c '.sensors[1] | [.sensor_id, .online, .count_24h]' <<<"$s")" '["t2",false,10]' "summary: t2 offline (3 hours)"
-is "$(tsk query -t acme summary --device dev-b | jq -c '[.online, .sensors[0].online]')" '[false,true]' \
+is "$(jf sensors.1.sensor_id sensors.1.online sensors.1.count_24h <<<"$s")" 't2 false 10' "summary: t2 offline (3 hours)"
+is "$(tsk query -t acme summary --device dev-b | jf online sensors.0.online)" 'false true' \
 	"summary: dev-b offline (10 minutes > 5), its sensor online (10 minutes < offline_after 1h)"
 tsk query -t acme summary --device nope >/dev/null 2>&1
 is $? 2 "summary of an unknown device: exit 2"
 
 # sensors: the catalog, online from last_seen and offline_after
-is "$(tsk query -t acme sensors | jq -r '"\(.device_id)/\(.sensor_id) \(.online)"' | tr '\n' ',')" \
-	"dev-a/t1 true,dev-a/t2 false,dev-b/h1 true," "sensors: online with offline_after 1h (default)"
+is "$(tsk query -t acme sensors | jf device_id sensor_id online | tr '\n' ',')" \
+	"dev-a t1 true,dev-a t2 false,dev-b h1 true," "sensors: online with offline_after 1h (default)"
 tsk tenant set acme offline_after '"5m"' >/dev/null
-is "$(tsk query -t acme sensors | jq -r .online | tr '\n' ',')" "true,false,false," "offline_after 5m: h1 goes offline"
-is "$(tsk query -t acme summary --device dev-b | jq -c '.sensors[0].online')" false "and summary agrees"
+is "$(tsk query -t acme sensors | jf online | tr '\n' ',')" "true,false,false," "offline_after 5m: h1 goes offline"
+is "$(tsk query -t acme summary --device dev-b | jf sensors.0.online)" false "and summary agrees"
 tsk tenant set acme offline_after '"4h"' >/dev/null
-is "$(tsk query -t acme sensors --device dev-a | jq -r .online | tr '\n' ',')" "true,true," "offline_after 4h: t2 online again"
-is "$(tsk query -t acme latest --device dev-a | jq -r .online | tr '\n' ',')" "true,true," "and latest agrees"
+is "$(tsk query -t acme sensors --device dev-a | jf online | tr '\n' ',')" "true,true," "offline_after 4h: t2 online again"
+is "$(tsk query -t acme latest --device dev-a | jf online | tr '\n' ',')" "true,true," "and latest agrees"
 
 # Formats
 csv=$(tsk query -t acme buckets --bucket 1h --device dev-b --format csv)
