@@ -80,7 +80,7 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TSK_BUILD=build/asan bash tests/run
 
 valgrind: all
-	TSK_VALGRIND=1 bash tests/run
+	bash tests/valgrind.sh
 
 bench: all
 	@for b in tests/bench/*; do [ -x "$$b" ] && "$$b"; done

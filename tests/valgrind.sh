@@ -1,0 +1,18 @@
+#!/bin/bash
+# make valgrind: every C unit test under valgrind (memcheck, leaks), then the end-to-end tests that run
+# the tools under valgrind (tests/t/*valgrind.t). The whole suite under valgrind would take hours:
+# the 50 000-message and outage tests are about time, not memory, and run under ASan in `make asan`.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+export TSK_ROOT=$(pwd) TSK_BUILD=${TSK_BUILD:-build}
+. tests/lib/servers.sh
+dir=$(mktemp -d /tmp/tsk-vg.XXXXXX)
+servers_start "$dir" fast || exit 1
+trap 'servers_stop; rm -rf "$dir"' EXIT
+vg="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --suppressions=tests/lib/valgrind.supp --trace-children=no"
+cat >"$dir/vg-exec" <<SH
+#!/bin/sh
+exec $vg "\$@"
+SH
+chmod +x "$dir/vg-exec"
+prove --exec "$dir/vg-exec" "$TSK_BUILD"/tests/test_* && prove tests/t/*valgrind.t
