@@ -234,17 +234,27 @@ tsk_out_array(FILE *f, enum tsk_format fmt, const char *const *cols, json_t *arr
 int
 tsk_close_stdout(void)
 {
-	int bad = fflush(stdout) != 0 || ferror(stdout);
-	int err = errno;
+	int bad = 0, err = 0;
 
-	if (fclose(stdout) != 0) {
+	/* errno is only meaningful right after the call that failed: an earlier failed write leaves the
+	 * error flag set but errno long since overwritten, so that case is reported as EIO. */
+	errno = 0;
+	if (fflush(stdout) != 0) {
+		bad = 1;
+		err = errno;
+	} else if (ferror(stdout)) {
+		bad = 1;
+		err = EIO;
+	}
+	errno = 0;
+	if (fclose(stdout) != 0 && !bad) {
 		bad = 1;
 		err = errno;
 	}
 	if (bad) {
 		/* A reader that went away (`| head`) is not an error worth a message. */
 		if (err != EPIPE)
-			tsk_err("write error: %s", strerror(err));
+			tsk_err("write error: %s", strerror(err != 0 ? err : EIO));
 		return -1;
 	}
 	return 0;
