@@ -237,22 +237,6 @@ tsk_csv_fmt2(double d, char *buf)
 	return n;
 }
 
-/* Days since 1970-01-01 → civil date (Howard Hinnant's civil_from_days, as lib/time.c). */
-static void
-civil(int64_t z, int *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t yy = (int64_t)yoe + era * 400;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yy + (*m <= 2));
-}
-
 static inline char *
 two(char *p, int v)
 {
@@ -271,7 +255,7 @@ tsk_csv_fmt_time(int64_t us, char *buf)
 	int y, m, d;
 	char *p = buf;
 
-	civil(days, &y, &m, &d);
+	tsk_time_civil(days, &y, &m, &d);
 	if (y < 0 || y > 9999) {
 		tsk_time_format(us, buf);
 		return strlen(buf);

@@ -107,6 +107,21 @@ tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params,
 }
 
 int
+tsk_db_exec_rows(PGconn *db, const char *sql, int nparams, const char *const *params, long long *rows, char *err,
+    size_t errlen)
+{
+	PGresult *res;
+	int rc = tsk_db_exec(db, sql, nparams, params, &res, err, errlen);
+
+	if (rc != TSK_OK)
+		return rc;
+	if (rows != NULL)
+		*rows += strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return TSK_OK;
+}
+
+int
 tsk_db_cmd(PGconn *db, const char *sql, char *err, size_t errlen)
 {
 	return tsk_db_exec(db, sql, 0, NULL, NULL, err, errlen);

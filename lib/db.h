@@ -26,6 +26,10 @@ const char *tsk_db_message(PGconn *db, const PGresult *res);
  * receives the result, which the caller PQclear()s. On failure err holds the server's message. */
 int tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
     char *err, size_t errlen);
+/* Runs a statement (INSERT, UPDATE, DELETE, ...) and adds the number of rows it affected to *rows
+ * (when not NULL). */
+int tsk_db_exec_rows(PGconn *db, const char *sql, int nparams, const char *const *params, long long *rows,
+    char *err, size_t errlen);
 /* Runs a statement with no parameters and no result (BEGIN, SET ...). */
 int tsk_db_cmd(PGconn *db, const char *sql, char *err, size_t errlen);
 

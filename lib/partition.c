@@ -126,20 +126,6 @@ overlaps(const struct part *p, int n, int64_t lo, int64_t hi)
 	return 0;
 }
 
-static int
-exec_count(PGconn *db, const char *sql, int n, const char *const *p, long long *count, char *err, size_t errlen)
-{
-	PGresult *res;
-	int rc = tsk_db_exec(db, sql, n, p, &res, err, errlen);
-
-	if (rc != TSK_OK)
-		return rc;
-	if (count != NULL)
-		*count += strtoll(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	return TSK_OK;
-}
-
 #define COLS "device_id, sensor_id, ts, value, unit, labels, site, asset_tag, ingested_at"
 
 /*
@@ -188,7 +174,7 @@ create_month(PGconn *db, int64_t lo, int64_t hi, int *created, long long *moved,
 		goto cleanup;
 	snprintf(sql, sizeof sql, "WITH moved AS (DELETE FROM reading_default WHERE ts >= $1 AND ts < $2 RETURNING "
 	    COLS ") INSERT INTO %s (" COLS ") SELECT " COLS " FROM moved", qn);
-	if ((rc = exec_count(db, sql, 2, p, moved, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_exec_rows(db, sql, 2, p, moved, err, errlen)) != TSK_OK)
 		goto cleanup;
 	snprintf(sql, sizeof sql, "ALTER TABLE reading ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)", qn, qlo, qhi);
 	if ((rc = tsk_db_cmd(db, sql, err, errlen)) != TSK_OK)
@@ -235,11 +221,11 @@ apply_retention(PGconn *db, const struct part *parts, int n, int64_t cut, struct
 			goto cleanup;
 		r->dropped++;
 	}
-	if ((rc = exec_count(db, "DELETE FROM reading_default WHERE ts < $1", 1, p, &r->rows_deleted, err,
+	if ((rc = tsk_db_exec_rows(db, "DELETE FROM reading_default WHERE ts < $1", 1, p, &r->rows_deleted, err,
 	    errlen)) != TSK_OK ||
-	    (rc = exec_count(db, "DELETE FROM reading_1m WHERE bucket < $1", 1, p, &r->rollup_deleted, err,
+	    (rc = tsk_db_exec_rows(db, "DELETE FROM reading_1m WHERE bucket < $1", 1, p, &r->rollup_deleted, err,
 	    errlen)) != TSK_OK ||
-	    (rc = exec_count(db, "DELETE FROM reading_1h WHERE bucket < $1", 1, p, &r->rollup_deleted, err,
+	    (rc = tsk_db_exec_rows(db, "DELETE FROM reading_1h WHERE bucket < $1", 1, p, &r->rollup_deleted, err,
 	    errlen)) != TSK_OK)
 		goto cleanup;
 	return tsk_db_commit(db, err, errlen);

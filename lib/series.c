@@ -1121,26 +1121,6 @@ tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64_t n
 	" sum(sum), sum(count), min(min), max(max), (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)" \
 	" FROM reading_1m GROUP BY 1, 2, 3" UPSERT_TAIL
 
-static long long
-cmd_rows(PGresult *res)
-{
-	return strtoll(PQcmdTuples(res), NULL, 10);
-}
-
-static int
-exec_count(PGconn *db, const char *sql, int n, const char *const *p, long long *count, char *err, size_t errlen)
-{
-	PGresult *res;
-	int rc = tsk_db_exec(db, sql, n, p, &res, err, errlen);
-
-	if (rc != TSK_OK)
-		return rc;
-	if (count != NULL)
-		*count = cmd_rows(res);
-	PQclear(res);
-	return TSK_OK;
-}
-
 static int
 refresh_one(PGconn *db, const char *tenant, struct tsk_series_refresh_result *out, char *err, size_t errlen)
 {
@@ -1174,17 +1154,17 @@ refresh_one(PGconn *db, const char *tenant, struct tsk_series_refresh_result *ou
 	const char *p[] = { old, wm };
 	if (first) {
 		/* Nothing was ever aggregated: one pass over every row, no dirty set to join. */
-		if ((rc = exec_count(db, REFRESH_1M_ALL_SQL, 0, NULL, &n1m, err, errlen)) != TSK_OK ||
-		    (rc = exec_count(db, REFRESH_1H_ALL_SQL, 0, NULL, &n1h, err, errlen)) != TSK_OK)
+		if ((rc = tsk_db_exec_rows(db, REFRESH_1M_ALL_SQL, 0, NULL, &n1m, err, errlen)) != TSK_OK ||
+		    (rc = tsk_db_exec_rows(db, REFRESH_1H_ALL_SQL, 0, NULL, &n1h, err, errlen)) != TSK_OK)
 			goto cleanup;
 		if ((rc = tsk_db_exec(db, "SELECT coalesce(sum(count), 0)::bigint FROM reading_1m", 0, NULL, &res, err,
 		    errlen)) != TSK_OK)
 			goto cleanup;
 	} else {
-		if ((rc = exec_count(db, DIRTY_SQL, 2, p, NULL, err, errlen)) != TSK_OK ||
+		if ((rc = tsk_db_exec_rows(db, DIRTY_SQL, 2, p, NULL, err, errlen)) != TSK_OK ||
 		    (rc = tsk_db_cmd(db, "ANALYZE tsk_dirty", err, errlen)) != TSK_OK ||
-		    (rc = exec_count(db, REFRESH_1M_SQL, 0, NULL, &n1m, err, errlen)) != TSK_OK ||
-		    (rc = exec_count(db, REFRESH_1H_SQL, 0, NULL, &n1h, err, errlen)) != TSK_OK)
+		    (rc = tsk_db_exec_rows(db, REFRESH_1M_SQL, 0, NULL, &n1m, err, errlen)) != TSK_OK ||
+		    (rc = tsk_db_exec_rows(db, REFRESH_1H_SQL, 0, NULL, &n1h, err, errlen)) != TSK_OK)
 			goto cleanup;
 		if ((rc = tsk_db_exec(db, "SELECT coalesce(sum(n), 0)::bigint FROM tsk_dirty", 0, NULL, &res, err,
 		    errlen)) != TSK_OK)

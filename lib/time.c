@@ -30,8 +30,8 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void
-civil_from_days(int64_t z, int *y, int *m, int *d)
+void
+tsk_time_civil(int64_t z, int *y, int *m, int *d)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -212,7 +212,7 @@ tsk_time_format(int64_t us, char *buf)
 	int64_t rem = secs - days * 86400;
 	int y, m, d;
 
-	civil_from_days(days, &y, &m, &d);
+	tsk_time_civil(days, &y, &m, &d);
 	int n = snprintf(buf, TSK_TIME_STRLEN, "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, (int)(rem / 3600),
 	    (int)(rem / 60 % 60), (int)(rem % 60));
 	if (frac != 0) {

@@ -26,6 +26,9 @@ int tsk_duration_parse(const char *s, int64_t *out);
  * time is not a whole second. buf must hold TSK_TIME_STRLEN bytes. Returns buf. */
 char *tsk_time_format(int64_t us, char *buf);
 
+/* The proleptic Gregorian date of a day number (days since 1970-01-01). */
+void tsk_time_civil(int64_t days, int *y, int *m, int *d);
+
 /* Shortest decimal form of d that reads back as the same double ("23.5", "0.1", "1e+300").
  * buf must hold 32 bytes. Returns buf. */
 char *tsk_fmt_double(double d, char *buf);
