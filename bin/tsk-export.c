@@ -116,15 +116,6 @@ catch_signals(void)
 	signal(SIGXFSZ, SIG_IGN);
 }
 
-static int
-usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", tsk_progname());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s: try 'tsk-export --help'\n", tsk_progname());
-	return TSK_EXIT_USAGE;
-}
-
 static void
 on_reject(void *ctx, long lineno, const char *why)
 {
@@ -320,7 +311,7 @@ set_filter(struct opts *o, const char *key, const char *value, int64_t now)
 {
 	if (tsk_series_filter_set(&o->f, key, value, now, o->err, sizeof o->err) == TSK_OK)
 		return 0;
-	return usage_error("%s", o->err);
+	return tsk_usage_error("%s", o->err);
 }
 
 int
@@ -367,7 +358,7 @@ main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case 'l':
 			if (tsk_export_layout_parse(optarg, &o.layout) != TSK_OK) {
-				rc = usage_error("unknown layout \"%s\": auto, buckets or raw", optarg);
+				rc = tsk_usage_error("unknown layout \"%s\": auto, buckets or raw", optarg);
 				goto out;
 			}
 			layout_set = 1;
@@ -387,36 +378,36 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (o.output != NULL && o.s3url != NULL) {
-		rc = usage_error("%s-o and --s3 cannot be combined", "");
+		rc = tsk_usage_error("%s-o and --s3 cannot be combined", "");
 		goto out;
 	}
 	if (optind < argc) {
 		cmd = argv[optind];
 		if (strcmp(cmd, "buckets") != 0 && strcmp(cmd, "raw") != 0) {
-			rc = usage_error("unknown command \"%s\": buckets or raw (or none, to read standard input)", cmd);
+			rc = tsk_usage_error("unknown command \"%s\": buckets or raw (or none, to read standard input)", cmd);
 			goto out;
 		}
 		if (optind + 1 < argc) {
-			rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+			rc = tsk_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
 			goto out;
 		}
 		if (layout_set) {
-			rc = usage_error("%s--layout is for standard input; the command sets the layout", "");
+			rc = tsk_usage_error("%s--layout is for standard input; the command sets the layout", "");
 			goto out;
 		}
 		tsk_export_layout_parse(cmd, &o.layout);
 		if (o.tenant == NULL) {
-			rc = usage_error("%s needs --tenant SLUG", cmd);
+			rc = tsk_usage_error("%s needs --tenant SLUG", cmd);
 			goto out;
 		}
 		if (o.layout == TSK_EXPORT_BUCKETS && set_filter(&o, "bucket", bucket, now) != 0)
 			goto out;
 		if (tsk_series_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
-			rc = usage_error("%s", o.err);
+			rc = tsk_usage_error("%s", o.err);
 			goto out;
 		}
 	} else if (filters || o.tenant != NULL) {
-		rc = usage_error("%sfilters and --tenant need a command: buckets or raw", "");
+		rc = tsk_usage_error("%sfilters and --tenant need a command: buckets or raw", "");
 		goto out;
 	}
 	catch_signals();

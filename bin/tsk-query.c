@@ -70,15 +70,6 @@ struct opts {
 };
 
 static int
-usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", tsk_progname());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s: try 'tsk-query --help'\n", tsk_progname());
-	return TSK_EXIT_USAGE;
-}
-
-static int
 fail(struct opts *o, int rc)
 {
 	tsk_err("%s", o->err);
@@ -193,7 +184,7 @@ cmd_latest(struct opts *o)
 	int rc;
 
 	if (o->f.ndevices != 1)
-		return usage_error("%slatest needs exactly one --device", "");
+		return tsk_usage_error("%slatest needs exactly one --device", "");
 	if ((rc = tsk_series_latest(o->db, o->tenant, o->f.devices[0], &arr, o->err, sizeof o->err)) != TSK_OK)
 		return fail(o, rc);
 	return print_rows(o, cols, arr);
@@ -263,7 +254,7 @@ cmd_summary(struct opts *o)
 	int rc;
 
 	if (o->f.ndevices != 1)
-		return usage_error("%ssummary needs exactly one --device", "");
+		return tsk_usage_error("%ssummary needs exactly one --device", "");
 	if ((rc = tsk_series_summary(o->db, o->tenant, o->f.devices[0], o->now, &sum, o->err, sizeof o->err)) != TSK_OK)
 		return fail(o, rc);
 	if (o->fmt == TSK_FMT_JSONL) {
@@ -292,7 +283,7 @@ cmd_sensors(struct opts *o)
 	int rc;
 
 	if (o->f.ndevices > 1)
-		return usage_error("%ssensors takes at most one --device", "");
+		return tsk_usage_error("%ssensors takes at most one --device", "");
 	rc = tsk_series_sensors(o->db, o->tenant, o->f.ndevices ? o->f.devices[0] : NULL, o->now, &arr, o->err,
 	    sizeof o->err);
 	if (rc != TSK_OK)
@@ -402,28 +393,28 @@ main(int argc, char **argv)
 	if (format == NULL)
 		format = tsk_conf_get_default(&conf, "format", "jsonl");
 	if (tsk_format_parse(format, &o.fmt) != TSK_OK) {
-		rc = usage_error("unknown format \"%s\": jsonl, csv or table", format);
+		rc = tsk_usage_error("unknown format \"%s\": jsonl, csv or table", format);
 		goto out;
 	}
 	if (optind >= argc) {
-		rc = usage_error("%sno command given", "");
+		rc = tsk_usage_error("%sno command given", "");
 		goto out;
 	}
 	if (optind + 1 < argc) {
-		rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+		rc = tsk_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
 		goto out;
 	}
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(commands[i].name, argv[optind]) == 0)
 			break;
 	if (i == sizeof commands / sizeof commands[0]) {
-		rc = usage_error("unknown command \"%s\"", argv[optind]);
+		rc = tsk_usage_error("unknown command \"%s\"", argv[optind]);
 		goto out;
 	}
 	if (o.tenant == NULL)
 		o.tenant = tsk_conf_get(&conf, "tenant");
 	if (commands[i].needs_tenant && (o.tenant == NULL || *o.tenant == '\0')) {
-		rc = usage_error("%s needs --tenant SLUG", commands[i].name);
+		rc = tsk_usage_error("%s needs --tenant SLUG", commands[i].name);
 		goto out;
 	}
 	if (set_filter(&o, "bucket", bucket) != 0)
@@ -435,12 +426,12 @@ main(int argc, char **argv)
 	if (o.interval != NULL && strcmp(o.interval, "auto") != 0 && strcmp(o.interval, "raw") != 0) {
 		int64_t us;
 		if (tsk_series_bucket_parse(o.interval, &us, o.err, sizeof o.err) != TSK_OK) {
-			rc = usage_error("unknown interval \"%s\": auto, raw, 1m, 5m, 1h or any Nm, Nh, Nd", o.interval);
+			rc = tsk_usage_error("unknown interval \"%s\": auto, raw, 1m, 5m, 1h or any Nm, Nh, Nd", o.interval);
 			goto out;
 		}
 	}
 	if (o.stats && o.fmt == TSK_FMT_CSV) {
-		rc = usage_error("%s--stats prints a second table: use --format jsonl or table", "");
+		rc = tsk_usage_error("%s--stats prints a second table: use --format jsonl or table", "");
 		goto out;
 	}
 	if ((c = tsk_db_connect(tsk_conf_dsn(&conf), &o.db, o.err, sizeof o.err)) != TSK_OK) {

@@ -61,15 +61,6 @@ struct opts {
 	char err[TSK_ERRLEN];
 };
 
-static int
-usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", tsk_progname());
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s: try 'tsk-tenant --help'\n", tsk_progname());
-	return TSK_EXIT_USAGE;
-}
-
 /* Prints a library failure as one line and maps it to the exit code. */
 static int
 fail(struct opts *o, int rc)
@@ -124,7 +115,7 @@ cmd_create(struct opts *o, int argc, char **argv)
 	int rc;
 
 	if (slug == NULL || o->name == NULL)
-		return usage_error("%screate needs --slug SLUG and --name NAME", "");
+		return tsk_usage_error("%screate needs --slug SLUG and --name NAME", "");
 	rc = tsk_tenant_create(o->db, slug, o->name, o->domain, o->err, sizeof o->err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
@@ -151,7 +142,7 @@ cmd_show(struct opts *o, int argc, char **argv)
 	const char *slug = tenant_arg(o, argc, argv, 0);
 
 	if (slug == NULL)
-		return usage_error("%sshow needs a tenant slug", "");
+		return tsk_usage_error("%sshow needs a tenant slug", "");
 	return show(o, slug);
 }
 
@@ -162,10 +153,10 @@ cmd_delete(struct opts *o, int argc, char **argv)
 	int rc;
 
 	if (slug == NULL)
-		return usage_error("%sdelete needs a tenant slug", "");
+		return tsk_usage_error("%sdelete needs a tenant slug", "");
 	/* The slug typed a second time also confirms: `delete umc umc`. */
 	if (!o->yes && !(argc >= 2 && strcmp(argv[1], slug) == 0))
-		return usage_error("refusing to delete \"%s\" and all its data without --yes", slug);
+		return tsk_usage_error("refusing to delete \"%s\" and all its data without --yes", slug);
 	if ((rc = tsk_tenant_delete(o->db, slug, o->err, sizeof o->err)) != TSK_OK)
 		return fail(o, rc);
 	return print_one(o, json_pack("{s:s, s:b}", "slug", slug, "deleted", 1), NULL);
@@ -177,7 +168,7 @@ cmd_set(struct opts *o, int argc, char **argv)
 	int unset = strcmp(argv[-1], "unset") == 0, rc;
 
 	if (argc != (unset ? 2 : 3))
-		return usage_error(unset ? "%sunset needs SLUG KEY" : "%sset needs SLUG KEY VALUE", "");
+		return tsk_usage_error(unset ? "%sunset needs SLUG KEY" : "%sset needs SLUG KEY VALUE", "");
 	rc = tsk_tenant_setting(o->db, argv[0], argv[1], unset ? NULL : argv[2], o->err, sizeof o->err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
@@ -200,7 +191,7 @@ cmd_domain(struct opts *o, int argc, char **argv)
 		return print_array(o, arr, cols);
 	}
 	if (argc != 3 || (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "rm") != 0))
-		return usage_error("%susage: domain add SLUG HOST | domain rm SLUG HOST | domain list [SLUG]", "");
+		return tsk_usage_error("%susage: domain add SLUG HOST | domain rm SLUG HOST | domain list [SLUG]", "");
 	rc = argv[0][0] == 'a' ? tsk_tenant_domain_add(o->db, argv[1], argv[2], o->err, sizeof o->err)
 	                       : tsk_tenant_domain_rm(o->db, argv[1], argv[2], o->err, sizeof o->err);
 	if (rc != TSK_OK)
@@ -230,7 +221,7 @@ cmd_user(struct opts *o, int argc, char **argv)
 		return print_array(o, arr, cols);
 	}
 	if (argc != 2)
-		return usage_error("%susage: user add|passwd|rm|verify EMAIL, user list", "");
+		return tsk_usage_error("%susage: user add|passwd|rm|verify EMAIL, user list", "");
 	const char *sub = argv[0], *email = argv[1];
 	if (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "verify") == 0) {
 		int verify = sub[0] == 'v';
@@ -258,7 +249,7 @@ cmd_user(struct opts *o, int argc, char **argv)
 			return fail(o, rc);
 		return print_one(o, json_pack("{s:s, s:b}", "email", email, "deleted", 1), NULL);
 	} else {
-		return usage_error("unknown user command \"%s\"", sub);
+		return tsk_usage_error("unknown user command \"%s\"", sub);
 	}
 	/* add and passwd answer with the user's record (never the hash). */
 	if ((rc = tsk_user_list(o->db, &arr, o->err, sizeof o->err)) != TSK_OK)
@@ -284,19 +275,19 @@ cmd_member(struct opts *o, int argc, char **argv)
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
 		const char *slug = tenant_arg(o, argc, argv, 1);
 		if (slug == NULL)
-			return usage_error("%smember list needs a tenant slug", "");
+			return tsk_usage_error("%smember list needs a tenant slug", "");
 		if ((rc = tsk_member_list(o->db, slug, &arr, o->err, sizeof o->err)) != TSK_OK)
 			return fail(o, rc);
 		return print_array(o, arr, cols);
 	}
 	if (argc == 3 && strcmp(argv[0], "add") == 0) {
 		if (o->role == NULL)
-			return usage_error("%smember add needs --role ROLE", "");
+			return tsk_usage_error("%smember add needs --role ROLE", "");
 		rc = tsk_member_add(o->db, argv[1], argv[2], o->role, o->err, sizeof o->err);
 	} else if (argc == 3 && strcmp(argv[0], "rm") == 0) {
 		rc = tsk_member_rm(o->db, argv[1], argv[2], o->err, sizeof o->err);
 	} else {
-		return usage_error("%susage: member add SLUG EMAIL --role ROLE | member rm SLUG EMAIL | member list SLUG", "");
+		return tsk_usage_error("%susage: member add SLUG EMAIL --role ROLE | member rm SLUG EMAIL | member list SLUG", "");
 	}
 	if (rc != TSK_OK)
 		return fail(o, rc);
@@ -393,11 +384,11 @@ main(int argc, char **argv)
 	if (format == NULL)
 		format = tsk_conf_get_default(&conf, "format", "jsonl");
 	if (tsk_format_parse(format, &o.fmt) != TSK_OK) {
-		rc = usage_error("unknown format \"%s\": jsonl, csv or table", format);
+		rc = tsk_usage_error("unknown format \"%s\": jsonl, csv or table", format);
 		goto out;
 	}
 	if (optind >= argc) {
-		rc = usage_error("%sno command given", "");
+		rc = tsk_usage_error("%sno command given", "");
 		goto out;
 	}
 	const char *cmd = argv[optind];
@@ -406,7 +397,7 @@ main(int argc, char **argv)
 		if (strcmp(commands[i].name, cmd) == 0)
 			break;
 	if (i == sizeof commands / sizeof commands[0]) {
-		rc = usage_error("unknown command \"%s\"", cmd);
+		rc = tsk_usage_error("unknown command \"%s\"", cmd);
 		goto out;
 	}
 	if ((c = tsk_db_connect(tsk_conf_dsn(&conf), &o.db, o.err, sizeof o.err)) != TSK_OK) {
