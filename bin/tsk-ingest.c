@@ -49,7 +49,7 @@ static const char usage_text[] =
     "      --spool PATH         sqlite3 spool (default " DEFAULT_SPOOL ")\n"
     "      --spool-max SIZE     spool cap in bytes of readings, k/M/G suffixes (default 1G)\n"
     "      --sync normal|full   spool durability: survive a crash (normal) or a power cut (full)\n"
-    "      --batch N            readings per PostgreSQL transaction (default 5000)\n"
+    "      --batch N            readings per PostgreSQL transaction (default 20000)\n"
     "      --flush-interval DUR how long a partial batch may wait (default 200ms)\n"
     "      --no-catalog         do not keep the device/sensor catalog current\n"
     "MQTT:\n"

@@ -16,7 +16,7 @@
 #include "time.h"
 #include "tsk.h"
 
-#define DEFAULT_BATCH 5000
+#define DEFAULT_BATCH 20000
 #define DEFAULT_INTERVAL_MS 200
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000

@@ -31,7 +31,7 @@ typedef void (*tsk_ingest_log_fn)(void *arg, int level, const char *msg);
 /* All-zero means the defaults. */
 struct tsk_ingest_opts {
 	const char *dsn;            /* PostgreSQL; "" or NULL: the PG* environment */
-	size_t batch;               /* readings per transaction; 0: 5000 */
+	size_t batch;               /* readings per transaction; 0: 20000 */
 	int flush_interval_ms;      /* how long a partial batch may wait for more; 0: 200 */
 	int no_catalog;             /* skip the device/sensor catalog upserts */
 	uint64_t spool_max_msgs, spool_max_bytes; /* the caps the spool was opened with (for has_room) */

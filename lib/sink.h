@@ -1,24 +1,32 @@
 /*
  * The sink: the batching writer from normalized readings into the tenants' `reading` tables.
  *
- * One call writes one batch in one PostgreSQL transaction:
+ * One call writes one batch in one PostgreSQL transaction. The common case, a batch without
+ * duplicates, costs what a plain COPY costs:
  *   BEGIN
- *   COPY pg_temp.tsk_stage FROM STDIN (FORMAT binary)        every reading of every tenant, once
+ *   COPY pg_temp.tsk_cat FROM STDIN (FORMAT binary)      one row per (tenant, device, sensor) of the
+ *                                                        batch, aggregated here: its newest reading
  *   per tenant in the batch:
- *     WITH ins AS (INSERT INTO "schema".reading SELECT ... FROM tsk_stage WHERE grp = $1
- *                  ON CONFLICT (device_id, sensor_id, ts) DO NOTHING RETURNING ...),
- *          device upsert, sensor upsert (aggregated from `ins`: one row per device / sensor)
- *     SELECT count(*) FROM ins                                  -> stored; the rest are duplicates
- *   COMMIT                                                      (tsk_stage is ON COMMIT DELETE ROWS)
+ *     COPY "schema".reading FROM STDIN (FORMAT binary)   that tenant's readings, in batch order
+ *     WITH dev AS (device upsert) sensor upsert          from tsk_cat: one upsert per key, not per reading
+ *   COMMIT
+ * When a COPY meets an existing (device_id, sensor_id, ts) (unique_violation) the transaction is rolled
+ * back and the batch is written staged instead, and so are the next few batches (a replay after a
+ * crash brings duplicates in runs):
+ *   BEGIN; COPY tsk_cat; COPY pg_temp.tsk_stage (every reading, tagged with its tenant's group)
+ *   per tenant: WITH dev, sen (catalog) INSERT INTO "schema".reading SELECT ... FROM tsk_stage
+ *               WHERE grp = $1 ON CONFLICT (device_id, sensor_id, ts) DO NOTHING
+ *   COMMIT                                       (tsk_stage and tsk_cat are ON COMMIT DELETE ROWS)
  *
  * The tenant of a reading is its `tenant` field (the MQTT topic's slug): the sink looks the slug up in
- * public.tenant and writes only into that tenant's schema. A reading whose tenant does not exist is not
- * written and is flagged in `unknown[]`, for the caller to dead-letter or reject.
+ * public.tenant and writes only into that tenant's schema (quoted with PQescapeIdentifier). A reading
+ * whose tenant does not exist is not written and is flagged in `unknown[]`, for the caller to
+ * dead-letter or reject.
  *
- * Counts are exact: `stored` is the number of rows the INSERTs added, `duplicates` the readings that hit
- * an existing (device_id, sensor_id, ts) row or an earlier reading of the same batch (the first one
- * wins). The only blur is a COMMIT whose outcome is unknown because the connection broke during it:
- * that returns TSK_ETEMP, and the caller's retry then counts the rows as duplicates.
+ * Counts are exact: `stored` is the number of rows the COPYs or INSERTs added, `duplicates` the
+ * readings that hit an existing row or an earlier reading of the same batch (the first one wins: rows
+ * go in batch order). The only blur is a COMMIT whose outcome is unknown because the connection broke
+ * during it: that returns TSK_ETEMP, and the caller's retry then counts the rows as duplicates.
  *
  * Not thread-safe: one sink per thread.
  */
