@@ -490,8 +490,9 @@ cmd_dead(struct opts *o, int argc, char **argv)
 
 struct mqtt_ctx {
 	struct tsk_ingest *ing;
+	struct tsk_ingest_group *group; /* the burst being read (the network thread's) */
 	int wait_ms;
-	_Atomic int warned;
+	int warned;
 };
 
 static int
@@ -499,12 +500,26 @@ mqtt_msg(void *arg, const char *topic, const void *payload, size_t len, int64_t 
 {
 	struct mqtt_ctx *c = arg;
 	char err[TSK_ERRLEN];
-	int rc = tsk_ingest_message(c->ing, topic, payload, len, arrival_us, c->wait_ms, err, sizeof err);
+
+	if (tsk_ingest_stage(c->ing, c->group, topic, payload, len, arrival_us, err, sizeof err) == TSK_OK)
+		return 0;
+	if (!c->warned++)
+		tsk_warn("cannot take a message (it stays with the broker): %s", err);
+	return 1;
+}
+
+/* The burst's spool commit: only after it may its PUBACKs go (lib/mqtt.h). */
+static int
+mqtt_commit(void *arg)
+{
+	struct mqtt_ctx *c = arg;
+	char err[TSK_ERRLEN];
+	int rc = tsk_ingest_commit(c->ing, c->group, c->wait_ms, err, sizeof err);
 
 	if (rc == TSK_OK)
 		return 0;
-	if (rc != TSK_EFULL && !atomic_exchange(&c->warned, 1))
-		tsk_warn("cannot spool a message (it stays with the broker): %s", err);
+	if (rc != TSK_EFULL && !c->warned++)
+		tsk_warn("cannot spool messages (they stay with the broker): %s", err);
 	return 1;
 }
 
@@ -559,12 +574,17 @@ cmd_mqtt(struct opts *o)
 		goto out;
 	}
 	ctx.ing = ing;
+	if ((ctx.group = tsk_ingest_group_new()) == NULL) {
+		tsk_err("out of memory");
+		goto out;
+	}
 	/* How long a message may wait for room before we drop the connection instead (see mqtt.h): well
 	 * inside the keepalive, so the broker never has to time us out. */
 	ctx.wait_ms = o->m.keepalive * 1000 / 2;
 	if (ctx.wait_ms > 30000)
 		ctx.wait_ms = 30000;
-	if ((rc = tsk_mqtt_start(&o->m, mqtt_msg, mqtt_gate, log_cb, &ctx, &st, &mq, o->err, sizeof o->err)) != TSK_OK) {
+	if ((rc = tsk_mqtt_start(&o->m, mqtt_msg, mqtt_commit, mqtt_gate, log_cb, &ctx, &st, &mq, o->err,
+	    sizeof o->err)) != TSK_OK) {
 		tsk_err("%s", o->err);
 		exitc = rc == TSK_EINVAL ? TSK_EXIT_USAGE : TSK_EXIT_FAIL;
 		goto out;
@@ -600,6 +620,7 @@ cmd_mqtt(struct opts *o)
 		_exit(exitc); /* the flusher still holds the spool: leave it to the kernel, as after a crash */
 out:
 	tsk_mqtt_stop(mq, 2000);
+	tsk_ingest_group_free(ctx.group);
 	tsk_ingest_free(ing);
 	tsk_spool_close(sp);
 	free(stats_path);

@@ -239,55 +239,143 @@ wait_room(struct tsk_ingest *ing, long ms)
 	return atomic_load(&ing->interrupted) ? -1 : 0;
 }
 
-int
-tsk_ingest_message(struct tsk_ingest *ing, const char *topic, const void *payload, size_t len, int64_t arrival_us,
-    int wait_ms, char *err, size_t errlen)
-{
-	const struct tsk_spool_counters *c = tsk_spool_counters(ing->sp);
-	struct tsk_payload_info info;
+/* A group of parsed messages that one spool transaction commits. */
+struct gmsg {
+	size_t first, n;            /* readings [first, first + n) of the group */
+	int64_t received_us;
+	char tenant[TSK_SLUG_MAX + 1];
+};
+
+struct tsk_ingest_group {
 	struct tsk_readings rs;
+	struct gmsg *m;
+	size_t n, cap;
+	struct tsk_spool_msg *sm;   /* built at commit time (rs.v moves while the group grows) */
+	size_t smcap;
+	struct tsk_payload_info info;
+};
+
+struct tsk_ingest_group *
+tsk_ingest_group_new(void)
+{
+	struct tsk_ingest_group *g = calloc(1, sizeof *g);
+
+	if (g != NULL) {
+		tsk_readings_init(&g->rs);
+		tsk_payload_info_init(&g->info);
+	}
+	return g;
+}
+
+static void
+group_clear(struct tsk_ingest_group *g)
+{
+	tsk_readings_clear(&g->rs);
+	g->n = 0;
+}
+
+void
+tsk_ingest_group_free(struct tsk_ingest_group *g)
+{
+	if (g == NULL)
+		return;
+	tsk_readings_free(&g->rs);
+	tsk_payload_info_free(&g->info);
+	free(g->m);
+	free(g->sm);
+	free(g);
+}
+
+size_t
+tsk_ingest_group_size(const struct tsk_ingest_group *g)
+{
+	return g->n;
+}
+
+int
+tsk_ingest_stage(struct tsk_ingest *ing, struct tsk_ingest_group *g, const char *topic, const void *payload, size_t len,
+    int64_t arrival_us, char *err, size_t errlen)
+{
+	struct tsk_payload_info *info = &g->info;
 	char perr[TSK_ERRLEN];
-	int64_t waited_from = 0;
+	size_t prev = g->rs.n;
 	int rc;
 
-	if (ing->sp == NULL)
-		return tsk_seterr(err, errlen, TSK_EINVAL, "no spool");
 	atomic_fetch_add(&ing->st->received, 1);
-	tsk_readings_init(&rs);
-	tsk_payload_info_init(&info);
-	rc = tsk_payload_parse(NULL, topic, payload, len, arrival_us, &rs, &info, perr, sizeof perr);
+	rc = tsk_payload_parse(NULL, topic, payload, len, arrival_us, &g->rs, info, perr, sizeof perr);
 	if (rc == TSK_EINVAL) {
-		reject_message(ing, info.reason, info.detail[0] != '\0' ? info.detail : perr, topic, payload, len,
+		/* Never retried: dead-lettered now, and its PUBACK may go like any other. */
+		reject_message(ing, info->reason, info->detail[0] != '\0' ? info->detail : perr, topic, payload, len,
 		    arrival_us);
-		rc = TSK_OK;
-		goto out;
+		return TSK_OK;
 	}
-	if (rc != TSK_OK) {
-		tsk_seterr(err, errlen, rc, "%s", perr);
-		goto out;
-	}
+	if (rc != TSK_OK)
+		return tsk_seterr(err, errlen, rc, "%s", perr);
 	atomic_fetch_add(&ing->st->accepted, 1);
-	atomic_fetch_add(&ing->st->readings, rs.n);
-	tsk_stats_skips(ing->st, &info);
-	if (rs.n == 0) {
+	atomic_fetch_add(&ing->st->readings, g->rs.n - prev);
+	tsk_stats_skips(ing->st, info);
+	if (g->rs.n == prev) {
 		/* Parsed, but every sensor was skipped: nothing to store. Kept as a dead letter so that a
 		 * device sending only unusable values can be seen. */
-		reject_message(ing, TSK_STATS_NO_READINGS, info.detail[0] != '\0' ? info.detail : "no sensor had a value",
+		reject_message(ing, TSK_STATS_NO_READINGS, info->detail[0] != '\0' ? info->detail : "no sensor had a value",
 		    topic, payload, len, arrival_us);
-		goto out;
+		return TSK_OK;
 	}
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+		struct gmsg *m = realloc(g->m, cap * sizeof *m);
+		if (m == NULL) {
+			while (g->rs.n > prev)
+				tsk_reading_free(&g->rs.v[--g->rs.n]);
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		}
+		g->m = m;
+		g->cap = cap;
+	}
+	struct gmsg *m = &g->m[g->n++];
+	m->first = prev;
+	m->n = g->rs.n - prev;
+	m->received_us = arrival_us;
+	snprintf(m->tenant, sizeof m->tenant, "%s", info->tenant);
+	return TSK_OK;
+}
+
+int
+tsk_ingest_commit(struct tsk_ingest *ing, struct tsk_ingest_group *g, int wait_ms, char *err, size_t errlen)
+{
+	const struct tsk_spool_counters *c = tsk_spool_counters(ing->sp);
+	int64_t waited_from = 0;
+	size_t at = 0;
+	int rc = TSK_OK;
+
+	if (g->n == 0)
+		goto out;
+	if (g->n > g->smcap) {
+		struct tsk_spool_msg *sm = realloc(g->sm, g->n * sizeof *sm);
+		if (sm == NULL) {
+			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+			goto out;
+		}
+		g->sm = sm;
+		g->smcap = g->n;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		g->sm[i] = (struct tsk_spool_msg){ .tenant = g->m[i].tenant, .r = g->rs.v + g->m[i].first,
+			.n = g->m[i].n, .received_us = g->m[i].received_us };
 	for (;;) {
-		/* The commit happens inside tsk_spool_put: after TSK_OK the message survives a crash, and only
-		 * then does the caller let the PUBACK go. */
-		rc = tsk_spool_put(ing->sp, info.tenant, rs.v, rs.n, arrival_us, err, errlen);
+		/* One transaction for the whole group: when it returns TSK_OK every message survives a crash,
+		 * and only then does the caller let their PUBACKs go. */
+		size_t done = 0;
+		rc = tsk_spool_put_batch(ing->sp, g->sm + at, g->n - at, &done, err, errlen);
+		at += done;
+		atomic_fetch_add(&ing->st->spooled, done);
 		if (rc == TSK_OK) {
-			atomic_fetch_add(&ing->st->spooled, 1);
 			if (atomic_load(&ing->flusher_idle) == 1 && atomic_load(&c->depth_readings) >= ing->o.batch)
 				wake_flusher(ing);
 			break;
 		}
 		if (rc != TSK_EFULL)
-			goto out;
+			break;
 		/* Back-pressure: wait for the flusher rather than drop. */
 		int64_t now = tsk_now_us();
 		if (waited_from == 0) {
@@ -295,13 +383,30 @@ tsk_ingest_message(struct tsk_ingest *ing, const char *topic, const void *payloa
 			atomic_fetch_add(&ing->st->full_waits, 1);
 		}
 		if (wait_ms >= 0 && now - waited_from >= (int64_t)wait_ms * 1000)
-			goto out;
+			break;
 		if (wait_room(ing, 100) != 0)
-			goto out;
+			break;
 	}
 out:
-	tsk_readings_free(&rs);
-	tsk_payload_info_free(&info);
+	group_clear(g);
+	return rc;
+}
+
+int
+tsk_ingest_message(struct tsk_ingest *ing, const char *topic, const void *payload, size_t len, int64_t arrival_us,
+    int wait_ms, char *err, size_t errlen)
+{
+	struct tsk_ingest_group *g;
+	int rc;
+
+	if (ing->sp == NULL)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no spool");
+	if ((g = tsk_ingest_group_new()) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	rc = tsk_ingest_stage(ing, g, topic, payload, len, arrival_us, err, errlen);
+	if (rc == TSK_OK)
+		rc = tsk_ingest_commit(ing, g, wait_ms, err, errlen);
+	tsk_ingest_group_free(g);
 	return rc;
 }
 

@@ -55,7 +55,24 @@ void tsk_ingest_free(struct tsk_ingest *ing);
  */
 int tsk_ingest_message(struct tsk_ingest *ing, const char *topic, const void *payload, size_t len,
     int64_t arrival_us, int wait_ms, char *err, size_t errlen);
-/* Wakes receivers waiting in tsk_ingest_message and makes them return TSK_EFULL (shutdown). */
+/*
+ * The same in two steps, so that one spool transaction can commit a burst of messages (the MQTT
+ * receiver's): tsk_ingest_stage parses a message into a group (a rejected one is dead-lettered and
+ * counted at once: it may be acknowledged), tsk_ingest_commit commits every staged message in one
+ * transaction and empties the group. Only after TSK_OK from the commit may any of the group's messages
+ * be acknowledged; after TSK_EFULL or TSK_EFAIL none may (some may have been stored: the redelivery is
+ * absorbed as duplicates). One group per receiver thread.
+ */
+struct tsk_ingest_group;
+struct tsk_ingest_group *tsk_ingest_group_new(void);
+void tsk_ingest_group_free(struct tsk_ingest_group *g);
+size_t tsk_ingest_group_size(const struct tsk_ingest_group *g); /* messages staged */
+/* TSK_OK (staged, or rejected and dead-lettered) or TSK_EFAIL (out of memory: acknowledge nothing). */
+int tsk_ingest_stage(struct tsk_ingest *ing, struct tsk_ingest_group *g, const char *topic, const void *payload,
+    size_t len, int64_t arrival_us, char *err, size_t errlen);
+int tsk_ingest_commit(struct tsk_ingest *ing, struct tsk_ingest_group *g, int wait_ms, char *err, size_t errlen);
+
+/* Wakes receivers waiting in tsk_ingest_message or _commit and makes them return TSK_EFULL (shutdown). */
 void tsk_ingest_interrupt(struct tsk_ingest *ing);
 /* 1 when the spool is below 90% of its caps (a receiver paused for a full spool may resume). */
 int tsk_ingest_has_room(struct tsk_ingest *ing);

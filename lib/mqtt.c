@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -20,6 +21,8 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define LOOP_TIMEOUT_MS 200
+/* At most this many messages are read before a commit: bounds a burst's memory and latency. */
+#define BURST_MAX 512
 
 struct tsk_mqtt {
 	struct tsk_mqtt_opts o;
@@ -29,6 +32,7 @@ struct tsk_mqtt {
 	struct mosquitto *mosq;
 	mosquitto_property *props;  /* CONNECT properties (MQTT 5 session expiry) */
 	tsk_mqtt_msg_fn on_msg;
+	tsk_mqtt_commit_fn commit;
 	tsk_mqtt_gate_fn gate;
 	tsk_mqtt_log_fn log;
 	void *arg;
@@ -37,7 +41,8 @@ struct tsk_mqtt {
 	_Atomic int stop;
 	int goodbye_ms;             /* how long the DISCONNECT may take */
 	_Atomic int connected;
-	int dropped;                /* on_message refused a message: the socket is shut */
+	int dropped;                /* a message could not be made durable: the socket is shut */
+	size_t taken;               /* messages taken since the last commit */
 };
 
 static void
@@ -205,22 +210,33 @@ on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *grant
 	}
 }
 
+/* Shuts the socket down, from the network thread, before anything more is written: the PUBACKs
+ * libmosquitto has queued can then never leave, and the broker keeps those messages for our session. */
 static void
-on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg, const mosquitto_property *props)
+drop(struct tsk_mqtt *m)
+{
+	if (!m->dropped)
+		shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);
+	m->dropped = 1;
+}
+
+static void
+on_message(struct mosquitto *m_, void *obj, const struct mosquitto_message *msg, const mosquitto_property *props)
 {
 	struct tsk_mqtt *m = obj;
 	int64_t now = tsk_now_us();
+	int saved = errno; /* the network loop reads errno after mosquitto_loop_read() */
 
+	(void)m_;
 	(void)props;
 	if (m->dropped)
-		return; /* the rest of what was read after a refusal: not acknowledged either */
-	if (m->on_msg(m->arg, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, now) == 0)
-		return;
-	/* Not durable: the PUBACK libmosquitto has queued for this message must never leave. Shutting the
-	 * socket down here, before the callback returns, makes the write that would carry it fail; the
-	 * broker then sees the connection drop and keeps the message for our session. */
-	m->dropped = 1;
-	shutdown(mosquitto_socket(mosq), SHUT_RDWR);
+		goto out; /* the rest of a burst after a refusal: not acknowledged either */
+	if (m->on_msg(m->arg, msg->topic, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, now) != 0)
+		drop(m);
+	else
+		m->taken++;
+out:
+	errno = saved;
 }
 
 static void
@@ -254,6 +270,52 @@ set_disconnected(struct tsk_mqtt *m)
 	}
 }
 
+/* Commits what the last burst staged; drops the connection when it cannot be made durable. */
+static void
+commit_burst(struct tsk_mqtt *m)
+{
+	/* Also after a drop: what was staged is committed (it is redelivered anyway, and the copy is
+	 * absorbed as a duplicate), which empties the stage for the next connection. */
+	if (m->taken > 0 && m->commit != NULL && m->commit(m->arg) != 0)
+		drop(m);
+	m->taken = 0;
+}
+
+/* The connected loop (see mqtt.h): read a burst, commit it, then write. Returns why it ended. */
+static int
+run_connected(struct tsk_mqtt *m)
+{
+	int rc = MOSQ_ERR_SUCCESS;
+
+	while (!atomic_load(&m->stop)) {
+		int fd = mosquitto_socket(m->mosq);
+		if (fd < 0)
+			return MOSQ_ERR_NO_CONN;
+		struct pollfd p = { .fd = fd, .events = POLLIN | (mosquitto_want_write(m->mosq) ? POLLOUT : 0) };
+		int n = poll(&p, 1, LOOP_TIMEOUT_MS);
+		if (n < 0 && errno != EINTR)
+			return MOSQ_ERR_ERRNO;
+		if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+			/* Drain what the socket holds (one packet a call; EAGAIN says it is empty). */
+			for (int k = 0; k < BURST_MAX && rc == MOSQ_ERR_SUCCESS && !m->dropped; k++) {
+				errno = 0;
+				rc = mosquitto_loop_read(m->mosq, 1);
+				if (rc == MOSQ_ERR_SUCCESS && (errno == EAGAIN || errno == EWOULDBLOCK))
+					break;
+			}
+		}
+		/* Before any write: a PUBACK must not leave ahead of its message's commit. */
+		commit_burst(m);
+		if (rc != MOSQ_ERR_SUCCESS)
+			return rc;
+		if (mosquitto_want_write(m->mosq) && (rc = mosquitto_loop_write(m->mosq, 1)) != MOSQ_ERR_SUCCESS)
+			return rc;
+		if ((rc = mosquitto_loop_misc(m->mosq)) != MOSQ_ERR_SUCCESS)
+			return rc;
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
 static void *
 net_main(void *arg)
 {
@@ -285,22 +347,23 @@ net_main(void *arg)
 			sleep_ms(m, backoff);
 			continue;
 		}
-		while (!atomic_load(&m->stop)) {
-			rc = mosquitto_loop(m->mosq, LOOP_TIMEOUT_MS, 1);
-			if (rc != MOSQ_ERR_SUCCESS)
-				break;
-			if (atomic_load(&m->connected)) {
-				backoff = 0;
-				failures = 0;
-			}
-		}
+		rc = run_connected(m);
 		if (atomic_load(&m->stop)) {
-			/* Graceful: DISCONNECT goes out after the PUBACKs queued before it. */
+			/* Graceful: the DISCONNECT goes out after the PUBACKs queued before it. Nothing more is
+			 * read: a message read now could not be committed. */
 			mosquitto_disconnect(m->mosq);
-			for (int i = 0; i < m->goodbye_ms / 100 && mosquitto_loop(m->mosq, 100, 1) == MOSQ_ERR_SUCCESS; i++)
-				;
+			for (int i = 0; i < m->goodbye_ms / 10 && mosquitto_want_write(m->mosq); i++) {
+				struct pollfd p = { .fd = mosquitto_socket(m->mosq), .events = POLLOUT };
+				if (p.fd < 0 || poll(&p, 1, 10) < 0 || mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+					break;
+			}
 			set_disconnected(m);
 			break;
+		}
+		if (atomic_load(&m->connected)) {
+			/* It worked for a while: start the backoff over. */
+			backoff = 0;
+			failures = 0;
 		}
 		set_disconnected(m);
 		if (!m->dropped)
@@ -376,8 +439,8 @@ setup(struct tsk_mqtt *m, char *err, size_t errlen)
 }
 
 int
-tsk_mqtt_start(const struct tsk_mqtt_opts *opts, tsk_mqtt_msg_fn on_msg, tsk_mqtt_gate_fn gate, tsk_mqtt_log_fn log,
-    void *arg, struct tsk_stats *st, struct tsk_mqtt **out, char *err, size_t errlen)
+tsk_mqtt_start(const struct tsk_mqtt_opts *opts, tsk_mqtt_msg_fn on_msg, tsk_mqtt_commit_fn commit, tsk_mqtt_gate_fn gate,
+    tsk_mqtt_log_fn log, void *arg, struct tsk_stats *st, struct tsk_mqtt **out, char *err, size_t errlen)
 {
 	struct tsk_mqtt *m = calloc(1, sizeof *m);
 	int rc, e;
@@ -386,6 +449,7 @@ tsk_mqtt_start(const struct tsk_mqtt_opts *opts, tsk_mqtt_msg_fn on_msg, tsk_mqt
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	m->o = *opts;
 	m->on_msg = on_msg;
+	m->commit = commit;
 	m->gate = gate;
 	m->log = log;
 	m->arg = arg;
