@@ -527,21 +527,27 @@ stream_rows(PGconn *db, const char *sql, const struct qp *q, row_fn fn, void *ct
  * The watermark comes in as a value, read by an earlier statement, so the planner sees it and walks the
  * ingested_at index for the (usually empty) dirty set instead of every row of the sensor. An earlier
  * read can only be older than what the query's own snapshot would see: rows between the two watermarks
- * then count as dirty and are read raw, which is still exact.
+ * then count as dirty and are read raw, which is still exact. With watermark NULL the query reads it
+ * from the session setting tsk.watermark, set by an earlier statement of the same pipeline: the
+ * planner still sees the value (it folds current_setting() when it estimates), without a round trip.
  */
+#define WATERMARK_GUC "tsk.watermark"
+#define WATERMARK_GUC_SQL "current_setting('" WATERMARK_GUC "')::timestamptz"
+
+/* What buckets_sql writes: the whole query; the query for a range with no dirty bucket (rollup and
+ * edges only: nothing to plan over the raw rows but the edges); or just whether there is a dirty bucket. */
+enum bq { BQ_FULL, BQ_CLEAN, BQ_DIRTY };
+
 static int
-buckets_sql(const struct tsk_series_filter *f, const char *watermark, struct sb *s, struct qp *q)
+buckets_sql(const struct tsk_series_filter *f, const char *watermark, enum bq kind, struct sb *s, struct qp *q)
 {
 	char iv[48];
 	int64_t bsz = f->bucket_us, wl = 0, wh = 0;
 	int has_wl = f->has_from, has_wh = f->has_to;
 	struct idparams ip;
-	int pB, pF = 0, pT = 0, pWL = 0, pWH = 0;
+	int pB = 0, pF = 0, pT = 0, pWL = 0, pWH = 0;
 	const char *src = bsz % HOUR_US == 0 ? "reading_1h" : "reading_1m";
 
-	snprintf(iv, sizeof iv, "%" PRId64 " microseconds", bsz);
-	pB = qp_add(q, iv);
-	id_params(q, f, &ip);
 	if (has_wl) {
 		wl = tsk_series_bucket_start(f->from_us, bsz);
 		if (wl < f->from_us)
@@ -551,24 +557,58 @@ buckets_sql(const struct tsk_series_filter *f, const char *watermark, struct sb 
 		wh = tsk_series_bucket_start(f->to_us + 1, bsz); /* whole buckets end at or before to + 1us */
 	if (has_wl && has_wh && wl >= wh)
 		wl = wh = f->to_us + 1; /* no whole bucket: everything is an edge */
+	/* Clean, no edge, and the rollup's own size: each bucket is one rollup row, nothing to merge. */
+	int direct = kind == BQ_CLEAN && (bsz == HOUR_US || bsz == MINUTE_US) && !(f->has_from && f->from_us < wl) &&
+	    !(f->has_to && wh <= f->to_us);
+	snprintf(iv, sizeof iv, "%" PRId64 " microseconds", bsz);
+	if (kind != BQ_DIRTY && !direct)
+		pB = qp_add(q, iv);
+	id_params(q, f, &ip);
 	/* A parameter the text does not use would have no type: add the edges' bounds only when used. */
-	if (f->has_from && f->from_us < wl)
+	if (kind != BQ_DIRTY && f->has_from && f->from_us < wl)
 		pF = qp_time(q, f->from_us);
-	if (f->has_to && wh <= f->to_us)
+	if (kind != BQ_DIRTY && f->has_to && wh <= f->to_us)
 		pT = qp_time(q, f->to_us);
 	if (has_wl)
 		pWL = qp_time(q, wl);
 	if (has_wh)
 		pWH = qp_time(q, wh);
 
-	sb_printf(s, "WITH dirty AS MATERIALIZED (SELECT DISTINCT device_id, sensor_id, date_bin($%d::interval, ts, "
-	    ORIGIN_SQL ") AS b FROM reading WHERE ingested_at > $%d::timestamptz", pB, qp_add(q, watermark));
+	if (direct) {
+		sb_printf(s, "SELECT m.bucket AS b, m.device_id, m.sensor_id, " AVG_SQL("m.sum", "m.count") ", m.min, m.max,"
+		    " m.last, m.count FROM %s m WHERE true", src);
+		id_conds(s, &ip, "m.");
+		if (has_wl)
+			sb_printf(s, " AND m.bucket >= $%d", pWL);
+		if (has_wh)
+			sb_printf(s, " AND m.bucket < $%d", pWH);
+		goto order;
+	}
+	if (kind == BQ_CLEAN) {
+		sb_printf(s, "WITH parts AS (");
+		goto rollup;
+	}
+	if (kind == BQ_DIRTY)
+		sb_printf(s, "SELECT EXISTS (SELECT 1");
+	else
+		sb_printf(s, "WITH dirty AS MATERIALIZED (SELECT DISTINCT device_id, sensor_id, date_bin($%d::interval, ts, "
+		    ORIGIN_SQL ") AS b", pB);
+	sb_printf(s, " FROM reading WHERE ingested_at > ");
+	if (watermark != NULL)
+		sb_printf(s, "$%d::timestamptz", qp_add(q, watermark));
+	else
+		sb_printf(s, WATERMARK_GUC_SQL);
 	id_conds(s, &ip, "");
 	if (has_wl)
 		sb_printf(s, " AND ts >= $%d", pWL);
 	if (has_wh)
 		sb_printf(s, " AND ts < $%d", pWH);
+	if (kind == BQ_DIRTY) {
+		sb_printf(s, ")");
+		return s->oom || q->oom ? -1 : 0;
+	}
 	sb_printf(s, "), parts AS (");
+rollup:
 
 	/* whole, clean buckets from the rollup */
 	sb_printf(s, "SELECT date_bin($%d::interval, m.bucket, " ORIGIN_SQL ") AS b, m.device_id, m.sensor_id, m.sum,"
@@ -578,18 +618,20 @@ buckets_sql(const struct tsk_series_filter *f, const char *watermark, struct sb 
 		sb_printf(s, " AND m.bucket >= $%d", pWL);
 	if (has_wh)
 		sb_printf(s, " AND m.bucket < $%d", pWH);
-	sb_printf(s, " AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.device_id = m.device_id AND d.sensor_id ="
-	    " m.sensor_id AND d.b = date_bin($%d::interval, m.bucket, " ORIGIN_SQL "))", pB);
+	if (kind == BQ_FULL) {
+		sb_printf(s, " AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.device_id = m.device_id AND d.sensor_id ="
+		    " m.sensor_id AND d.b = date_bin($%d::interval, m.bucket, " ORIGIN_SQL "))", pB);
 
-	/* whole, dirty buckets from the raw rows (dirty only holds whole buckets) */
-	sb_printf(s, " UNION ALL SELECT d.b, r.device_id, r.sensor_id, r.value::text::numeric, 1::bigint, r.value,"
-	    " r.value, r.value, r.ts FROM dirty d JOIN reading r ON r.device_id = d.device_id AND r.sensor_id ="
-	    " d.sensor_id AND r.ts >= d.b AND r.ts < d.b + $%d::interval", pB);
-	/* the same bounds as constants, so the planner prunes partitions instead of planning them all */
-	if (has_wl)
-		sb_printf(s, " AND r.ts >= $%d", pWL);
-	if (has_wh)
-		sb_printf(s, " AND r.ts < $%d", pWH);
+		/* whole, dirty buckets from the raw rows (dirty only holds whole buckets) */
+		sb_printf(s, " UNION ALL SELECT d.b, r.device_id, r.sensor_id, r.value::text::numeric, 1::bigint, r.value,"
+		    " r.value, r.value, r.ts FROM dirty d JOIN reading r ON r.device_id = d.device_id AND r.sensor_id ="
+		    " d.sensor_id AND r.ts >= d.b AND r.ts < d.b + $%d::interval", pB);
+		/* the same bounds as constants, so the planner prunes partitions instead of planning them all */
+		if (has_wl)
+			sb_printf(s, " AND r.ts >= $%d", pWL);
+		if (has_wh)
+			sb_printf(s, " AND r.ts < $%d", pWH);
+	}
 
 	/* partial buckets at the edges, from the raw rows */
 	if (pF != 0) {
@@ -606,6 +648,7 @@ buckets_sql(const struct tsk_series_filter *f, const char *watermark, struct sb 
 	}
 	sb_printf(s, ") SELECT b, device_id, sensor_id, " AVG_SQL("sum(sum)", "sum(count)") ", min(min), max(max),"
 	    " (array_agg(last ORDER BY last_ts DESC))[1], sum(count)::bigint FROM parts GROUP BY b, device_id, sensor_id");
+order:
 	if (f->order == TSK_SERIES_DESC)
 		sb_printf(s, " ORDER BY b DESC, device_id, sensor_id");
 	else if (f->order == TSK_SERIES_ASC)
@@ -639,6 +682,163 @@ bucket_row(void *ctx, const PGresult *r, int i)
 	return c->fn(c->ctx, &b);
 }
 
+/*
+ * A buckets call in two round trips, libpq's pipeline mode, one REPEATABLE READ transaction (one
+ * snapshot for the watermark, the check and the query, as exact as the single statement it replaces):
+ *  batch 1: BEGIN; enter the tenant; copy the watermark into the session setting tsk.watermark; is
+ *           there a dirty bucket in the range? An unknown slug sets search_path to pg_catalog alone, so
+ *           the next statement fails and the rollback puts the search_path back as it was.
+ *  batch 2: the bucket query (reading the watermark from tsk.watermark, see buckets_sql), rows in
+ *           single-row mode; COMMIT.
+ * Each run of tsk-query is a new connection, whose backend pays for every first use of a catalog
+ * entry, a buffer page and a code path: the dirty buckets are usually none, and then the query
+ * neither plans nor runs the raw-row branches over the partitions (a few ms on a fresh backend).
+ * An error (or a stop) rolls back the search_path too: the schema stays entered only after success.
+ */
+#define BEGIN_PIPE_SQL "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+#define ENTER_PIPE_SQL \
+	"SELECT s IS NOT NULL, set_config('search_path', coalesce(s || ', public', 'pg_catalog'), false)" \
+	" FROM (SELECT (SELECT quote_ident(schema_name) FROM public.tenant WHERE slug = $1) AS s) t"
+#define WATERMARK_PIPE_SQL \
+	"SELECT set_config('" WATERMARK_GUC "', coalesce((SELECT watermark FROM rollup_state WHERE name = 'reading')," \
+	" '-infinity')::text, false)"
+
+struct pipe {
+	PGconn *db;
+	int rc, stop, found, dirty;
+	row_fn fn;
+	void *ctx;
+	char *err;
+	size_t errlen;
+};
+
+/* Reads the results of one pipelined statement (up to its NULL). step: 0 BEGIN/COMMIT, 1 enter,
+ * 2 watermark, 3 dirty check, 4 the rows. */
+static void
+pipe_read(struct pipe *p, int step)
+{
+	PGresult *res;
+
+	if (step == 4 && p->rc == TSK_OK)
+		PQsetSingleRowMode(p->db); /* when it cannot, the rows come in one result: handled too */
+	while ((res = PQgetResult(p->db)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && st != PGRES_COMMAND_OK) {
+			/* The first error says why; after an unknown tenant, the next one's is expected. */
+			if (p->rc == TSK_OK && !p->stop && p->found != 0)
+				p->rc = db_error(p->db, res, p->err, p->errlen);
+			if (p->rc == TSK_OK && !p->stop)
+				p->rc = TSK_EFAIL;
+		} else if (step == 1 && st == PGRES_TUPLES_OK) {
+			p->found = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+		} else if (step == 3 && st == PGRES_TUPLES_OK) {
+			p->dirty = PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 'f';
+		} else if (step == 4 && p->rc == TSK_OK && !p->stop && st != PGRES_COMMAND_OK) {
+			for (int i = 0; i < PQntuples(res) && !p->stop; i++)
+				p->stop = p->fn(p->ctx, res, i);
+			if (p->stop) {
+				PGcancel *c = PQgetCancel(p->db);
+				char buf[256];
+				if (c != NULL) {
+					PQcancel(c, buf, sizeof buf);
+					PQfreeCancel(c);
+				}
+			}
+		}
+		PQclear(res);
+		if (PQstatus(p->db) != CONNECTION_OK)
+			break;
+	}
+}
+
+/* Reads (and drops) whatever is left up to the sync point's result: the NULL ending each statement's
+ * results is skipped (a few at most: a stream of them means the connection is gone). */
+static void
+pipe_sync(struct pipe *p)
+{
+	PGresult *res;
+
+	for (int nulls = 0; nulls < 16 && PQstatus(p->db) == CONNECTION_OK;) {
+		if ((res = PQgetResult(p->db)) == NULL) {
+			nulls++;
+			continue;
+		}
+		nulls = 0;
+		int done = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		PQclear(res);
+		if (done)
+			break;
+	}
+}
+
+static int
+buckets_pipeline(PGconn *db, const char *tenant, const struct tsk_series_filter *f, row_fn fn, void *ctx,
+    char *err, size_t errlen)
+{
+	struct pipe p = { db, TSK_OK, 0, -1, 1, fn, ctx, err, errlen };
+	const char *tp[] = { tenant };
+	struct sb s = { 0 }, ds = { 0 };
+	struct qp q = { 0 }, dq = { 0 };
+	int synced = 0;
+
+	if (buckets_sql(f, NULL, BQ_DIRTY, &ds, &dq) != 0) {
+		p.rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto out;
+	}
+	if (!PQenterPipelineMode(db)) {
+		p.rc = db_error(db, NULL, err, errlen);
+		goto out;
+	}
+	if (!PQsendQueryParams(db, BEGIN_PIPE_SQL, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(db, ENTER_PIPE_SQL, 1, NULL, tp, NULL, NULL, 0) ||
+	    !PQsendQueryParams(db, WATERMARK_PIPE_SQL, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(db, ds.s, dq.n, NULL, dq.v, NULL, NULL, 0) || !PQsendFlushRequest(db) ||
+	    PQflush(db) != 0) {
+		p.rc = db_error(db, NULL, err, errlen);
+		goto end;
+	}
+	for (int step = 0; step <= 3; step++)
+		pipe_read(&p, step);
+	if (p.rc != TSK_OK || p.found != 1)
+		goto end;
+	if (buckets_sql(f, NULL, p.dirty ? BQ_FULL : BQ_CLEAN, &s, &q) != 0) {
+		p.rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto end;
+	}
+	if (!PQsendQueryParams(db, s.s, q.n, NULL, q.v, NULL, NULL, 1) ||
+	    !PQsendQueryParams(db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(db)) {
+		p.rc = db_error(db, NULL, err, errlen);
+		goto end;
+	}
+	synced = 1;
+	pipe_read(&p, 4);
+	pipe_read(&p, 0);
+end:
+	if (!synced && PQstatus(db) == CONNECTION_OK)
+		synced = PQpipelineSync(db);
+	if (synced)
+		pipe_sync(&p);
+	else if (p.rc == TSK_OK)
+		p.rc = db_error(db, NULL, err, errlen);
+	if (!PQexitPipelineMode(db) && p.rc == TSK_OK)
+		p.rc = db_error(db, NULL, err, errlen);
+	/* After an error, an unknown tenant or a stop, the transaction is still open (aborted or not). */
+	if (PQtransactionStatus(db) != PQTRANS_IDLE)
+		tsk_db_rollback(db);
+out:
+	free(s.s);
+	free(ds.s);
+	qp_free(&q);
+	qp_free(&dq);
+	if (p.found == 0)
+		return tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", tenant);
+	if (p.stop) {
+		tsk_seterr(err, errlen, p.stop, "stopped");
+		return p.stop;
+	}
+	return p.rc;
+}
+
 int
 tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filter *f, tsk_series_bucket_fn fn,
     void *ctx, char *err, size_t errlen)
@@ -654,6 +854,13 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 		return rc;
 	if (f->bucket_us <= 0)
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no bucket size given (--bucket 1h)");
+	if (tenant == NULL || *tenant == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
+	/* In a caller's transaction block, an error in the batch would abort it: statement by statement. */
+	if (PQtransactionStatus(db) == PQTRANS_IDLE && PQpipelineStatus(db) == PQ_PIPELINE_OFF) {
+		rc = buckets_pipeline(db, tenant, f, bucket_row, &c, err, errlen);
+		goto cleanup;
+	}
 	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = tsk_db_exec(db, "SELECT coalesce((SELECT watermark FROM rollup_state WHERE name = 'reading'),"
@@ -661,7 +868,7 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 		return rc;
 	snprintf(wm, sizeof wm, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (buckets_sql(f, wm, &s, &q) != 0) {
+	if (buckets_sql(f, wm, BQ_FULL, &s, &q) != 0) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto cleanup;
 	}

@@ -79,7 +79,9 @@ struct tsk_series_bucket {
 typedef int (*tsk_series_bucket_fn)(void *ctx, const struct tsk_series_bucket *row);
 
 /* Bucket rows matching f (f->bucket_us must be set), ordered by bucket (f->order; ties by device_id,
- * sensor_id ascending), after f->offset, at most f->limit. Streams. */
+ * sensor_id ascending), after f->offset, at most f->limit. Streams. Outside a transaction block it runs
+ * as one read-only REPEATABLE READ transaction in two round trips (libpq pipeline mode); there, a
+ * failure or a stop also undoes entering the tenant's schema. */
 int tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filter *f,
     tsk_series_bucket_fn fn, void *ctx, char *err, size_t errlen);
 
