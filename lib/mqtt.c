@@ -342,8 +342,8 @@ net_main(void *arg)
 			backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
 			if (backoff > BACKOFF_MAX_MS)
 				backoff = BACKOFF_MAX_MS;
-			mlog(m, failures++ == 0 ? 0 : 2, "cannot connect to %s:%d: %s; retrying in %lds", m->url.host,
-			    m->url.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), backoff / 1000);
+			mlog(m, failures++ == 0 ? 0 : 2, "cannot connect to %s:%d: %s; retrying in %.1fs", m->url.host,
+			    m->url.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), backoff / 1000.0);
 			sleep_ms(m, backoff);
 			continue;
 		}
