@@ -90,15 +90,6 @@ struct opts {
 	char client_id[300];
 };
 
-static int
-usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", PROG);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s: try '%s --help'\n", PROG, PROG);
-	return TSK_EXIT_USAGE;
-}
-
 static void
 log_cb(void *arg, int level, const char *msg)
 {
@@ -461,7 +452,7 @@ cmd_dead(struct opts *o, int argc, char **argv)
 	int purge = argc > 0 && strcmp(argv[0], "purge") == 0, rc;
 
 	if (argc > (purge ? 1 : 0))
-		return usage_error("%susage: dead [--reason R] [--limit N] | dead purge", "");
+		return tsk_usage_error("%susage: dead [--reason R] [--limit N] | dead purge", "");
 	if ((rc = open_spool(o, 1, &sp)) != TSK_OK) {
 		tsk_err("%s", o->err);
 		return tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
@@ -639,7 +630,7 @@ static int
 set_duration(const char *name, const char *v, int64_t *out)
 {
 	if (tsk_duration_parse(v, out) != TSK_OK) {
-		usage_error("bad duration \"%s\" (like 500ms, 10s, 5m)", v);
+		tsk_usage_error("bad duration \"%s\" (like 500ms, 10s, 5m)", v);
 		(void)name;
 		return -1;
 	}
@@ -687,7 +678,7 @@ main(int argc, char **argv)
 		case O_SYNC: tsk_conf_set(&o.conf, "spool_sync", optarg); break;
 		case O_BATCH:
 			if (parse_int(optarg, 1, 1000000, &n) != 0) {
-				rc = usage_error("--batch must be 1..1000000, not \"%s\"", optarg);
+				rc = tsk_usage_error("--batch must be 1..1000000, not \"%s\"", optarg);
 				goto out;
 			}
 			o.io.batch = (size_t)n;
@@ -701,7 +692,7 @@ main(int argc, char **argv)
 		case O_URL: tsk_conf_set(&o.conf, "mqtt_url", optarg); break;
 		case O_TOPIC:
 			if (o.ntopics == TSK_MQTT_MAX_TOPICS) {
-				rc = usage_error("at most %s --topic options", "16");
+				rc = tsk_usage_error("at most %s --topic options", "16");
 				goto out;
 			}
 			o.topics[o.ntopics++] = optarg;
@@ -710,28 +701,28 @@ main(int argc, char **argv)
 		case O_CLIENT: o.m.client_id = optarg; break;
 		case O_QOS:
 			if (parse_int(optarg, 0, 1, &n) != 0) {
-				rc = usage_error("--qos must be 0 or 1 (QoS 2 is not safe with libmosquitto), not \"%s\"", optarg);
+				rc = tsk_usage_error("--qos must be 0 or 1 (QoS 2 is not safe with libmosquitto), not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.qos = (int)n;
 			break;
 		case O_PROTO:
 			if (parse_int(optarg, 0, 311, &n) != 0 || (n != 5 && n != 311)) {
-				rc = usage_error("--protocol must be 5 or 311, not \"%s\"", optarg);
+				rc = tsk_usage_error("--protocol must be 5 or 311, not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.protocol = (int)n;
 			break;
 		case O_KEEP:
 			if (parse_int(optarg, 5, 65535, &n) != 0) {
-				rc = usage_error("--keepalive must be 5..65535 seconds, not \"%s\"", optarg);
+				rc = tsk_usage_error("--keepalive must be 5..65535 seconds, not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.keepalive = (int)n;
 			break;
 		case O_RMAX:
 			if (parse_int(optarg, 1, 65535, &n) != 0) {
-				rc = usage_error("--receive-max must be 1..65535, not \"%s\"", optarg);
+				rc = tsk_usage_error("--receive-max must be 1..65535, not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.receive_max = (int)n;
@@ -758,7 +749,7 @@ main(int argc, char **argv)
 		case O_REASON: o.dead_reason = optarg; break;
 		case O_LIMIT:
 			if (parse_int(optarg, 0, LONG_MAX, &o.dead_limit) != 0) {
-				rc = usage_error("--limit must be a count, not \"%s\"", optarg);
+				rc = tsk_usage_error("--limit must be a count, not \"%s\"", optarg);
 				goto out;
 			}
 			break;
@@ -776,7 +767,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (optind >= argc) {
-		rc = usage_error("%sno command given", "");
+		rc = tsk_usage_error("%sno command given", "");
 		goto out;
 	}
 	o.cmd = argv[optind];
@@ -785,12 +776,12 @@ main(int argc, char **argv)
 	o.spool_path = tsk_conf_get_default(&o.conf, "spool", DEFAULT_SPOOL);
 	v = tsk_conf_get_default(&o.conf, "spool_max", "1G");
 	if (parse_size(v, &o.so.max_bytes) != 0) {
-		rc = usage_error("bad --spool-max \"%s\" (bytes, or with k, M, G)", v);
+		rc = tsk_usage_error("bad --spool-max \"%s\" (bytes, or with k, M, G)", v);
 		goto out;
 	}
 	v = tsk_conf_get_default(&o.conf, "spool_sync", "normal");
 	if (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0) {
-		rc = usage_error("--sync must be normal or full, not \"%s\"", v);
+		rc = tsk_usage_error("--sync must be normal or full, not \"%s\"", v);
 		goto out;
 	}
 	o.so.sync_full = strcmp(v, "full") == 0;
@@ -806,7 +797,7 @@ main(int argc, char **argv)
 		o.m.client_id = tsk_conf_get_default(&o.conf, "mqtt_client_id", o.client_id);
 	}
 	if (optind + 1 < argc && strcmp(o.cmd, "dead") != 0) {
-		rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+		rc = tsk_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
 		goto out;
 	}
 	if (strcmp(o.cmd, "parse") == 0)
@@ -822,7 +813,7 @@ main(int argc, char **argv)
 	else if (strcmp(o.cmd, "dead") == 0)
 		rc = cmd_dead(&o, argc - optind - 1, argv + optind + 1);
 	else
-		rc = usage_error("unknown command \"%s\"", o.cmd);
+		rc = tsk_usage_error("unknown command \"%s\"", o.cmd);
 out:
 	tsk_conf_free(&o.conf);
 	return rc;
