@@ -10,7 +10,7 @@ OPT       ?= -O2 -g
 SAN       ?=
 CFLAGS    ?=
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -Wall -Wextra -Werror -iquote lib -I$(PGINC) \
-             -DTSK_VERSION='"$(VERSION)"' -DTSK_PREFIX='"$(PREFIX)"'
+             -DTSK_VERSION='"$(VERSION)"'
 LDFLAGS   += $(SAN)
 LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lmicrohttpd -lsodium -lpthread -lm
 
