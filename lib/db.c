@@ -40,12 +40,13 @@ tsk_db_message(PGconn *db, const PGresult *res)
 int
 tsk_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "dbname", "application_name", "options", "connect_timeout", NULL };
-	const char *vals[] = { dsn != NULL ? dsn : "", "tsk", "-c TimeZone=UTC -c client_min_messages=warning",
-		"10", NULL };
+	static const char *const keys[] = { "application_name", "options", "connect_timeout", "dbname", NULL };
+	const char *vals[] = { "tsk", "-c TimeZone=UTC -c client_min_messages=warning", "10",
+		dsn != NULL ? dsn : "", NULL };
 	PGconn *db;
 
-	/* expand_dbname=1: dsn may be a URI or key=value string; the other keys fill what it leaves out. */
+	/* expand_dbname=1: dsn may be a URI or key=value string. libpq processes the keys in order and the
+	 * last value wins, so dbname comes last: what the user's DSN sets overrides these defaults. */
 	db = PQconnectdbParams(keys, vals, 1);
 	if (db == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
@@ -59,6 +60,19 @@ tsk_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen)
 		return st;
 	}
 	PQsetNoticeProcessor(db, quiet_notice, NULL);
+	/* Partition bounds and day buckets are computed in UTC; a DSN with its own options must not move
+	 * them. */
+	const char *tz = PQparameterStatus(db, "TimeZone");
+	if (tz == NULL || (strcmp(tz, "UTC") != 0 && strcmp(tz, "Etc/UTC") != 0)) {
+		PGresult *res = PQexec(db, "SET TimeZone = 'UTC'");
+		int bad = PQresultStatus(res) != PGRES_COMMAND_OK;
+		PQclear(res);
+		if (bad) {
+			copy_message(err, errlen, PQerrorMessage(db));
+			PQfinish(db);
+			return TSK_ETEMP;
+		}
+	}
 	*out = db;
 	return TSK_OK;
 }

@@ -86,5 +86,13 @@ main(void)
 	is_int(rc, TSK_ETEMP, "an unreachable server is a temporary failure");
 	is_int(tsk_exit_code(rc), 75, "which exits 75");
 	PQfinish(db);
+
+	/* The user's DSN wins over the tools' defaults, but the session stays in UTC. */
+	char dsn2[512];
+	snprintf(dsn2, sizeof dsn2, "%s application_name=mine options='-c TimeZone=America/Sao_Paulo'", dsn);
+	ok(tsk_db_connect(dsn2, &db, err, sizeof err) == TSK_OK, "connects with the user's options");
+	is_str(PQparameterStatus(db, "application_name"), "mine", "the DSN's application_name wins");
+	is_str(PQparameterStatus(db, "TimeZone"), "UTC", "the session is still in UTC");
+	PQfinish(db);
 	return done_testing();
 }
