@@ -91,9 +91,9 @@ fuzz:
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: all
-	@sh tests/demo.sh start
+	@bash tests/demo.sh start
 demo-stop:
-	@sh tests/demo.sh stop
+	@bash tests/demo.sh stop
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
