@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 B=$ROOT/build
 . tests/lib/servers.sh
-VAR=$ROOT/var
+VAR=${TSK_DEMO_VAR:-$ROOT/var}  # TSK_DEMO_VAR: tests run the demo elsewhere
 ENVF=$VAR/demo.env
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 demo_env() {
 	cat >"$ENVF" <<ENV
-export TSK_TEST_DIR=$TSK_TEST_DIR PGBIN=$PGBIN TSK_PG_OWNER=$TSK_PG_OWNER
+export TSK_TEST_DIR=$TSK_TEST_DIR TSK_PGDATA=$TSK_PGDATA PGBIN=$PGBIN TSK_PG_OWNER=$TSK_PG_OWNER
 export TSK_TEST_PGPORT=$TSK_TEST_PGPORT TSK_TEST_MQTT_PORT=$TSK_TEST_MQTT_PORT
 export TSK_DATABASE_URL="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=tsk"
 ENV
@@ -21,7 +21,7 @@ ENV
 running() {
 	[ -f "$ENVF" ] || return 1
 	. "$ENVF"
-	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" status >/dev/null 2>&1 || return 1
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_PGDATA" status >/dev/null 2>&1 || return 1
 	(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_MQTT_PORT") 2>/dev/null || mqtt_start
 }
 

@@ -1,6 +1,6 @@
 # Private servers for tests, demos and benchmarks: a PostgreSQL 15 cluster and a mosquitto broker on
 # free loopback ports, under one directory. Sourced by tests/run, tests/demo.sh and tests/bench/*.
-# servers_start DIR [fast]  -> exports TSK_TEST_DIR PGPORT TSK_TEST_PGPORT TSK_TEST_DSN TSK_TEST_MQTT_PORT
+# servers_start DIR [fast]  -> exports TSK_TEST_DIR TSK_PGDATA TSK_TEST_PGPORT TSK_TEST_DSN TSK_TEST_MQTT_PORT
 # servers_stop
 
 tsk_free_port() {
@@ -33,11 +33,11 @@ tsk_as_pg() {
 }
 
 pg_start() {
-	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" -l "$TSK_TEST_DIR/pg/server.log" -w -t 60 start >/dev/null
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_PGDATA" -l "$TSK_PGDATA/server.log" -w -t 60 start >/dev/null
 }
 
 pg_stop() {
-	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_TEST_DIR/pg" -w -t 60 -m fast stop >/dev/null
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_PGDATA" -w -t 60 -m fast stop >/dev/null
 }
 
 mqtt_start() {
@@ -72,17 +72,17 @@ servers_start() {
 	export TSK_TEST_DIR
 	chmod 755 "$TSK_TEST_DIR"
 	# The cluster's owner must reach its directory; a checkout under /root is out of its reach, so the
-	# data then lives under /var/tmp with a link from DIR/pg.
-	if [ ! -e "$TSK_TEST_DIR/pg" ] && ! tsk_as_pg test -x "$TSK_TEST_DIR"; then
-		local alt
-		alt=/var/tmp/tsk-pg-$(printf '%s' "$TSK_TEST_DIR" | cksum | cut -d' ' -f1)
-		mkdir -p "$alt" && chown "$TSK_PG_OWNER" "$alt" && ln -s "$alt" "$TSK_TEST_DIR/pg"
+	# data then lives under /var/tmp, named after DIR (initdb and pg_ctl need a path they can walk).
+	TSK_PGDATA=$TSK_TEST_DIR/pg
+	if ! tsk_as_pg test -x "$TSK_TEST_DIR"; then
+		TSK_PGDATA=/var/tmp/tsk-pg-$(printf '%s' "$TSK_TEST_DIR" | cksum | cut -d' ' -f1)
 	fi
-	if [ ! -f "$TSK_TEST_DIR/pg/PG_VERSION" ]; then
-		mkdir -p "$TSK_TEST_DIR/pg"
-		chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg" 2>/dev/null
-		chmod 700 "$TSK_TEST_DIR/pg"
-		tsk_as_pg "$PGBIN/initdb" -D "$TSK_TEST_DIR/pg" -U tsk --auth=trust -E UTF8 --locale=C.UTF-8 \
+	export TSK_PGDATA
+	if [ ! -f "$TSK_PGDATA/PG_VERSION" ]; then
+		mkdir -p "$TSK_PGDATA"
+		chown "$TSK_PG_OWNER" "$TSK_PGDATA" 2>/dev/null
+		chmod 700 "$TSK_PGDATA"
+		tsk_as_pg "$PGBIN/initdb" -D "$TSK_PGDATA" -U tsk --auth=trust -E UTF8 --locale=C.UTF-8 \
 			--no-sync >"$TSK_TEST_DIR/initdb.log" 2>&1 ||
 			{ echo "initdb failed; see $TSK_TEST_DIR/initdb.log" >&2; return 1; }
 	fi
@@ -99,9 +99,9 @@ servers_start() {
 			echo "full_page_writes = off"
 			echo "synchronous_commit = off"
 		fi
-	} >"$TSK_TEST_DIR/pg/postgresql.auto.conf"
-	chown "$TSK_PG_OWNER" "$TSK_TEST_DIR/pg/postgresql.auto.conf" 2>/dev/null
-	pg_start || { echo "PostgreSQL did not start; see $TSK_TEST_DIR/pg/server.log" >&2; tail -5 "$TSK_TEST_DIR/pg/server.log" >&2; return 1; }
+	} >"$TSK_PGDATA/postgresql.auto.conf"
+	chown "$TSK_PG_OWNER" "$TSK_PGDATA/postgresql.auto.conf" 2>/dev/null
+	pg_start || { echo "PostgreSQL did not start; see $TSK_PGDATA/server.log" >&2; tail -5 "$TSK_PGDATA/server.log" >&2; return 1; }
 	PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -qAt -d postgres \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'tsk'" | grep -q 1 ||
 		PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres -c "CREATE DATABASE tsk" >/dev/null
@@ -131,6 +131,6 @@ CONF
 servers_stop() {
 	[ -n "${TSK_TEST_DIR:-}" ] || return 0
 	mqtt_stop
-	[ -f "$TSK_TEST_DIR/pg/postmaster.pid" ] && pg_stop
+	[ -f "$TSK_PGDATA/postmaster.pid" ] && pg_stop
 	return 0
 }

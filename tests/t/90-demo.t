@@ -1,0 +1,37 @@
+#!/bin/bash
+# make demo, end to end, twice: servers, tenant, simulated devices over MQTT, tsk-ingest, tsk-query,
+# tsk-export; the second run changes nothing that exists; demo-stop stops it all.
+. "$(dirname "$0")/../lib/tap.sh"
+export TSK_DEMO_VAR=$T/var
+out=$(bash tests/demo.sh start 2>&1)
+ok $? "demo start"
+like "$out" 'umc +Uberlândia Medical Center' "tenant umc shown"
+like "$out" 'CH-01 +return-temp +celsius' "the chiller's sensors in the catalog"
+like "$out" 'F80332010002D8E1_rssi' "the SenML gateway's readings"
+like "$out" 'bucket +device_id +sensor_id +avg' "bucket table"
+like "$out" 'bucket,device_id,sensor_id,avg,min,max,last,count' "CSV export"
+# The demo's own servers, not the suite's: read its ports from var/demo.env in a subshell.
+demo_env() { (. "$TSK_DEMO_VAR/demo.env" && eval "echo \$$1"); }
+TSK_DATABASE_URL=$(demo_env TSK_DATABASE_URL)
+n1=$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM umc.reading")
+ok $(( n1 >= 1045 ? 0 : 1 )) "readings stored ($n1)"
+is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.app_user")" 2 "owner and staff user"
+is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT m.role FROM public.membership m JOIN public.app_user u ON u.id = m.user_id WHERE u.email = 'owner@umc.localhost'")" owner \
+	"owner@umc.localhost owns umc"
+out=$(bash tests/demo.sh start 2>&1)
+ok $? "demo start again"
+like "$out" 'servers already running' "reuses the running servers"
+is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.tenant")" 1 "still one tenant"
+is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.app_user")" 2 "still two users"
+pgport=$(demo_env TSK_TEST_PGPORT)
+mqport=$(demo_env TSK_TEST_MQTT_PORT)
+ok $(( pgport != TSK_TEST_PGPORT ? 0 : 1 )) "the demo ran its own PostgreSQL (:$pgport)"
+bash tests/demo.sh stop >/dev/null 2>&1
+ok $? "demo stop"
+(exec 3<>"/dev/tcp/127.0.0.1/$pgport") 2>/dev/null
+is $? 1 "its PostgreSQL stopped"
+(exec 3<>"/dev/tcp/127.0.0.1/$mqport") 2>/dev/null
+is $? 1 "its mosquitto stopped"
+(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_PGPORT") 2>/dev/null
+is $? 0 "the suite's PostgreSQL is untouched"
+done_testing
