@@ -6,8 +6,13 @@
 tsk_free_port() {
 	local p
 	while :; do
-		# Not $RANDOM: command substitutions inherit its state and would all pick the same port.
-		p=$((20000 + $(od -An -N4 -tu4 /dev/urandom) % 40000))
+		# Below the kernel's ephemeral range, where client sockets would also hold ports that look free
+		# to the probe below. Not $RANDOM: command substitutions inherit its state and would all pick
+		# the same port.
+		local lo
+		lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+		[ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
+		p=$((10000 + $(od -An -N4 -tu4 /dev/urandom) % (lo - 10000)))
 		# A port is free when nothing answers on it (bash's /dev/tcp, no extra tools needed).
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
 	done
@@ -86,6 +91,8 @@ servers_start() {
 			--no-sync >"$TSK_TEST_DIR/initdb.log" 2>&1 ||
 			{ echo "initdb failed; see $TSK_TEST_DIR/initdb.log" >&2; return 1; }
 	fi
+	local try
+	for try in 1 2 3; do
 	TSK_TEST_PGPORT=$(tsk_free_port)
 	{
 		echo "listen_addresses = '127.0.0.1'"
@@ -101,7 +108,12 @@ servers_start() {
 		fi
 	} >"$TSK_PGDATA/postgresql.auto.conf"
 	chown "$TSK_PG_OWNER" "$TSK_PGDATA/postgresql.auto.conf" 2>/dev/null
-	pg_start || { echo "PostgreSQL did not start; see $TSK_PGDATA/server.log" >&2; tail -5 "$TSK_PGDATA/server.log" >&2; return 1; }
+	pg_start && break
+	# A port can still be taken between the probe and the bind: try another one.
+	if [ "$try" = 3 ] || ! tail -5 "$TSK_PGDATA/server.log" | grep -q 'Address already in use'; then
+		echo "PostgreSQL did not start; see $TSK_PGDATA/server.log" >&2; tail -5 "$TSK_PGDATA/server.log" >&2; return 1
+	fi
+	done
 	PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -qAt -d postgres \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'tsk'" | grep -q 1 ||
 		PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres -c "CREATE DATABASE tsk" >/dev/null
