@@ -10,11 +10,13 @@ OPT       ?= -O2 -g
 SAN       ?=
 CFLAGS    ?=
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -Wall -Wextra -Werror -iquote lib -I$(PGINC) \
-             -DTSK_VERSION='"$(VERSION)"'
+             -DTSK_VERSION='"$(VERSION)"' -MMD -MP
 LDFLAGS   += $(SAN)
-LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lmicrohttpd -lsodium -lpthread -lm
+LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lpthread -lm
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+# lib/ is grouped by layer, one folder each (README.md, "The library"); headers are included as
+# "layer/name.h" from -iquote lib.
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/sql_embed.o
 TOOLS_SRC := $(sort $(wildcard bin/tsk-*.c))
 TOOLS     := $(TOOLS_SRC:bin/%.c=$(BUILD)/%)
@@ -31,9 +33,13 @@ DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosqu
              pkg-config perl valgrind procps iproute2 curl ca-certificates
 
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
-all: deps-quiet $(TOOLS) $(UNITS) $(HELPERS)
+all: $(TOOLS) $(UNITS) $(HELPERS)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+# Header dependencies come from the compiler (-MMD -MP), one .d file beside each object.
+-include $(wildcard $(BUILD)/lib/*/*.d $(BUILD)/lib/*.d $(BUILD)/*.d $(BUILD)/tests/*.d)
+
+$(BUILD)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # SQL migrations are compiled into the library, so an installed tool needs no data files to migrate.
@@ -57,7 +63,7 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libtsk.a | $(BUILD)/tests
 $(BUILD)/lib $(BUILD)/tests:
 	mkdir -p $@
 
-# Install missing Debian packages. Quiet form for `all`: only acts when a header is missing.
+# Install missing Debian packages (as root). Plain `make` never does: it only builds.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
@@ -66,13 +72,8 @@ deps:
 	  echo "make deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "make deps: all Debian packages present"; fi
-deps-quiet:
-	@for h in /usr/include/mosquitto.h /usr/include/jansson.h /usr/include/sqlite3.h /usr/include/microhttpd.h \
-	  /usr/include/sodium.h /usr/include/x86_64-linux-gnu/curl/curl.h $(PGINC)/libpq-fe.h; do \
-	  [ -e $$h ] || { $(MAKE) --no-print-directory deps; break; }; done
-.PHONY: deps-quiet
 
-test check: all
+test check: deps all
 	@bash tests/run
 
 asan:

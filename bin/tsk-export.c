@@ -2,7 +2,7 @@
  * tsk-export: CSV (RFC 4180, CRLF, header row) from tsk-query's JSON lines on standard input, or from its
  * own streaming query (`tsk-export buckets|raw --tenant SLUG ...`), to standard output, a file replaced
  * atomically (-o) or an S3-compatible store (--s3). Option parsing and orchestration only; the work is in
- * lib/export.c, lib/csv.c and lib/s3.c.
+ * lib/query/export.c, lib/query/csv.c and lib/query/s3.c.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -13,15 +13,15 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
-#include "conf.h"
-#include "csv.h"
-#include "db.h"
-#include "export.h"
-#include "log.h"
-#include "out.h"
-#include "series.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/conf.h"
+#include "query/csv.h"
+#include "pg/db.h"
+#include "query/export.h"
+#include "core/log.h"
+#include "cli/out.h"
+#include "query/series.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 static const char usage_text[] =
     "usage: tsk-export [options] [-o FILE | --s3 s3://BUCKET/KEY]  < JSON lines\n"

@@ -1,7 +1,7 @@
 /*
  * tsk-ingest: MQTT (or JSON lines on stdin) into PostgreSQL through a crash-safe sqlite3 spool.
- * Option parsing and orchestration only: parsing is lib/payload.c, the spool lib/spool.c, the
- * pipeline and flusher lib/ingest.c, the MQTT receiver lib/mqtt.c, the writer lib/sink.c.
+ * Option parsing and orchestration only: parsing is lib/model/payload.c, the spool lib/ingest/spool.c, the
+ * pipeline and flusher lib/ingest/ingest.c, the MQTT receiver lib/ingest/mqtt.c, the writer lib/ingest/sink.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,18 +13,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "ingest.h"
-#include "jsonl.h"
-#include "log.h"
-#include "mqtt.h"
-#include "out.h"
-#include "payload.h"
-#include "spool.h"
-#include "stats.h"
-#include "time.h"
-#include "topic.h"
-#include "tsk.h"
+#include "core/conf.h"
+#include "ingest/ingest.h"
+#include "core/jsonl.h"
+#include "core/log.h"
+#include "ingest/mqtt.h"
+#include "cli/out.h"
+#include "model/payload.h"
+#include "ingest/spool.h"
+#include "ingest/stats.h"
+#include "core/time.h"
+#include "model/topic.h"
+#include "core/tsk.h"
 
 #define PROG "tsk-ingest"
 #define DEFAULT_SPOOL "/var/lib/tsk/spool.db"
@@ -499,7 +499,7 @@ mqtt_msg(void *arg, const char *topic, const void *payload, size_t len, int64_t 
 	return 1;
 }
 
-/* The burst's spool commit: only after it may its PUBACKs go (lib/mqtt.h). */
+/* The burst's spool commit: only after it may its PUBACKs go (lib/ingest/mqtt.h). */
 static int
 mqtt_commit(void *arg)
 {

@@ -1,7 +1,7 @@
 /*
  * tsk-query: bucketed and raw readings of a tenant, latest values, history, device summary, the sensor
  * catalog with online status, and the rollup refresh. Option parsing and output only; the queries are
- * in lib/series.c.
+ * in lib/query/series.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,14 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
-#include "db.h"
-#include "jsonl.h"
-#include "log.h"
-#include "out.h"
-#include "series.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/conf.h"
+#include "pg/db.h"
+#include "core/jsonl.h"
+#include "core/log.h"
+#include "cli/out.h"
+#include "query/series.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 static const char usage_text[] =
     "usage: tsk-query [options] command\n"

@@ -1,6 +1,6 @@
 /*
  * tsk-tenant: tenants (one schema each), domains, users, memberships, settings, schema migrations.
- * Option parsing and orchestration only; the work is in lib/tenant.c, lib/account.c, lib/migrate.c.
+ * Option parsing and orchestration only; the work is in lib/registry/tenant.c, lib/registry/account.c, lib/pg/migrate.c.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -8,16 +8,16 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "account.h"
-#include "auth.h"
-#include "conf.h"
-#include "db.h"
-#include "log.h"
-#include "out.h"
-#include "partition.h"
-#include "tenant.h"
-#include "time.h"
-#include "tsk.h"
+#include "registry/account.h"
+#include "registry/auth.h"
+#include "core/conf.h"
+#include "pg/db.h"
+#include "core/log.h"
+#include "cli/out.h"
+#include "pg/partition.h"
+#include "registry/tenant.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 static const char usage_text[] =
     "usage: tsk-tenant [options] command [args]\n"
@@ -311,7 +311,7 @@ cmd_migrate(struct opts *o, int argc, char **argv)
 	    tenants), NULL);
 }
 
-/* Partitions ahead, rows out of the default partition, retention: lib/partition.c. */
+/* Partitions ahead, rows out of the default partition, retention: lib/pg/partition.c. */
 static int
 cmd_maintain(struct opts *o, int argc, char **argv)
 {

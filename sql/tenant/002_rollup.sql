@@ -3,7 +3,7 @@
 -- the sum (numeric, of each value's shortest decimal form, so an average does not depend on the order
 -- or the grouping of the additions), count, min, max, and the last value with its ts (the value at the
 -- greatest ts wins; one sensor cannot have two readings at one ts). Maintained by `tsk-query refresh`
--- (lib/series.c), which recomputes whole buckets from the raw rows, never adds deltas.
+-- (lib/query/series.c), which recomputes whole buckets from the raw rows, never adds deltas.
 CREATE TABLE reading_1m (
     bucket      timestamptz NOT NULL,
     device_id   text NOT NULL,
@@ -21,7 +21,7 @@ CREATE INDEX reading_1m_bucket_idx ON reading_1m (bucket);
 CREATE TABLE reading_1h (LIKE reading_1m INCLUDING ALL);
 
 -- The refresh watermark: every row with ingested_at <= watermark is counted in the rollups. `lag` is
--- the safety margin the watermark keeps behind the clock (see lib/series.c: the late-commit race).
+-- the safety margin the watermark keeps behind the clock (see lib/query/series.c: the late-commit race).
 CREATE TABLE rollup_state (
     name         text PRIMARY KEY,
     watermark    timestamptz NOT NULL DEFAULT '-infinity',

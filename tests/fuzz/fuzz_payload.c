@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "payload.h"
-#include "reading.h"
-#include "topic.h"
-#include "tsk.h"
+#include "model/payload.h"
+#include "model/reading.h"
+#include "model/topic.h"
+#include "core/tsk.h"
 
 #define ARRIVAL_US INT64_C(1760961600000000) /* 2025-10-20T12:00:00Z */
 

@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reading.h"
-#include "spool.h"
-#include "tsk.h"
+#include "model/reading.h"
+#include "ingest/spool.h"
+#include "core/tsk.h"
 
 static char err[TSK_ERRLEN];
 

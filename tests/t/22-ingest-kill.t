@@ -2,8 +2,8 @@
 # Crash safety: 50 000 QoS 1 messages are published while tsk-ingest is killed with SIGKILL twice and
 # restarted. Afterwards reading holds exactly the 50 000 distinct readings: none lost (every value
 # 0..49999 is there, so their sum is known), none duplicated (the unique key, and the count).
-# What makes it hold: the PUBACK leaves only after the spool commit (lib/mqtt.h), rows leave the
-# spool only after the PostgreSQL COMMIT (lib/ingest.c), and replays hit ON CONFLICT DO NOTHING.
+# What makes it hold: the PUBACK leaves only after the spool commit (lib/ingest/mqtt.h), rows leave the
+# spool only after the PostgreSQL COMMIT (lib/ingest/ingest.c), and replays hit ON CONFLICT DO NOTHING.
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_kill
 tsk tenant create --slug kill --name Kill >/dev/null

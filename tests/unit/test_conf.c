@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "core/conf.h"
 #include "tap.h"
-#include "tsk.h"
+#include "core/tsk.h"
 
 int
 main(void)

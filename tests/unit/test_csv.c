@@ -1,11 +1,11 @@
-/* lib/csv.c: hand-formatted numbers and times agree with printf and tsk_time_format; RFC 4180 quoting;
+/* lib/query/csv.c: hand-formatted numbers and times agree with printf and tsk_time_format; RFC 4180 quoting;
  * a sink that fails stops the writer. */
 #include <stdint.h>
 
-#include "csv.h"
+#include "query/csv.h"
 #include "tap.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 struct mem {
 	char buf[4096];

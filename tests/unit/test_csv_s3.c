@@ -2,9 +2,9 @@
  * requests themselves are tested against a real server in tests/t/44-export-s3.t. */
 #include <stdlib.h>
 
-#include "s3.h"
+#include "query/s3.h"
 #include "tap.h"
-#include "tsk.h"
+#include "core/tsk.h"
 
 static void
 url(const char *in, const char *bucket, const char *key)

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "migrate.h"
+#include "pg/db.h"
+#include "pg/migrate.h"
 #include "tap.h"
-#include "tsk.h"
+#include "core/tsk.h"
 
 static int
 exists(PGconn *db, const char *schema, const char *table)

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "payload.h"
+#include "model/payload.h"
 #include "tap.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 #define TABLE "tests/data/payloads.txt"
 #define MAXLINES 64

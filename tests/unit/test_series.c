@@ -1,11 +1,11 @@
-/* lib/series.c without a database: bucket sizes, bucket alignment, filters, JSON forms. */
+/* lib/query/series.c without a database: bucket sizes, bucket alignment, filters, JSON forms. */
 #include <stdlib.h>
 
-#include "jsonl.h"
-#include "series.h"
+#include "core/jsonl.h"
+#include "query/series.h"
 #include "tap.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 static void
 bucket(const char *s, long long want_s)

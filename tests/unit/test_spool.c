@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reading.h"
-#include "spool.h"
+#include "model/reading.h"
+#include "ingest/spool.h"
 #include "tap.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 static char dir[64];
 static char err[TSK_ERRLEN];

@@ -1,6 +1,6 @@
 #include "tap.h"
-#include "time.h"
-#include "tsk.h"
+#include "core/time.h"
+#include "core/tsk.h"
 
 static void
 rfc(const char *in, const char *want)

@@ -1,7 +1,7 @@
 /* MQTT topic forms (CONTRACT.md §2), slugs and UTF-8 checks. */
 #include "tap.h"
-#include "topic.h"
-#include "tsk.h"
+#include "model/topic.h"
+#include "core/tsk.h"
 
 struct want {
 	const char *topic;

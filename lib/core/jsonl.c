@@ -1,0 +1,101 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jsonl.h"
+#include "core/time.h"
+
+void
+tsk_jsonl_init(struct tsk_jsonl *r, FILE *f)
+{
+	memset(r, 0, sizeof *r);
+	r->f = f;
+}
+
+void
+tsk_jsonl_free(struct tsk_jsonl *r)
+{
+	free(r->line);
+	r->line = NULL;
+}
+
+int
+tsk_jsonl_next_line(struct tsk_jsonl *r)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = getline(&r->line, &r->cap, r->f);
+		if (n < 0)
+			return 0;
+		r->lineno++;
+		while (n > 0 && (r->line[n - 1] == '\n' || r->line[n - 1] == '\r'))
+			r->line[--n] = '\0';
+		r->len = (size_t)n;
+		if (strspn(r->line, " \t") != (size_t)n)
+			return 1;
+	}
+}
+
+int
+tsk_jsonl_next(struct tsk_jsonl *r, json_t **out, char *err, size_t errlen)
+{
+	json_error_t je;
+
+	if (!tsk_jsonl_next_line(r))
+		return 0;
+	*out = json_loadb(r->line, r->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	if (*out == NULL) {
+		snprintf(err, errlen, "line %ld: invalid JSON at column %d: %s", r->lineno, je.column, je.text);
+		return -1;
+	}
+	return 1;
+}
+
+/* jansson prints reals with 17 digits (0.1 → 0.10000000000000001); the contract asks for the shortest
+ * form that reads back the same, so reals are written here and everything else by jansson. */
+static int
+dump(FILE *f, json_t *v)
+{
+	char num[32];
+	const char *key;
+	json_t *x;
+	size_t i;
+	int first = 1;
+
+	switch (json_typeof(v)) {
+	case JSON_REAL:
+		return fputs(tsk_fmt_double(json_real_value(v), num), f) < 0 ? -1 : 0;
+	case JSON_OBJECT:
+		fputc('{', f);
+		json_object_foreach(v, key, x) {
+			if (!first)
+				fputc(',', f);
+			first = 0;
+			json_t *k = json_string(key);
+			int rc = k == NULL ? -1 : json_dumpf(k, f, JSON_ENCODE_ANY);
+			json_decref(k);
+			if (rc != 0 || fputc(':', f) == EOF || dump(f, x) != 0)
+				return -1;
+		}
+		return fputc('}', f) == EOF ? -1 : 0;
+	case JSON_ARRAY:
+		fputc('[', f);
+		json_array_foreach(v, i, x) {
+			if (i > 0)
+				fputc(',', f);
+			if (dump(f, x) != 0)
+				return -1;
+		}
+		return fputc(']', f) == EOF ? -1 : 0;
+	default:
+		return json_dumpf(v, f, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+}
+
+int
+tsk_jsonl_write(FILE *f, json_t *v)
+{
+	if (dump(f, v) != 0 || fputc('\n', f) == EOF)
+		return -1;
+	return 0;
+}

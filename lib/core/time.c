@@ -1,0 +1,246 @@
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/time.h"
+#include "core/tsk.h"
+
+int64_t
+tsk_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * TSK_US_PER_S + ts.tv_nsec / 1000;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+void
+tsk_time_civil(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t yy = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yy + (*m <= 2));
+}
+
+static int
+digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 ? 28 + leap : dm[m - 1];
+}
+
+int
+tsk_time_parse_rfc3339(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, se = 0;
+	int64_t frac = 0, off = 0;
+
+	if (s == NULL || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+	    digits(&p, 2, &d))
+		return TSK_EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return TSK_EINVAL;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+			return TSK_EINVAL;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, &se))
+				return TSK_EINVAL;
+			if (*p == '.' || *p == ',') {
+				int64_t scale = 100000;
+				p++;
+				if (!isdigit((unsigned char)*p))
+					return TSK_EINVAL;
+				for (; isdigit((unsigned char)*p); p++) {
+					frac += (*p - '0') * scale;
+					scale /= 10;
+				}
+			}
+		}
+		/* 60 is a leap second: accepted and folded into the next second, as PostgreSQL does. */
+		if (h > 23 || mi > 59 || se > 60)
+			return TSK_EINVAL;
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+			if (digits(&p, 2, &oh))
+				return TSK_EINVAL;
+			if (*p == ':')
+				p++;
+			if (*p != '\0' && digits(&p, 2, &om))
+				return TSK_EINVAL;
+			if (oh > 23 || om > 59)
+				return TSK_EINVAL;
+			off = sign * ((int64_t)oh * 3600 + om * 60);
+		}
+	}
+	if (*p != '\0')
+		return TSK_EINVAL;
+	int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
+	*out = secs * TSK_US_PER_S + frac;
+	return TSK_OK;
+}
+
+int
+tsk_duration_parse(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int64_t total = 0;
+
+	if (s == NULL || *s == '\0')
+		return TSK_EINVAL;
+	while (*p != '\0') {
+		char *end;
+		int64_t unit;
+		errno = 0;
+		double n = strtod(p, &end);
+		if (end == p || errno != 0 || n < 0 || !isfinite(n))
+			return TSK_EINVAL;
+		p = end;
+		if (strncmp(p, "ms", 2) == 0) {
+			unit = 1000;
+			p += 2;
+		} else if (strncmp(p, "us", 2) == 0) {
+			unit = 1;
+			p += 2;
+		} else {
+			switch (*p) {
+			case 's': unit = TSK_US_PER_S; break;
+			case 'm': unit = 60 * TSK_US_PER_S; break;
+			case 'h': unit = 3600 * TSK_US_PER_S; break;
+			case 'd': unit = 86400 * TSK_US_PER_S; break;
+			case 'w': unit = 7 * 86400 * TSK_US_PER_S; break;
+			case '\0':
+				if (p != s + strlen(s) || total != 0)
+					return TSK_EINVAL;
+				unit = TSK_US_PER_S;
+				p--; /* bare number: seconds */
+				break;
+			default:
+				return TSK_EINVAL;
+			}
+			p++;
+		}
+		if (n * (double)unit > 9.0e18)
+			return TSK_EINVAL;
+		total += (int64_t)llround(n * (double)unit);
+	}
+	if (total <= 0)
+		return TSK_EINVAL;
+	*out = total;
+	return TSK_OK;
+}
+
+int
+tsk_time_parse(const char *s, int64_t now, int64_t *out)
+{
+	int64_t d;
+
+	if (s == NULL || *s == '\0')
+		return TSK_EINVAL;
+	if (strcmp(s, "now") == 0) {
+		*out = now;
+		return TSK_OK;
+	}
+	if (s[0] == '-' || s[0] == '+') {
+		if (tsk_duration_parse(s + 1, &d) != TSK_OK)
+			return TSK_EINVAL;
+		*out = s[0] == '-' ? now - d : now + d;
+		return TSK_OK;
+	}
+	if (tsk_time_parse_rfc3339(s, out) == TSK_OK)
+		return TSK_OK;
+	/* Epoch digits, optionally with a fraction: seconds, or milliseconds above 1e12. */
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(v) || v < 0 || !isdigit((unsigned char)s[0]) || v > 9.0e15)
+		return TSK_EINVAL;
+	*out = v > 1e12 ? (int64_t)llround(v * 1000.0) : (int64_t)llround(v * 1e6);
+	return TSK_OK;
+}
+
+char *
+tsk_time_format(int64_t us, char *buf)
+{
+	int64_t secs = us >= 0 ? us / TSK_US_PER_S : -((-us + TSK_US_PER_S - 1) / TSK_US_PER_S);
+	int64_t frac = us - secs * TSK_US_PER_S;
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	int64_t rem = secs - days * 86400;
+	int y, m, d;
+
+	tsk_time_civil(days, &y, &m, &d);
+	int n = snprintf(buf, TSK_TIME_STRLEN, "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, (int)(rem / 3600),
+	    (int)(rem / 60 % 60), (int)(rem % 60));
+	if (frac != 0) {
+		char f[24];
+		snprintf(f, sizeof f, "%06lld", (long long)frac);
+		for (int i = 5; i > 0 && f[i] == '0'; i--)
+			f[i] = '\0';
+		n += snprintf(buf + n, TSK_TIME_STRLEN - n, ".%s", f);
+	}
+	snprintf(buf + n, TSK_TIME_STRLEN - n, "Z");
+	return buf;
+}
+
+char *
+tsk_fmt_double(double d, char *buf)
+{
+	if (isnan(d) || isinf(d)) {
+		strcpy(buf, "null");
+		return buf;
+	}
+	if (d == trunc(d) && fabs(d) < 1e15) {
+		snprintf(buf, 32, "%.0f", d == 0 ? 0.0 : d); /* no "-0", no "4e+01" */
+		return buf;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, 32, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	return buf;
+}

@@ -1,0 +1,967 @@
+/*
+ * The sink: batches of readings into PostgreSQL with COPY (binary) into a temporary staging table and
+ * one INSERT ... ON CONFLICT DO NOTHING per tenant, in one transaction. See sink.h.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/db.h"
+#include "ingest/sink.h"
+#include "core/time.h"
+#include "core/tsk.h"
+
+/* Flush the COPY buffer to libpq once it holds this much: big enough to amortise the calls, small
+ * enough not to double the memory of a large batch. */
+#define COPY_CHUNK (512 * 1024)
+/* Seconds between 1970-01-01 and 2000-01-01, PostgreSQL's timestamp epoch. */
+#define PG_EPOCH_US INT64_C(946684800000000)
+
+struct tenant {
+	char *slug;
+	char *schema;   /* the schema name, unquoted */
+	char *sql[3];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG), built on first use */
+	int used;       /* in the current batch */
+	size_t pos;     /* its index in s->order for the current batch */
+	size_t fill;    /* group_rows scratch */
+};
+
+struct tsk_sink {
+	char *dsn;
+	int catalog;
+	PGconn *db;
+	struct tenant *t;   /* sorted by slug (strcmp order) */
+	size_t nt;
+	int64_t loaded_us;  /* when the tenant list was read; 0: never */
+	char *buf;          /* COPY data being built */
+	size_t len, cap;
+	int *grp;           /* per reading of the batch: tenant index, or -1 */
+	size_t grpcap;
+	size_t *order;      /* tenants used by the batch, in order of first appearance */
+	size_t ordercap;
+	size_t *cat;        /* catalog rows: index of the newest reading of each (tenant, device, sensor) */
+	size_t ncat, catcap;
+	long *slot;         /* open-addressing hash over cat */
+	size_t slotcap;
+	size_t *byg;        /* reading indexes grouped by tenant (group_rows) */
+	size_t bygcap;
+	size_t *gstart;     /* per tenant of the batch: where its readings start in byg */
+	size_t gstartcap;
+	size_t cur;         /* emit_direct: the current tenant's start in byg */
+	int staged_left;    /* batches to write staged before trying direct COPY again */
+};
+
+static void
+free_tenants(struct tsk_sink *s)
+{
+	for (size_t i = 0; i < s->nt; i++) {
+		free(s->t[i].slug);
+		free(s->t[i].schema);
+		for (int k = 0; k < 3; k++)
+			free(s->t[i].sql[k]);
+	}
+	free(s->t);
+	s->t = NULL;
+	s->nt = 0;
+	s->loaded_us = 0;
+}
+
+int
+tsk_sink_open(const char *dsn, const struct tsk_sink_opts *opts, struct tsk_sink **out, char *err, size_t errlen)
+{
+	struct tsk_sink *s = calloc(1, sizeof *s);
+
+	if (s == NULL || (s->dsn = strdup(dsn != NULL ? dsn : "")) == NULL) {
+		free(s);
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	}
+	s->catalog = opts == NULL || !opts->no_catalog;
+	*out = s;
+	return TSK_OK;
+}
+
+void
+tsk_sink_disconnect(struct tsk_sink *s)
+{
+	if (s->db != NULL)
+		PQfinish(s->db);
+	s->db = NULL;
+	/* The statements name schemas, which only change with the tenant list; the list itself is kept
+	 * (a reconnect reloads it anyway). */
+}
+
+void
+tsk_sink_close(struct tsk_sink *s)
+{
+	if (s == NULL)
+		return;
+	tsk_sink_disconnect(s);
+	free_tenants(s);
+	free(s->dsn);
+	free(s->buf);
+	free(s->grp);
+	free(s->order);
+	free(s->cat);
+	free(s->slot);
+	free(s->byg);
+	free(s->gstart);
+	free(s);
+}
+
+int
+tsk_sink_connected(const struct tsk_sink *s)
+{
+	return s->db != NULL && PQstatus(s->db) == CONNECTION_OK;
+}
+
+static int
+cmp_tenant(const void *a, const void *b)
+{
+	return strcmp(((const struct tenant *)a)->slug, ((const struct tenant *)b)->slug);
+}
+
+/* Reads public.tenant into the cache. */
+static int
+load_tenants(struct tsk_sink *s, char *err, size_t errlen)
+{
+	int64_t now = tsk_now_us();
+	PGresult *res;
+	struct tenant *t;
+	int rc, n;
+
+	rc = tsk_db_exec(s->db, "SELECT slug, schema_name FROM public.tenant", 0, NULL, &res, err, errlen);
+	if (rc != TSK_OK)
+		return rc;
+	n = PQntuples(res);
+	if ((t = calloc((size_t)n + 1, sizeof *t)) == NULL) {
+		PQclear(res);
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	}
+	free_tenants(s);
+	s->t = t;
+	for (int i = 0; i < n; i++) {
+		t[i].slug = strdup(PQgetvalue(res, i, 0));
+		t[i].schema = strdup(PQgetvalue(res, i, 1));
+		s->nt++;
+		if (t[i].slug == NULL || t[i].schema == NULL) {
+			PQclear(res);
+			free_tenants(s);
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		}
+	}
+	PQclear(res);
+	qsort(s->t, s->nt, sizeof *s->t, cmp_tenant);
+	s->loaded_us = now;
+	return TSK_OK;
+}
+
+int
+tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK)
+		return TSK_OK;
+	tsk_sink_disconnect(s);
+	if ((rc = tsk_db_connect(s->dsn, &s->db, err, errlen)) != TSK_OK) {
+		s->db = NULL;
+		return rc;
+	}
+	/* The staging table lives as long as the connection. ON COMMIT DELETE ROWS empties it at every
+	 * commit, so each batch starts from an empty heap and a sequential scan returns the rows in COPY
+	 * order: that is what makes "the first reading of a key wins" hold inside a batch too.
+	 * A statement that hangs (a wedged server) must not hold the flusher forever. */
+	rc = tsk_db_cmd(s->db,
+	    "CREATE TEMP TABLE IF NOT EXISTS tsk_stage (grp int4, device_id text, sensor_id text, "
+	    "ts timestamptz, value float8, unit text, labels jsonb, site text, asset_tag text) "
+	    "ON COMMIT DELETE ROWS", err, errlen);
+	if (rc == TSK_OK)
+		rc = tsk_db_cmd(s->db,
+		    "CREATE TEMP TABLE IF NOT EXISTS tsk_cat (grp int4, device_id text, sensor_id text, "
+		    "ts timestamptz, value float8, unit text, type text, site text, asset_tag text) "
+		    "ON COMMIT DELETE ROWS", err, errlen);
+	if (rc == TSK_OK)
+		rc = tsk_db_cmd(s->db, "SET statement_timeout = '120s'", err, errlen);
+	if (rc == TSK_OK)
+		rc = load_tenants(s, err, errlen);
+	if (rc != TSK_OK)
+		tsk_sink_disconnect(s);
+	return rc;
+}
+
+static long
+find_tenant(const struct tsk_sink *s, const char *slug)
+{
+	size_t lo = 0, hi = s->nt;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(slug, s->t[mid].slug);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+int
+tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = tsk_sink_connect(s, err, errlen)) != TSK_OK)
+		return rc;
+	if (find_tenant(s, slug) >= 0)
+		return TSK_OK;
+	if (s->loaded_us <= as_of_us && (rc = load_tenants(s, err, errlen)) != TSK_OK)
+		return rc;
+	if (find_tenant(s, slug) >= 0)
+		return TSK_OK;
+	return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant \"%s\"", slug);
+}
+
+/* --- binary COPY encoding ------------------------------------------------------------------------ */
+
+static int
+reserve(struct tsk_sink *s, size_t more)
+{
+	if (s->len + more <= s->cap)
+		return 0;
+	size_t cap = s->cap ? s->cap : 64 * 1024;
+	while (cap < s->len + more)
+		cap *= 2;
+	char *b = realloc(s->buf, cap);
+	if (b == NULL)
+		return -1;
+	s->buf = b;
+	s->cap = cap;
+	return 0;
+}
+
+static void
+put16(struct tsk_sink *s, uint16_t v)
+{
+	unsigned char *p = (unsigned char *)s->buf + s->len;
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+	s->len += 2;
+}
+
+static void
+put32(struct tsk_sink *s, uint32_t v)
+{
+	unsigned char *p = (unsigned char *)s->buf + s->len;
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+	s->len += 4;
+}
+
+static void
+put64(struct tsk_sink *s, uint64_t v)
+{
+	put32(s, (uint32_t)(v >> 32));
+	put32(s, (uint32_t)v);
+}
+
+static int
+put_text(struct tsk_sink *s, const char *str)
+{
+	if (str == NULL) {
+		if (reserve(s, 4) != 0)
+			return -1;
+		put32(s, UINT32_MAX); /* -1: NULL */
+		return 0;
+	}
+	size_t n = strlen(str);
+	if (n > INT32_MAX || reserve(s, 4 + n) != 0)
+		return -1;
+	put32(s, (uint32_t)n);
+	memcpy(s->buf + s->len, str, n);
+	s->len += n;
+	return 0;
+}
+
+static int
+labels_cb(const char *data, size_t size, void *arg)
+{
+	struct tsk_sink *s = arg;
+
+	if (reserve(s, size) != 0)
+		return -1;
+	memcpy(s->buf + s->len, data, size);
+	s->len += size;
+	return 0;
+}
+
+/* Appends s as a JSON string (RFC 8259 escaping; the text is valid UTF-8 already). */
+static int
+put_jstr(struct tsk_sink *s, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (reserve(s, 2 + 6 * n) != 0)
+		return -1;
+	char *p = s->buf + s->len;
+	*p++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)str[i];
+		if (c == '"' || c == '\\') {
+			*p++ = '\\';
+			*p++ = (char)c;
+		} else if (c < 0x20) {
+			memcpy(p, "\\u00", 4);
+			p[4] = hex[c >> 4];
+			p[5] = hex[c & 15];
+			p += 6;
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	*p++ = '"';
+	s->len = (size_t)(p - s->buf);
+	return 0;
+}
+
+/* The common labels, an object of strings ({"unit": "celsius", "type": ...}), written directly:
+ * json_dump_callback() costs several times more. 1 when done, 0 when the object holds anything else
+ * (numbers, nesting: jansson writes those), -1 when out of memory. */
+static int
+put_flat_labels(struct tsk_sink *s, json_t *labels)
+{
+	size_t at = s->len, first = 1;
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(labels, k, v) {
+		if (!json_is_string(v)) {
+			s->len = at;
+			return 0;
+		}
+		if (reserve(s, 1) != 0)
+			return -1;
+		s->buf[s->len++] = first ? '{' : ',';
+		first = 0;
+		if (put_jstr(s, k, strlen(k)) != 0 || reserve(s, 1) != 0)
+			return -1;
+		s->buf[s->len++] = ':';
+		if (put_jstr(s, json_string_value(v), json_string_length(v)) != 0)
+			return -1;
+	}
+	if (reserve(s, 1) != 0)
+		return -1;
+	s->buf[s->len++] = '}';
+	return 1;
+}
+
+/* jsonb's binary input is a version byte (1) followed by the JSON text. */
+static int
+put_labels(struct tsk_sink *s, json_t *labels)
+{
+	size_t at;
+
+	if (reserve(s, 4 + 1 + 2) != 0)
+		return -1;
+	at = s->len;
+	put32(s, 0);
+	s->buf[s->len++] = 1;
+	int flat = 0;
+	if (labels == NULL || (json_is_object(labels) && json_object_size(labels) == 0)) {
+		memcpy(s->buf + s->len, "{}", 2);
+		s->len += 2;
+	} else if (json_is_object(labels) && (flat = put_flat_labels(s, labels)) < 0) {
+		return -1;
+	} else if (flat == 0 && json_dump_callback(labels, labels_cb, s, JSON_COMPACT) != 0) {
+		return -1;
+	}
+	size_t n = s->len - at - 4;
+	if (n > INT32_MAX)
+		return -1;
+	unsigned char *p = (unsigned char *)s->buf + at;
+	p[0] = (unsigned char)(n >> 24);
+	p[1] = (unsigned char)(n >> 16);
+	p[2] = (unsigned char)(n >> 8);
+	p[3] = (unsigned char)n;
+	return 0;
+}
+
+static int
+stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
+{
+	union {
+		double d;
+		uint64_t u;
+	} v;
+
+	if (reserve(s, 2 + 4 + 4) != 0)
+		return -1;
+	/* tsk_stage leads with the tenant's group; reading itself (grp < 0) has the other 8 columns. */
+	if (grp >= 0) {
+		put16(s, 9);
+		put32(s, 4);
+		put32(s, (uint32_t)grp);
+	} else {
+		put16(s, 8);
+	}
+	if (put_text(s, r->device_id) != 0 || put_text(s, r->sensor_id) != 0)
+		return -1;
+	if (reserve(s, 12 + 12) != 0)
+		return -1;
+	put32(s, 8);
+	put64(s, (uint64_t)(r->ts_us - PG_EPOCH_US));
+	v.d = r->value;
+	put32(s, 8);
+	put64(s, v.u);
+	if (put_text(s, r->unit) != 0 || put_labels(s, r->labels) != 0 || put_text(s, r->site) != 0 ||
+	    put_text(s, r->asset_tag) != 0)
+		return -1;
+	return 0;
+}
+
+/* --- the transaction ----------------------------------------------------------------------------- */
+
+/* What a failed statement means for the caller: TSK_ETEMP retry later; TSK_EINVAL the data of this
+ * batch was refused (data exceptions, integrity violations, program limits such as an index row too
+ * large for a huge sensor_id: SQLSTATE classes 22, 23, 54): splitting the batch finds the bad message;
+ * TSK_EFAIL anything else (permissions, a broken schema): no message is to blame. */
+static int
+classify(struct tsk_sink *s, const PGresult *res)
+{
+	const char *st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	int rc = tsk_db_classify(s->db, res);
+
+	if (rc == TSK_ETEMP)
+		return rc;
+	if (st != NULL && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "54", 2) == 0))
+		return TSK_EINVAL;
+	return TSK_EFAIL;
+}
+
+/* Server messages end with a newline and may carry DETAIL lines: errors are one line. */
+static void
+oneline(char *err)
+{
+	size_t n;
+
+	if (err == NULL)
+		return;
+	for (char *p = err; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	n = strlen(err);
+	while (n > 0 && err[n - 1] == ' ')
+		err[--n] = '\0';
+}
+
+static void
+sqlstate(const PGresult *res, char *state)
+{
+	const char *code = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	snprintf(state, 6, "%s", code != NULL ? code : "");
+}
+
+/* Runs a statement; on failure copies the message and classifies it. *state receives the SQLSTATE
+ * ("" when none) so the caller can tell a vanished tenant schema from other errors. */
+static int
+run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out, char *state,
+    char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(s->db, sql, np, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	state[0] = '\0';
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		if (out != NULL)
+			*out = res;
+		else
+			PQclear(res);
+		return TSK_OK;
+	}
+	sqlstate(res, state);
+	int rc = classify(s, res);
+	const char *m = res != NULL && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(s->db);
+	tsk_seterr(err, errlen, rc, "%s", m);
+	oneline(err);
+	PQclear(res);
+	return rc;
+}
+
+static int
+copy_flush(struct tsk_sink *s, char *err, size_t errlen)
+{
+	if (s->len == 0)
+		return TSK_OK;
+	if (PQputCopyData(s->db, s->buf, (int)s->len) != 1)
+		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
+	s->len = 0;
+	return TSK_OK;
+}
+
+/* Emits row i of a COPY into s->buf (no-op for rows to skip). 0, or -1 when out of memory. */
+typedef int (*row_fn)(struct tsk_sink *s, const struct tsk_reading *r, size_t i);
+
+/* One binary COPY of rows 0..n-1 through emit. */
+static int
+copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
+    char *state, char *err, size_t errlen)
+{
+	static const char hdr[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+	PGresult *res;
+	int rc = TSK_OK;
+
+	res = PQexec(s->db, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		sqlstate(res, state);
+		rc = classify(s, res);
+		tsk_seterr(err, errlen, rc, "COPY: %s", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(s->db));
+		oneline(err);
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	s->len = 0;
+	if (reserve(s, sizeof hdr - 1) != 0)
+		goto nomem;
+	memcpy(s->buf, hdr, sizeof hdr - 1);
+	s->len = sizeof hdr - 1;
+	for (size_t i = 0; i < n; i++) {
+		if (emit(s, r, i) != 0)
+			goto nomem;
+		if (s->len >= COPY_CHUNK && (rc = copy_flush(s, err, errlen)) != TSK_OK)
+			goto abort;
+	}
+	if (reserve(s, 2) != 0)
+		goto nomem;
+	put16(s, UINT16_MAX); /* trailer: -1 */
+	if ((rc = copy_flush(s, err, errlen)) != TSK_OK)
+		goto abort;
+	if (PQputCopyEnd(s->db, NULL) != 1)
+		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
+	goto result;
+nomem:
+	rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory (or a string over 2 GiB) building the COPY data");
+abort:
+	PQputCopyEnd(s->db, "aborted by tsk");
+result:
+	while ((res = PQgetResult(s->db)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TSK_OK) {
+			sqlstate(res, state);
+			rc = classify(s, res);
+			tsk_seterr(err, errlen, rc, "COPY: %s", PQresultErrorMessage(res));
+			oneline(err);
+		} else if (PQresultStatus(res) == PGRES_COMMAND_OK && rows != NULL) {
+			*rows = strtoull(PQcmdTuples(res), NULL, 10);
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int
+emit_stage(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
+{
+	return s->grp[i] < 0 ? 0 : stage_row(s, &r[i], s->grp[i]);
+}
+
+/* --- the catalog, aggregated here -----------------------------------------------------------------
+ * One row per (tenant, device, sensor) of the batch: the reading with the greatest ts (the first of
+ * equal ones: that is the one the INSERT keeps), so the catalog upserts touch each key once and the
+ * server never sorts or groups the whole batch. A duplicate of a stored reading cannot move
+ * last_value: the sensor's last_ts is already >= its ts, and the upsert only moves forward. */
+
+static uint64_t
+fnv(uint64_t h, const char *p)
+{
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
+	return (h ^ 0xff) * UINT64_C(1099511628211); /* a separator, so "ab"+"c" != "a"+"bc" */
+}
+
+static int
+same_key(const struct tsk_reading *a, int ga, const struct tsk_reading *b, int gb)
+{
+	return ga == gb && strcmp(a->device_id, b->device_id) == 0 && strcmp(a->sensor_id, b->sensor_id) == 0;
+}
+
+/* Fills s->cat with the index of the newest reading of each key. */
+static int
+aggregate(struct tsk_sink *s, const struct tsk_reading *r, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap > s->slotcap) {
+		long *sl = realloc(s->slot, cap * sizeof *sl);
+		if (sl == NULL)
+			return -1;
+		s->slot = sl;
+		s->slotcap = cap;
+	}
+	if (n > s->catcap) {
+		size_t *c = realloc(s->cat, n * sizeof *c);
+		if (c == NULL)
+			return -1;
+		s->cat = c;
+		s->catcap = n;
+	}
+	for (size_t k = 0; k < cap; k++)
+		s->slot[k] = -1;
+	s->ncat = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s->grp[i] < 0)
+			continue;
+		uint64_t h = fnv(fnv(UINT64_C(14695981039346656037) ^ (uint64_t)s->grp[i], r[i].device_id), r[i].sensor_id);
+		size_t k = (size_t)h & (cap - 1);
+		while (s->slot[k] >= 0 && !same_key(&r[s->cat[s->slot[k]]], s->grp[s->cat[s->slot[k]]], &r[i], s->grp[i]))
+			k = (k + 1) & (cap - 1);
+		if (s->slot[k] < 0) {
+			s->slot[k] = (long)s->ncat;
+			s->cat[s->ncat++] = i;
+		} else if (r[i].ts_us > r[s->cat[s->slot[k]]].ts_us) {
+			s->cat[s->slot[k]] = i;
+		}
+	}
+	return 0;
+}
+
+/* tsk_cat: grp, device_id, sensor_id, ts, value, unit, type, site, asset_tag */
+static int
+emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
+{
+	const struct tsk_reading *x = &r[s->cat[k]];
+	json_t *type = json_object_get(x->labels, "type");
+	union {
+		double d;
+		uint64_t u;
+	} v;
+
+	if (reserve(s, 2 + 4 + 4) != 0)
+		return -1;
+	put16(s, 9);
+	put32(s, 4);
+	put32(s, (uint32_t)s->grp[s->cat[k]]);
+	if (put_text(s, x->device_id) != 0 || put_text(s, x->sensor_id) != 0 || reserve(s, 24) != 0)
+		return -1;
+	put32(s, 8);
+	put64(s, (uint64_t)(x->ts_us - PG_EPOCH_US));
+	v.d = x->value;
+	put32(s, 8);
+	put64(s, v.u);
+	if (put_text(s, x->unit) != 0 || put_text(s, json_is_string(type) ? json_string_value(type) : NULL) != 0 ||
+	    put_text(s, x->site) != 0 || put_text(s, x->asset_tag) != 0)
+		return -1;
+	return 0;
+}
+
+/* The statements of one tenant, built on first use (the schema name is quoted once). */
+enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_N };
+
+/* The catalog upserts read tsk_cat, one row per sensor of the batch aggregated by the client (see
+ * aggregate()), so they cost one upsert per key, never one per reading. last_value only moves forward
+ * in ts: late data does not overwrite a newer value, and a replayed duplicate (whose ts is not newer
+ * than last_ts) changes nothing. A device row is rewritten only when its last_seen is more than a
+ * second old or its site or asset changed: at several batches a second that saves most device
+ * updates, and last_seen stays within a second. The sensor upsert may reference devices inserted by
+ * the sibling CTE: foreign keys are checked at the end of the statement. */
+#define CATALOG_DEVICE \
+	"dev AS (" \
+	" INSERT INTO %1$s.device AS d (device_id, site, asset_tag, first_seen, last_seen)" \
+	" SELECT device_id, max(site), max(asset_tag), now(), now() FROM pg_temp.tsk_cat WHERE grp = $1" \
+	" GROUP BY device_id" \
+	" ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen," \
+	" site = coalesce(excluded.site, d.site), asset_tag = coalesce(excluded.asset_tag, d.asset_tag)" \
+	" WHERE d.last_seen < excluded.last_seen - interval '1 second'" \
+	" OR excluded.site IS DISTINCT FROM d.site AND excluded.site IS NOT NULL" \
+	" OR excluded.asset_tag IS DISTINCT FROM d.asset_tag AND excluded.asset_tag IS NOT NULL)"
+#define CATALOG_SENSOR \
+	" INSERT INTO %1$s.sensor AS s (device_id, sensor_id, unit, type, first_seen, last_seen, last_ts," \
+	" last_value)" \
+	" SELECT device_id, sensor_id, unit, type, now(), now(), ts, value FROM pg_temp.tsk_cat WHERE grp = $1" \
+	" ON CONFLICT (device_id, sensor_id) DO UPDATE SET last_seen = excluded.last_seen," \
+	" unit = coalesce(excluded.unit, s.unit), type = coalesce(excluded.type, s.type)," \
+	" last_value = CASE WHEN s.last_ts IS NULL OR excluded.last_ts > s.last_ts" \
+	" THEN excluded.last_value ELSE s.last_value END," \
+	" last_ts = greatest(s.last_ts, excluded.last_ts)"
+#define STAGED_INSERT \
+	" INSERT INTO %1$s.reading (device_id, sensor_id, ts, value, unit, labels, site, asset_tag)" \
+	" SELECT device_id, sensor_id, ts, value, unit, labels, site, asset_tag" \
+	" FROM pg_temp.tsk_stage WHERE grp = $1" \
+	" ON CONFLICT (device_id, sensor_id, ts) DO NOTHING"
+
+static const char *
+tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
+{
+	char *q;
+	int n = -1;
+
+	if (t->sql[which] != NULL)
+		return t->sql[which];
+	if ((q = tsk_db_ident(s->db, t->schema)) == NULL)
+		return NULL;
+	switch (which) {
+	case SQL_COPY:
+		n = asprintf(&t->sql[which], "COPY %s.reading (device_id, sensor_id, ts, value, unit, labels, site, asset_tag)"
+		    " FROM STDIN (FORMAT binary)", q);
+		break;
+	case SQL_STAGED:
+		/* The statement's own row count is the reading INSERT's. */
+		n = s->catalog ? asprintf(&t->sql[which], "WITH " CATALOG_DEVICE ", sen AS (" CATALOG_SENSOR ")" STAGED_INSERT, q)
+		               : asprintf(&t->sql[which], STAGED_INSERT, q);
+		break;
+	case SQL_CATALOG:
+		n = asprintf(&t->sql[which], "WITH " CATALOG_DEVICE CATALOG_SENSOR, q);
+		break;
+	}
+	PQfreemem(q);
+	if (n < 0) {
+		t->sql[which] = NULL;
+		return NULL;
+	}
+	return t->sql[which];
+}
+
+/* Maps every reading to its tenant; refreshes the tenant list once when a slug is missing from a list
+ * older than the readings. Returns the number of known readings, or -1 (err set). */
+static long
+map_tenants(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us, int *rcp,
+    char *err, size_t errlen)
+{
+	const char *last = NULL;
+	long lasti = -1, known = 0;
+	int reloaded = 0;
+
+	if (n > s->grpcap) {
+		int *g = realloc(s->grp, n * sizeof *g);
+		if (g == NULL) {
+			*rcp = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+			return -1;
+		}
+		s->grp = g;
+		s->grpcap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *slug = r[i].tenant != NULL ? r[i].tenant : "";
+		long k;
+		if (last != NULL && strcmp(slug, last) == 0) {
+			k = lasti;
+		} else {
+			k = find_tenant(s, slug);
+			if (k < 0 && !reloaded && s->loaded_us <= as_of_us) {
+				int rc = load_tenants(s, err, errlen);
+				if (rc != TSK_OK) {
+					*rcp = rc;
+					return -1;
+				}
+				reloaded = 1;
+				i = (size_t)-1; /* indexes changed: map again from the start */
+				last = NULL;
+				known = 0;
+				continue;
+			}
+			last = slug;
+			lasti = k;
+		}
+		s->grp[i] = (int)k;
+		if (k >= 0)
+			known++;
+	}
+	return known;
+}
+
+/* Orders the batch's readings by tenant (a counting sort into s->byg; tenant k of s->order owns
+ * s->byg[s->gstart[k] .. s->gstart[k + 1])), keeping the input order inside each tenant: that order is
+ * what makes the first reading of a key the one that is kept. */
+static int
+group_rows(struct tsk_sink *s, size_t n, size_t norder)
+{
+	size_t *g, *b;
+
+	if (norder + 1 > s->gstartcap) {
+		if ((g = realloc(s->gstart, (norder + 1) * sizeof *g)) == NULL)
+			return -1;
+		s->gstart = g;
+		s->gstartcap = norder + 1;
+	}
+	if (n > s->bygcap) {
+		if ((b = realloc(s->byg, n * sizeof *b)) == NULL)
+			return -1;
+		s->byg = b;
+		s->bygcap = n;
+	}
+	memset(s->gstart, 0, (norder + 1) * sizeof *s->gstart);
+	for (size_t i = 0; i < n; i++)
+		if (s->grp[i] >= 0)
+			s->gstart[s->t[s->grp[i]].pos + 1]++;
+	for (size_t k = 0; k < norder; k++)
+		s->gstart[k + 1] += s->gstart[k];
+	for (size_t k = 0; k < norder; k++)
+		s->t[s->order[k]].fill = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s->grp[i] < 0)
+			continue;
+		struct tenant *t = &s->t[s->grp[i]];
+		s->byg[s->gstart[t->pos] + t->fill++] = i;
+	}
+	return 0;
+}
+
+/* A reading of tenant s->cur (its index in byg): the columns of reading itself. */
+static int
+emit_direct(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
+{
+	return stage_row(s, &r[s->byg[s->cur + i]], -1);
+}
+
+/*
+ * One attempt at the batch in one transaction. direct: COPY straight into each tenant's reading (the
+ * common case, no duplicates: it costs what a plain COPY costs); a duplicate key makes it fail with
+ * unique_violation (*dup set) and the caller tries again staged: COPY into tsk_stage, then
+ * INSERT ... ON CONFLICT DO NOTHING per tenant.
+ */
+static int
+attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
+    struct tsk_sink_result *res, int *schema_gone, int *dup, char *err, size_t errlen)
+{
+	char state[6] = "", grp[16];
+	const char *p[] = { grp };
+	PGresult *pr;
+	int rc;
+
+	if ((rc = run(s, "BEGIN", 0, NULL, NULL, state, err, errlen)) != TSK_OK)
+		goto fail;
+	if (s->catalog && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
+	    NULL, state, err, errlen)) != TSK_OK)
+		goto fail;
+	if (!direct && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
+	    state, err, errlen)) != TSK_OK)
+		goto fail;
+	for (size_t k = 0; k < norder; k++) {
+		struct tenant *t = &s->t[s->order[k]];
+		const char *sql = tenant_sql(s, t, direct ? SQL_COPY : SQL_STAGED);
+		uint64_t stored = 0;
+		snprintf(grp, sizeof grp, "%zu", s->order[k]);
+		if (sql == NULL) {
+			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+			goto fail;
+		}
+		if (direct) {
+			s->cur = s->gstart[k];
+			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, state, err, errlen);
+			if (rc == TSK_OK && s->catalog) {
+				if ((sql = tenant_sql(s, t, SQL_CATALOG)) == NULL)
+					rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+				else
+					rc = run(s, sql, 1, p, NULL, state, err, errlen);
+			}
+		} else if ((rc = run(s, sql, 1, p, &pr, state, err, errlen)) == TSK_OK) {
+			stored = strtoull(PQcmdTuples(pr), NULL, 10);
+			PQclear(pr);
+		}
+		if (rc != TSK_OK)
+			goto fail;
+		res->stored += stored;
+	}
+	if ((rc = run(s, "COMMIT", 0, NULL, NULL, state, err, errlen)) != TSK_OK)
+		goto fail;
+	return TSK_OK;
+fail:
+	/* The tenant was deleted after the list was read: its schema or table is gone. */
+	*schema_gone = strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0;
+	*dup = strcmp(state, "23505") == 0;
+	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQtransactionStatus(s->db) != PQTRANS_IDLE)
+		tsk_db_rollback(s->db);
+	if (rc == TSK_ETEMP && (s->db == NULL || PQstatus(s->db) != CONNECTION_OK))
+		tsk_sink_disconnect(s);
+	res->stored = 0;
+	return rc;
+}
+
+/* After a batch with duplicates, this many batches go straight to the staged path: a replay after a
+ * crash brings many duplicates in a row, and a failed direct attempt is wasted work. */
+#define STAGED_AFTER_DUP 8
+
+static int
+write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us, unsigned char *unknown,
+    struct tsk_sink_result *res, int *schema_gone, char *err, size_t errlen)
+{
+	size_t norder = 0;
+	int rc, dup = 0;
+	long known;
+
+	*schema_gone = 0;
+	memset(res, 0, sizeof *res);
+	if ((rc = tsk_sink_connect(s, err, errlen)) != TSK_OK)
+		return rc;
+	if ((known = map_tenants(s, r, n, as_of_us, &rc, err, errlen)) < 0)
+		return rc;
+	if (s->nt > s->ordercap) {
+		size_t *o = realloc(s->order, s->nt * sizeof *o);
+		if (o == NULL)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		s->order = o;
+		s->ordercap = s->nt;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (unknown != NULL)
+			unknown[i] = s->grp[i] < 0;
+		if (s->grp[i] < 0) {
+			res->unknown++;
+			continue;
+		}
+		if (!s->t[s->grp[i]].used) {
+			s->t[s->grp[i]].used = 1;
+			s->t[s->grp[i]].pos = norder;
+			s->order[norder++] = (size_t)s->grp[i];
+		}
+	}
+	for (size_t k = 0; k < norder; k++)
+		s->t[s->order[k]].used = 0;
+	if (known == 0)
+		return TSK_OK;
+	if (group_rows(s, n, norder) != 0 || (s->catalog && aggregate(s, r, n) != 0))
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+
+	uint64_t unknown_n = res->unknown;
+	int direct = s->staged_left == 0;
+	rc = attempt(s, r, n, norder, direct, res, schema_gone, &dup, err, errlen);
+	if (rc != TSK_OK && direct && dup) {
+		s->staged_left = STAGED_AFTER_DUP;
+		rc = attempt(s, r, n, norder, 0, res, schema_gone, &dup, err, errlen);
+	} else if (rc == TSK_OK && !direct) {
+		s->staged_left = res->stored == (uint64_t)known ? 0 : s->staged_left - 1;
+	}
+	if (rc != TSK_OK) {
+		memset(res, 0, sizeof *res);
+		return rc;
+	}
+	res->unknown = unknown_n;
+	res->duplicates = (uint64_t)known - res->stored;
+	res->tenants = (unsigned)norder;
+	return TSK_OK;
+}
+
+int
+tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us, unsigned char *unknown,
+    struct tsk_sink_result *res, char *err, size_t errlen)
+{
+	struct tsk_sink_result dummy;
+	int gone, rc;
+
+	if (res == NULL)
+		res = &dummy;
+	rc = write_once(s, r, n, as_of_us, unknown, res, &gone, err, errlen);
+	if (rc != TSK_OK && gone) {
+		/* Read the tenant list again (the deleted tenant drops out of it) and retry once. */
+		s->loaded_us = 0;
+		if (load_tenants(s, err, errlen) == TSK_OK)
+			rc = write_once(s, r, n, INT64_MIN, unknown, res, &gone, err, errlen);
+	}
+	return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * The sink: the batching writer from normalized readings into the tenants' `reading` tables.
+ *
+ * One call writes one batch in one PostgreSQL transaction. The common case, a batch without
+ * duplicates, costs what a plain COPY costs:
+ *   BEGIN
+ *   COPY pg_temp.tsk_cat FROM STDIN (FORMAT binary)      one row per (tenant, device, sensor) of the
+ *                                                        batch, aggregated here: its newest reading
+ *   per tenant in the batch:
+ *     COPY "schema".reading FROM STDIN (FORMAT binary)   that tenant's readings, in batch order
+ *     WITH dev AS (device upsert) sensor upsert          from tsk_cat: one upsert per key, not per reading
+ *   COMMIT
+ * When a COPY meets an existing (device_id, sensor_id, ts) (unique_violation) the transaction is rolled
+ * back and the batch is written staged instead, and so are the next few batches (a replay after a
+ * crash brings duplicates in runs):
+ *   BEGIN; COPY tsk_cat; COPY pg_temp.tsk_stage (every reading, tagged with its tenant's group)
+ *   per tenant: WITH dev, sen (catalog) INSERT INTO "schema".reading SELECT ... FROM tsk_stage
+ *               WHERE grp = $1 ON CONFLICT (device_id, sensor_id, ts) DO NOTHING
+ *   COMMIT                                       (tsk_stage and tsk_cat are ON COMMIT DELETE ROWS)
+ *
+ * The tenant of a reading is its `tenant` field (the MQTT topic's slug): the sink looks the slug up in
+ * public.tenant and writes only into that tenant's schema (quoted with PQescapeIdentifier). A reading
+ * whose tenant does not exist is not written and is flagged in `unknown[]`, for the caller to
+ * dead-letter or reject.
+ *
+ * Counts are exact: `stored` is the number of rows the COPYs or INSERTs added, `duplicates` the
+ * readings that hit an existing row or an earlier reading of the same batch (the first one wins: rows
+ * go in batch order). The only blur is a COMMIT whose outcome is unknown because the connection broke
+ * during it: that returns TSK_ETEMP, and the caller's retry then counts the rows as duplicates.
+ *
+ * Not thread-safe: one sink per thread.
+ */
+#ifndef TSK_SINK_H
+#define TSK_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/reading.h"
+
+struct tsk_sink;
+
+/* All-zero (or NULL) means the defaults. */
+struct tsk_sink_opts {
+	int no_catalog;     /* 1: skip the device/sensor catalog upserts */
+};
+
+struct tsk_sink_result {
+	uint64_t stored;      /* rows inserted into reading */
+	uint64_t duplicates;  /* readings that were already there (or twice in the batch) */
+	uint64_t unknown;     /* readings of tenants that do not exist: not written, flagged in unknown[] */
+	unsigned tenants;     /* tenants written to */
+};
+
+/* Creates a sink for `dsn` (libpq connection string; "" uses the PG* environment). Does not connect:
+ * the first write (or tsk_sink_connect) does, so a sink can be created while the database is down. */
+int tsk_sink_open(const char *dsn, const struct tsk_sink_opts *opts, struct tsk_sink **out, char *err,
+    size_t errlen);
+void tsk_sink_close(struct tsk_sink *s);
+
+/* Connects (when not connected), creates the staging table and loads the tenant list. TSK_OK, TSK_ETEMP
+ * (database unreachable: retry later) or TSK_EFAIL (bad credentials, missing schema). */
+int tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen);
+/* 1 while the sink holds a connection that has not failed. */
+int tsk_sink_connected(const struct tsk_sink *s);
+/* Drops the connection (the next write reconnects). */
+void tsk_sink_disconnect(struct tsk_sink *s);
+
+/*
+ * Writes n readings (any mix of tenants) in one transaction. `as_of_us` is the newest arrival time of
+ * the readings: a tenant missing from the cached tenant list is looked up again unless the list was
+ * read after that time, so a tenant created a moment ago is found and a missing one is decided on
+ * fresh data. `unknown` (may be NULL) receives n flags: 1 for readings of unknown tenants.
+ *
+ * TSK_OK: committed; res filled. TSK_ETEMP: the database is unreachable or the transaction hit a
+ * transient error; nothing is committed (or, rarely, the outcome of COMMIT is unknown); retry later.
+ * TSK_EINVAL: the database refused the data (a value out of range, an id too long for the index):
+ * nothing is committed; the caller should split the batch to find the bad message.
+ * TSK_EFAIL: any other refusal (permissions, a broken schema, out of memory): no reading is to blame;
+ * nothing is committed.
+ */
+int tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
+    unsigned char *unknown, struct tsk_sink_result *res, char *err, size_t errlen);
+
+/* Whether the tenant exists, with the same caching rule as tsk_sink_write: TSK_OK, TSK_ENOTFOUND, or
+ * TSK_ETEMP/TSK_EFAIL when the database cannot say. */
+int tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, char *err, size_t errlen);
+
+#endif
