@@ -26,6 +26,9 @@ enum tsk_exit {
 
 #define TSK_ERRLEN 512
 
+/* The longest tenant slug (a PostgreSQL identifier: 63 bytes). A slug buffer holds TSK_SLUG_MAX + 1. */
+#define TSK_SLUG_MAX 63
+
 /* Map a library status to the tool's exit code. */
 int tsk_exit_code(int status);
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "ingest/mqtt.h"
+#include "core/text.h"
 #include "core/time.h"
 #include "core/tsk.h"
 
@@ -62,38 +63,6 @@ mlog(struct tsk_mqtt *m, int level, const char *fmt, ...)
 	m->log(m->arg, level, msg);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes [s, e) into out. */
-static int
-pct_decode(const char *s, const char *e, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	for (; s < e; s++) {
-		int c = (unsigned char)*s;
-		if (c == '%') {
-			int h, l;
-			if (e - s < 3 || (h = hexval(s[1])) < 0 || (l = hexval(s[2])) < 0)
-				return -1;
-			c = h * 16 + l;
-			s += 2;
-		}
-		if (c == 0 || n + 1 >= outlen)
-			return -1;
-		out[n++] = (char)c;
-	}
-	out[n] = '\0';
-	return 0;
-}
-
 int
 tsk_mqtt_url_parse(const char *url, struct tsk_mqtt_url *u, char *err, size_t errlen)
 {
@@ -124,11 +93,11 @@ tsk_mqtt_url_parse(const char *url, struct tsk_mqtt_url *u, char *err, size_t er
 	if (at != NULL) {
 		const char *colon = memchr(p, ':', (size_t)(at - p));
 		const char *ue = colon != NULL ? colon : at;
-		if (pct_decode(p, ue, u->user, sizeof u->user) != 0)
+		if (tsk_pct_decode(p, (size_t)(ue - p), u->user, sizeof u->user, 1) < 0)
 			return tsk_seterr(err, errlen, TSK_EINVAL, "bad user name in MQTT URL");
 		u->has_user = 1;
 		if (colon != NULL) {
-			if (pct_decode(colon + 1, at, u->pass, sizeof u->pass) != 0)
+			if (tsk_pct_decode(colon + 1, (size_t)(at - colon - 1), u->pass, sizeof u->pass, 1) < 0)
 				return tsk_seterr(err, errlen, TSK_EINVAL, "bad password in MQTT URL");
 			u->has_pass = 1;
 		}

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "model/topic.h"
+#include "core/text.h"
 #include "core/tsk.h"
 
 /* The longest form has 7 segments; beyond that we only need to know that there are more. */
@@ -58,38 +59,6 @@ tsk_topic_utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes %XX in place. Like Python's urllib.parse.unquote, which the original system used, a '%' not
- * followed by two hex digits is kept as it is, and '+' is not a space. Returns the new length. */
-static size_t
-percent_decode(char *s)
-{
-	char *r = s, *w = s;
-
-	while (*r != '\0') {
-		int hi, lo;
-		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
-			*w++ = (char)(hi << 4 | lo);
-			r += 3;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
-}
-
 /* Matches the segments against a shape where NULL means "any non-empty segment". */
 static int
 shape(char **seg, size_t n, const char *const *want, size_t nwant)
@@ -116,7 +85,10 @@ classify(struct tsk_topic *t, char **seg, size_t n, char *err, size_t errlen)
 		t->device_id = seg[3];
 		t->sensor_id = seg[5];
 	} else if (shape(seg, n, form2, 7)) {
-		size_t len = percent_decode(seg[3]);
+		/* Decoded in place; like Python's urllib.parse.unquote, which the original system used, a '%' not
+		 * followed by two hex digits is kept as it is, and '+' is not a space. */
+		size_t seglen = strlen(seg[3]);
+		size_t len = (size_t)tsk_pct_decode(seg[3], seglen, seg[3], seglen + 1, 0);
 		if (len == 0 || *seg[5] == '\0')
 			return tsk_seterr(err, errlen, TSK_EINVAL, "empty site or asset tag in topic");
 		/* Percent-decoding can produce any byte; the site is stored as text and in JSON. */

@@ -11,7 +11,8 @@
 
 #include <stddef.h>
 
-#define TSK_SLUG_MAX 63
+#include "core/tsk.h"
+
 
 enum tsk_topic_form {
 	TSK_TOPIC_SENSOR = 1, /* form 1 */

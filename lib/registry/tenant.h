@@ -3,10 +3,11 @@
 #define TSK_TENANT_H
 
 #include <stddef.h>
+
+#include "core/tsk.h"
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define TSK_SLUG_MAX 63
 
 /* ^[a-z0-9][a-z0-9-]{0,62}$, not "public", not starting with "pg". TSK_OK or TSK_EINVAL + why. */
 int tsk_tenant_slug_check(const char *slug, char *err, size_t errlen);
