@@ -10,7 +10,10 @@ OPT       ?= -O2 -g
 SAN       ?=
 CFLAGS    ?=
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -Wall -Wextra -Werror -iquote lib -I$(PGINC) \
-             -DTSK_VERSION='"$(VERSION)"' -MMD -MP
+             -DTSK_VERSION='"$(VERSION)"'
+# Header dependencies from the compiler, one file per target under $(BUILD)/dep (not beside the test
+# binaries, which tests/run globs).
+DEPFLAGS   = -MMD -MP -MF $(BUILD)/dep/$(subst /,_,$@).d
 LDFLAGS   += $(SAN)
 LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lpthread -lm
 
@@ -35,32 +38,31 @@ DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosqu
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
 all: $(TOOLS) $(UNITS) $(HELPERS)
 
-# Header dependencies come from the compiler (-MMD -MP), one .d file beside each object.
--include $(wildcard $(BUILD)/lib/*/*.d $(BUILD)/lib/*.d $(BUILD)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/dep/*.d)
 
-$(BUILD)/lib/%.o: lib/%.c
+$(BUILD)/lib/%.o: lib/%.c | $(BUILD)/dep
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # SQL migrations are compiled into the library, so an installed tool needs no data files to migrate.
 $(BUILD)/lib/sql_embed.c: $(SQL_FILES) tests/embed-sql.sh | $(BUILD)/lib
 	sh tests/embed-sql.sh $(SQL_FILES) > $@
-$(BUILD)/lib/sql_embed.o: $(BUILD)/lib/sql_embed.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/lib/sql_embed.o: $(BUILD)/lib/sql_embed.c | $(BUILD)/dep
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/libtsk.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tsk-%: bin/tsk-%.c $(BUILD)/libtsk.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
+$(BUILD)/tsk-%: bin/tsk-%.c $(BUILD)/libtsk.a | $(BUILD)/dep
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libtsk.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) -iquote tests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtsk.a | $(BUILD)/tests $(BUILD)/dep
+	$(CC) $(CFLAGS) $(DEPFLAGS) -iquote tests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libtsk.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
+$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libtsk.a | $(BUILD)/tests $(BUILD)/dep
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtsk.a $(LDLIBS)
 
-$(BUILD)/lib $(BUILD)/tests:
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/dep:
 	mkdir -p $@
 
 # Install missing Debian packages (as root). Plain `make` never does: it only builds.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "cli/cli.h"
 #include "registry/account.h"
 #include "registry/auth.h"
 #include "core/conf.h"
@@ -54,19 +55,16 @@ static const char usage_text[] =
     "See tsk-tenant(1) and tsk(7).\n";
 
 struct opts {
-	const char *tenant, *name, *slug, *domain, *role;
+	struct tsk_cli cli;
+	const char *name, *slug, *domain, *role;
 	int staff, yes;
-	enum tsk_format fmt;
-	PGconn *db;
-	char err[TSK_ERRLEN];
 };
 
 /* Prints a library failure as one line and maps it to the exit code. */
 static int
 fail(struct opts *o, int rc)
 {
-	tsk_err("%s", o->err);
-	return tsk_exit_code(rc);
+	return tsk_cli_fail(&o->cli, rc);
 }
 
 static const char *
@@ -74,24 +72,22 @@ tenant_arg(struct opts *o, int argc, char **argv, int i)
 {
 	if (i < argc)
 		return argv[i];
-	return o->tenant;
+	return o->cli.tenant;
 }
 
 static int
 print_array(struct opts *o, json_t *arr, const char *const *cols)
 {
-	int rc = tsk_out_array(stdout, o->fmt, cols, arr);
-	json_decref(arr);
-	return rc == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	return tsk_cli_print(&o->cli, cols, arr);
 }
 
 static int
 print_one(struct opts *o, json_t *obj, const char *const *cols)
 {
-	json_t *arr = json_array();
-	json_array_append_new(arr, obj);
-	return print_array(o, arr, cols);
+	return tsk_cli_print_one(&o->cli, cols, obj);
 }
+
+#define DB_ARGS (TSK_CLI_NEEDS_DB | TSK_CLI_TAKES_ARGS)
 
 static const char *const tenant_cols[] = { "slug", "name", "schema", "domains", "members", "created_at", NULL };
 
@@ -101,7 +97,7 @@ show(struct opts *o, const char *slug)
 	static const char *const cols[] = { "slug", "name", "schema", "domains", "members", "devices", "sensors",
 		"readings", "settings", NULL };
 	json_t *t;
-	int rc = tsk_tenant_show(o->db, slug, &t, o->err, sizeof o->err);
+	int rc = tsk_tenant_show(o->cli.db, slug, &t, o->cli.err, sizeof o->cli.err);
 
 	if (rc != TSK_OK)
 		return fail(o, rc);
@@ -109,14 +105,15 @@ show(struct opts *o, const char *slug)
 }
 
 static int
-cmd_create(struct opts *o, int argc, char **argv)
+cmd_create(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	const char *slug = o->slug != NULL ? o->slug : tenant_arg(o, argc, argv, 0);
 	int rc;
 
 	if (slug == NULL || o->name == NULL)
-		return tsk_usage_error("%screate needs --slug SLUG and --name NAME", "");
-	rc = tsk_tenant_create(o->db, slug, o->name, o->domain, o->err, sizeof o->err);
+		return tsk_cli_usage("create needs --slug SLUG and --name NAME");
+	rc = tsk_tenant_create(o->cli.db, slug, o->name, o->domain, o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	tsk_info("created tenant %s", slug);
@@ -124,79 +121,84 @@ cmd_create(struct opts *o, int argc, char **argv)
 }
 
 static int
-cmd_list(struct opts *o, int argc, char **argv)
+cmd_list(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	json_t *arr;
 	int rc;
 
 	(void)argc;
 	(void)argv;
-	if ((rc = tsk_tenant_list(o->db, &arr, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_tenant_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_array(o, arr, tenant_cols);
 }
 
 static int
-cmd_show(struct opts *o, int argc, char **argv)
+cmd_show(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	const char *slug = tenant_arg(o, argc, argv, 0);
 
 	if (slug == NULL)
-		return tsk_usage_error("%sshow needs a tenant slug", "");
+		return tsk_cli_usage("show needs a tenant slug");
 	return show(o, slug);
 }
 
 static int
-cmd_delete(struct opts *o, int argc, char **argv)
+cmd_delete(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	const char *slug = tenant_arg(o, argc, argv, 0);
 	int rc;
 
 	if (slug == NULL)
-		return tsk_usage_error("%sdelete needs a tenant slug", "");
+		return tsk_cli_usage("delete needs a tenant slug");
 	/* The slug typed a second time also confirms: `delete umc umc`. */
 	if (!o->yes && !(argc >= 2 && strcmp(argv[1], slug) == 0))
-		return tsk_usage_error("refusing to delete \"%s\" and all its data without --yes", slug);
-	if ((rc = tsk_tenant_delete(o->db, slug, o->err, sizeof o->err)) != TSK_OK)
+		return tsk_cli_usage("refusing to delete \"%s\" and all its data without --yes", slug);
+	if ((rc = tsk_tenant_delete(o->cli.db, slug, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_one(o, json_pack("{s:s, s:b}", "slug", slug, "deleted", 1), NULL);
 }
 
 static int
-cmd_set(struct opts *o, int argc, char **argv)
+cmd_set(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	int unset = strcmp(argv[-1], "unset") == 0, rc;
 
 	if (argc != (unset ? 2 : 3))
-		return tsk_usage_error(unset ? "%sunset needs SLUG KEY" : "%sset needs SLUG KEY VALUE", "");
-	rc = tsk_tenant_setting(o->db, argv[0], argv[1], unset ? NULL : argv[2], o->err, sizeof o->err);
+		return tsk_cli_usage(unset ? "unset needs SLUG KEY" : "set needs SLUG KEY VALUE");
+	rc = tsk_tenant_setting(o->cli.db, argv[0], argv[1], unset ? NULL : argv[2], o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	json_t *s;
-	if ((rc = tsk_tenant_settings(o->db, argv[0], &s, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_tenant_settings(o->cli.db, argv[0], &s, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_one(o, json_pack("{s:s, s:o}", "slug", argv[0], "settings", s), NULL);
 }
 
 static int
-cmd_domain(struct opts *o, int argc, char **argv)
+cmd_domain(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	static const char *const cols[] = { "domain", "tenant", "primary", NULL };
 	json_t *arr;
 	int rc;
 
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		if ((rc = tsk_tenant_domain_list(o->db, tenant_arg(o, argc, argv, 1), &arr, o->err, sizeof o->err)) != TSK_OK)
+		if ((rc = tsk_tenant_domain_list(o->cli.db, tenant_arg(o, argc, argv, 1), &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 			return fail(o, rc);
 		return print_array(o, arr, cols);
 	}
 	if (argc != 3 || (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "rm") != 0))
-		return tsk_usage_error("%susage: domain add SLUG HOST | domain rm SLUG HOST | domain list [SLUG]", "");
-	rc = argv[0][0] == 'a' ? tsk_tenant_domain_add(o->db, argv[1], argv[2], o->err, sizeof o->err)
-	                       : tsk_tenant_domain_rm(o->db, argv[1], argv[2], o->err, sizeof o->err);
+		return tsk_cli_usage("usage: domain add SLUG HOST | domain rm SLUG HOST | domain list [SLUG]");
+	rc = argv[0][0] == 'a' ? tsk_tenant_domain_add(o->cli.db, argv[1], argv[2], o->cli.err, sizeof o->cli.err)
+	                       : tsk_tenant_domain_rm(o->cli.db, argv[1], argv[2], o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
-	if ((rc = tsk_tenant_domain_list(o->db, argv[1], &arr, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_tenant_domain_list(o->cli.db, argv[1], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_array(o, arr, cols);
 }
@@ -204,40 +206,41 @@ cmd_domain(struct opts *o, int argc, char **argv)
 static int
 read_password(struct opts *o, char *pw, size_t len)
 {
-	return tsk_auth_read_password("Password: ", 1, pw, len, o->err, sizeof o->err);
+	return tsk_auth_read_password("Password: ", 1, pw, len, o->cli.err, sizeof o->cli.err);
 }
 
 static int
-cmd_user(struct opts *o, int argc, char **argv)
+cmd_user(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	static const char *const cols[] = { "email", "staff", "active", "tenants", "created_at", NULL };
 	char pw[256];
 	json_t *arr;
 	int rc, staff = 0;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0) {
-		if ((rc = tsk_user_list(o->db, &arr, o->err, sizeof o->err)) != TSK_OK)
+		if ((rc = tsk_user_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 			return fail(o, rc);
 		return print_array(o, arr, cols);
 	}
 	if (argc != 2)
-		return tsk_usage_error("%susage: user add|passwd|rm|verify EMAIL, user list", "");
+		return tsk_cli_usage("usage: user add|passwd|rm|verify EMAIL, user list");
 	const char *sub = argv[0], *email = argv[1];
 	if (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "verify") == 0) {
 		int verify = sub[0] == 'v';
-		rc = verify ? tsk_auth_read_password("Password: ", 0, pw, sizeof pw, o->err, sizeof o->err)
+		rc = verify ? tsk_auth_read_password("Password: ", 0, pw, sizeof pw, o->cli.err, sizeof o->cli.err)
 		            : read_password(o, pw, sizeof pw);
 		if (rc == TSK_OK) {
 			if (sub[0] == 'a')
-				rc = tsk_user_add(o->db, email, pw, o->staff, o->err, sizeof o->err);
+				rc = tsk_user_add(o->cli.db, email, pw, o->staff, o->cli.err, sizeof o->cli.err);
 			else if (sub[0] == 'p')
-				rc = tsk_user_passwd(o->db, email, pw, o->err, sizeof o->err);
+				rc = tsk_user_passwd(o->cli.db, email, pw, o->cli.err, sizeof o->cli.err);
 			else
-				rc = tsk_user_verify(o->db, email, pw, &staff, o->err, sizeof o->err);
+				rc = tsk_user_verify(o->cli.db, email, pw, &staff, o->cli.err, sizeof o->cli.err);
 		}
 		sodium_memzero(pw, sizeof pw);
 		if (rc == TSK_EINVAL && verify) {
-			tsk_err("%s", o->err);
+			tsk_err("%s", o->cli.err);
 			return TSK_EXIT_FAIL; /* a wrong password is an answer, not a usage error */
 		}
 		if (rc != TSK_OK)
@@ -245,14 +248,14 @@ cmd_user(struct opts *o, int argc, char **argv)
 		if (verify)
 			return print_one(o, json_pack("{s:s, s:b, s:b}", "email", email, "valid", 1, "staff", staff), NULL);
 	} else if (strcmp(sub, "rm") == 0) {
-		if ((rc = tsk_user_rm(o->db, email, o->err, sizeof o->err)) != TSK_OK)
+		if ((rc = tsk_user_rm(o->cli.db, email, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 			return fail(o, rc);
 		return print_one(o, json_pack("{s:s, s:b}", "email", email, "deleted", 1), NULL);
 	} else {
-		return tsk_usage_error("unknown user command \"%s\"", sub);
+		return tsk_cli_usage("unknown user command \"%s\"", sub);
 	}
 	/* add and passwd answer with the user's record (never the hash). */
-	if ((rc = tsk_user_list(o->db, &arr, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_user_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	json_t *one = json_array();
 	size_t i;
@@ -266,8 +269,9 @@ cmd_user(struct opts *o, int argc, char **argv)
 }
 
 static int
-cmd_member(struct opts *o, int argc, char **argv)
+cmd_member(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	static const char *const cols[] = { "tenant", "email", "role", "since", NULL };
 	json_t *arr;
 	int rc;
@@ -275,35 +279,36 @@ cmd_member(struct opts *o, int argc, char **argv)
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
 		const char *slug = tenant_arg(o, argc, argv, 1);
 		if (slug == NULL)
-			return tsk_usage_error("%smember list needs a tenant slug", "");
-		if ((rc = tsk_member_list(o->db, slug, &arr, o->err, sizeof o->err)) != TSK_OK)
+			return tsk_cli_usage("member list needs a tenant slug");
+		if ((rc = tsk_member_list(o->cli.db, slug, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 			return fail(o, rc);
 		return print_array(o, arr, cols);
 	}
 	if (argc == 3 && strcmp(argv[0], "add") == 0) {
 		if (o->role == NULL)
-			return tsk_usage_error("%smember add needs --role ROLE", "");
-		rc = tsk_member_add(o->db, argv[1], argv[2], o->role, o->err, sizeof o->err);
+			return tsk_cli_usage("member add needs --role ROLE");
+		rc = tsk_member_add(o->cli.db, argv[1], argv[2], o->role, o->cli.err, sizeof o->cli.err);
 	} else if (argc == 3 && strcmp(argv[0], "rm") == 0) {
-		rc = tsk_member_rm(o->db, argv[1], argv[2], o->err, sizeof o->err);
+		rc = tsk_member_rm(o->cli.db, argv[1], argv[2], o->cli.err, sizeof o->cli.err);
 	} else {
-		return tsk_usage_error("%susage: member add SLUG EMAIL --role ROLE | member rm SLUG EMAIL | member list SLUG", "");
+		return tsk_cli_usage("usage: member add SLUG EMAIL --role ROLE | member rm SLUG EMAIL | member list SLUG");
 	}
 	if (rc != TSK_OK)
 		return fail(o, rc);
-	if ((rc = tsk_member_list(o->db, argv[1], &arr, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_member_list(o->cli.db, argv[1], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_array(o, arr, cols);
 }
 
 static int
-cmd_migrate(struct opts *o, int argc, char **argv)
+cmd_migrate(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	int pub, ten, tenants, rc;
 
 	(void)argc;
 	(void)argv;
-	rc = tsk_tenant_migrate_all(o->db, &pub, &ten, &tenants, o->err, sizeof o->err);
+	rc = tsk_tenant_migrate_all(o->cli.db, &pub, &ten, &tenants, o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	tsk_info("applied %d public and %d tenant migrations over %d tenants", pub, ten, tenants);
@@ -313,13 +318,14 @@ cmd_migrate(struct opts *o, int argc, char **argv)
 
 /* Partitions ahead, rows out of the default partition, retention: lib/pg/partition.c. */
 static int
-cmd_maintain(struct opts *o, int argc, char **argv)
+cmd_maintain(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	struct tsk_partition_result r;
 	int rc;
 
-	rc = tsk_partition_maintain(o->db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
-	    o->err, sizeof o->err);
+	rc = tsk_partition_maintain(o->cli.db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
+	    o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	tsk_info("%d tenants: %d partitions created, %d dropped, %lld rows moved, %lld deleted", r.tenants, r.created,
@@ -329,88 +335,46 @@ cmd_maintain(struct opts *o, int argc, char **argv)
 	    "rollup_deleted", (json_int_t)r.rollup_deleted), NULL);
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(struct opts *, int, char **);
-} commands[] = {
-	{ "create", cmd_create }, { "list", cmd_list }, { "show", cmd_show }, { "delete", cmd_delete },
-	{ "set", cmd_set }, { "unset", cmd_set }, { "domain", cmd_domain }, { "user", cmd_user },
-	{ "member", cmd_member }, { "migrate", cmd_migrate }, { "maintain", cmd_maintain },
+static const struct tsk_cli_command commands[] = {
+	{ "create", cmd_create, DB_ARGS }, { "list", cmd_list, TSK_CLI_NEEDS_DB }, { "show", cmd_show, DB_ARGS },
+	{ "delete", cmd_delete, DB_ARGS }, { "set", cmd_set, DB_ARGS }, { "unset", cmd_set, DB_ARGS },
+	{ "domain", cmd_domain, DB_ARGS }, { "user", cmd_user, DB_ARGS }, { "member", cmd_member, DB_ARGS },
+	{ "migrate", cmd_migrate, TSK_CLI_NEEDS_DB }, { "maintain", cmd_maintain, DB_ARGS },
 };
 
 int
 main(int argc, char **argv)
 {
+	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES };
 	static const struct option longopts[] = {
-		{ "dsn", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
-		{ "tenant", required_argument, NULL, 't' }, { "format", required_argument, NULL, 'f' },
-		{ "name", required_argument, NULL, 'n' }, { "slug", required_argument, NULL, 's' },
-		{ "domain", required_argument, NULL, 'D' }, { "role", required_argument, NULL, 'r' },
-		{ "staff", no_argument, NULL, 'S' }, { "yes", no_argument, NULL, 'y' },
-		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+		TSK_CLI_LONGOPTS,
+		{ "name", required_argument, NULL, O_NAME }, { "slug", required_argument, NULL, O_SLUG },
+		{ "domain", required_argument, NULL, O_DOMAIN }, { "role", required_argument, NULL, O_ROLE },
+		{ "staff", no_argument, NULL, O_STAFF }, { "yes", no_argument, NULL, O_YES }, { NULL, 0, NULL, 0 }
 	};
-	struct opts o = { 0 };
-	struct tsk_conf conf;
-	const char *config = NULL, *format = NULL;
-	int c, level = TSK_LOG_NORMAL, rc = TSK_EXIT_USAGE;
+	static struct opts o;
+	int c, rc = TSK_EXIT_USAGE;
 
-	tsk_log_init("tsk-tenant", level);
-	tsk_conf_init(&conf);
-	while ((c = getopt_long(argc, argv, "d:c:t:f:qvhV", longopts, NULL)) != -1) {
+	tsk_cli_init(&o.cli, "tsk-tenant", usage_text);
+	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		switch (tsk_cli_option(&o.cli, c, optarg, &rc)) {
+		case -1: goto out;     /* --help, --version, or a bad option */
+		case 1: continue;      /* a common option */
+		}
 		switch (c) {
-		case 'd': tsk_conf_set(&conf, "database_url", optarg); break;
-		case 'c': config = optarg; break;
-		case 't': o.tenant = optarg; break;
-		case 'f': format = optarg; break;
-		case 'n': o.name = optarg; break;
-		case 's': o.slug = optarg; break;
-		case 'D': o.domain = optarg; break;
-		case 'r': o.role = optarg; break;
-		case 'S': o.staff = 1; break;
-		case 'y': o.yes = 1; break;
-		case 'q': level = TSK_LOG_QUIET; break;
-		case 'v': level++; break;
-		case 'h': fputs(usage_text, stdout); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		case 'V': printf("tsk-tenant %s\n", TSK_VERSION); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		default: fprintf(stderr, "try 'tsk-tenant --help'\n"); goto out;
+		case O_NAME: o.name = optarg; break;
+		case O_SLUG: o.slug = optarg; break;
+		case O_DOMAIN: o.domain = optarg; break;
+		case O_ROLE: o.role = optarg; break;
+		case O_STAFF: o.staff = 1; break;
+		case O_YES: o.yes = 1; break;
 		}
 	}
-	tsk_log_init("tsk-tenant", level);
-	if (tsk_conf_load(&conf, config, o.err, sizeof o.err) != TSK_OK) {
-		tsk_err("%s", o.err);
+	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)
 		goto out;
-	}
-	if (format == NULL)
-		format = tsk_conf_get_default(&conf, "format", "jsonl");
-	if (tsk_format_parse(format, &o.fmt) != TSK_OK) {
-		rc = tsk_usage_error("unknown format \"%s\": jsonl, csv or table", format);
-		goto out;
-	}
-	if (optind >= argc) {
-		rc = tsk_usage_error("%sno command given", "");
-		goto out;
-	}
-	const char *cmd = argv[optind];
-	size_t i;
-	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(commands[i].name, cmd) == 0)
-			break;
-	if (i == sizeof commands / sizeof commands[0]) {
-		rc = tsk_usage_error("unknown command \"%s\"", cmd);
-		goto out;
-	}
-	if ((c = tsk_db_connect(tsk_conf_dsn(&conf), &o.db, o.err, sizeof o.err)) != TSK_OK) {
-		tsk_err("cannot connect to the database: %s", o.err);
-		rc = tsk_exit_code(c);
-		goto out;
-	}
-	rc = commands[i].fn(&o, argc - optind - 1, argv + optind + 1);
-	if (tsk_close_stdout() != 0 && rc == TSK_EXIT_OK)
-		rc = TSK_EXIT_FAIL;
+	rc = tsk_cli_dispatch(&o.cli, commands, sizeof commands / sizeof commands[0], argc - optind, argv + optind, &o);
+	rc = tsk_cli_finish(&o.cli, rc);
 out:
-	if (o.db != NULL)
-		PQfinish(o.db);
-	tsk_conf_free(&conf);
+	tsk_cli_free(&o.cli);
 	return rc;
 }
