@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "core/conf.h"
 #include "ingest/ingest.h"
 #include "core/jsonl.h"
@@ -75,8 +76,8 @@ static const char usage_text[] =
     "See tsk-ingest(1).\n";
 
 struct opts {
-	struct tsk_conf conf;
-	const char *tenant, *reject_path, *cmd;
+	struct tsk_cli cli;
+	const char *reject_path;
 	const char *topics[TSK_MQTT_MAX_TOPICS];
 	int ntopics;
 	struct tsk_mqtt_opts m;
@@ -86,7 +87,6 @@ struct opts {
 	int64_t drain_timeout_us;
 	const char *dead_reason;
 	long dead_limit;
-	char err[TSK_ERRLEN];
 	char client_id[300];
 };
 
@@ -100,46 +100,6 @@ log_cb(void *arg, int level, const char *msg)
 		tsk_info("%s", msg);
 	else
 		tsk_debug("%s", msg);
-}
-
-/* "1G", "512M", "64k", "1000": bytes. */
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno != 0 || v < 0)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
-	default: return -1;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end != '\0' || v > 1e18)
-		return -1;
-	*out = (uint64_t)v;
-	return 0;
-}
-
-static int
-parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 /* ---- rejected lines ----------------------------------------------------------------------------- */
@@ -228,26 +188,32 @@ close_rejects(struct rejects *R)
 /* ---- parse -------------------------------------------------------------------------------------- */
 
 static int
-cmd_parse(struct opts *o)
+cmd_parse(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
+
+	(void)argc;
+	(void)argv;
 	const char *topic = o->ntopics > 0 ? o->topics[0] : NULL;
 	struct tsk_payload_info info;
 	struct tsk_readings rs;
 	struct tsk_jsonl rd;
 	struct rejects R;
+	struct tsk_out out;
 	char perr[TSK_ERRLEN];
 	int rc = TSK_EXIT_OK, wfail = 0;
 
 	if (open_rejects(o, &R) != 0)
 		return TSK_EXIT_FAIL;
+	tsk_out_begin(&out, stdout, o->cli.fmt, NULL);
 	tsk_readings_init(&rs);
 	tsk_payload_info_init(&info);
 	tsk_jsonl_init(&rd, stdin);
 	while (tsk_jsonl_next_line(&rd)) {
 		int64_t now = tsk_now_us();
 		int prc = topic != NULL
-		    ? tsk_payload_parse(o->tenant, topic, rd.line, rd.len, now, &rs, &info, perr, sizeof perr)
-		    : tsk_payload_parse_line(o->tenant, rd.line, rd.len, now, &rs, &info, perr, sizeof perr);
+		    ? tsk_payload_parse(o->cli.tenant, topic, rd.line, rd.len, now, &rs, &info, perr, sizeof perr)
+		    : tsk_payload_parse_line(o->cli.tenant, rd.line, rd.len, now, &rs, &info, perr, sizeof perr);
 		if (prc == TSK_EINVAL) {
 			on_reject(&R, rd.lineno, tsk_payload_reason_str(info.reason),
 			    info.detail[0] != '\0' ? info.detail : perr, rd.line, rd.len);
@@ -263,18 +229,20 @@ cmd_parse(struct opts *o)
 			    info.detail[0] != '\0' ? info.detail : "no sensor had a value", rd.line, rd.len);
 		for (size_t i = 0; i < rs.n && !wfail; i++) {
 			json_t *j = tsk_reading_to_json(&rs.v[i]);
-			wfail = j == NULL || tsk_jsonl_write(stdout, j) != 0;
+			wfail = j == NULL || tsk_out_row(&out, j) != 0;
 			json_decref(j);
 		}
 		tsk_readings_clear(&rs);
 		if (wfail)
 			break;
 	}
+	if (wfail || tsk_out_end(&out) != 0)
+		tsk_cli_write_error(&o->cli);
 	if (ferror(stdin)) {
 		tsk_err("read error: %s", strerror(errno));
 		rc = TSK_EXIT_FAIL;
 	}
-	if (close_rejects(&R) != 0 || tsk_close_stdout() != 0)
+	if (close_rejects(&R) != 0)
 		rc = TSK_EXIT_FAIL;
 	if (rc == TSK_EXIT_OK && R.n > 0)
 		rc = TSK_EXIT_PARTIAL;
@@ -300,17 +268,20 @@ counters_json(struct tsk_stats *st, const char *mode, struct tsk_spool *sp)
 	return j;
 }
 
+/* One object on stdout in the chosen format; a write error is kept for the end of main(). */
 static int
-print_json(json_t *j)
+print_json(struct opts *o, json_t *j)
 {
-	int rc = j != NULL && tsk_jsonl_write(stdout, j) == 0 ? 0 : -1;
-	json_decref(j);
-	return rc;
+	return tsk_cli_print_one(&o->cli, NULL, j) == TSK_EXIT_OK ? 0 : -1;
 }
 
 static int
-cmd_stdin(struct opts *o)
+cmd_stdin(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
+
+	(void)argc;
+	(void)argv;
 	struct tsk_ingest *ing = NULL;
 	struct tsk_stats st;
 	struct rejects R;
@@ -320,17 +291,17 @@ cmd_stdin(struct opts *o)
 	tsk_stats_init(&st);
 	if (open_rejects(o, &R) != 0)
 		return TSK_EXIT_FAIL;
-	if ((rc = tsk_ingest_new(NULL, &o->io, &st, &ing, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_ingest_new(NULL, &o->io, &st, &ing, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		goto out;
-	rc = tsk_ingest_lines(ing, stdin, o->tenant, on_reject, &R, &rejected, o->err, sizeof o->err);
+	rc = tsk_ingest_lines(ing, stdin, o->cli.tenant, on_reject, &R, &rejected, o->cli.err, sizeof o->cli.err);
 out:
 	if (rc != TSK_OK)
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 	exitc = rc == TSK_OK ? (rejected > 0 ? TSK_EXIT_PARTIAL : TSK_EXIT_OK) : tsk_exit_code(rc);
 	if (rc == TSK_EINVAL)
 		exitc = TSK_EXIT_FAIL;
 	/* The counters, also after a failure: they say how far it got. */
-	if (print_json(counters_json(&st, "stdin", NULL)) != 0 || tsk_close_stdout() != 0)
+	if (print_json(o, counters_json(&st, "stdin", NULL)) != 0)
 		exitc = exitc == TSK_EXIT_OK || exitc == TSK_EXIT_PARTIAL ? TSK_EXIT_FAIL : exitc;
 	if (close_rejects(&R) != 0 && exitc == TSK_EXIT_OK)
 		exitc = TSK_EXIT_FAIL;
@@ -346,12 +317,16 @@ open_spool(struct opts *o, int must_exist, struct tsk_spool **sp)
 	struct tsk_spool_opts so = o->so;
 
 	so.must_exist = must_exist;
-	return tsk_spool_open(o->spool_path, &so, sp, o->err, sizeof o->err);
+	return tsk_spool_open(o->spool_path, &so, sp, o->cli.err, sizeof o->cli.err);
 }
 
 static int
-cmd_drain(struct opts *o)
+cmd_drain(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
+
+	(void)argc;
+	(void)argv;
 	struct tsk_spool *sp = NULL;
 	struct tsk_ingest *ing = NULL;
 	struct tsk_stats st;
@@ -361,18 +336,18 @@ cmd_drain(struct opts *o)
 	rc = open_spool(o, 1, &sp);
 	if (rc == TSK_ENOTFOUND) {
 		tsk_info("no spool at %s: nothing to drain", o->spool_path);
-		return print_json(tsk_stats_to_json(&st, "drain", NULL)) == 0 && tsk_close_stdout() == 0 ? 0 : 1;
+		return print_json(o, tsk_stats_to_json(&st, "drain", NULL)) == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
 	}
 	if (rc == TSK_OK)
-		rc = tsk_ingest_new(sp, &o->io, &st, &ing, o->err, sizeof o->err);
+		rc = tsk_ingest_new(sp, &o->io, &st, &ing, o->cli.err, sizeof o->cli.err);
 	if (rc == TSK_OK)
-		rc = tsk_ingest_drain(ing, o->err, sizeof o->err);
+		rc = tsk_ingest_drain(ing, o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 	exitc = tsk_exit_code(rc);
 	if (rc == TSK_EINVAL)
 		exitc = TSK_EXIT_FAIL;
-	if (print_json(counters_json(&st, "drain", sp)) != 0 || tsk_close_stdout() != 0)
+	if (print_json(o, counters_json(&st, "drain", sp)) != 0)
 		exitc = exitc == 0 ? TSK_EXIT_FAIL : exitc;
 	tsk_ingest_free(ing);
 	tsk_spool_close(sp);
@@ -380,8 +355,12 @@ cmd_drain(struct opts *o)
 }
 
 static int
-cmd_stats(struct opts *o)
+cmd_stats(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
+
+	(void)argc;
+	(void)argv;
 	struct tsk_spool *sp = NULL;
 	struct tsk_stats st;
 	char *path = tsk_stats_path(o->spool_path);
@@ -392,7 +371,7 @@ cmd_stats(struct opts *o)
 		return TSK_EXIT_FAIL;
 	tsk_stats_init(&st);
 	atomic_store(&st.started_us, 0);
-	int frc = tsk_stats_read_file(path, &file, o->err, sizeof o->err);
+	int frc = tsk_stats_read_file(path, &file, o->cli.err, sizeof o->cli.err);
 	rc = open_spool(o, 1, &sp);
 	if (rc == TSK_ETEMP && frc == TSK_OK) {
 		/* Locked: a tsk-ingest process owns the spool and writes this file every second. */
@@ -411,14 +390,14 @@ cmd_stats(struct opts *o)
 		json_object_set_new(out, "running", json_false());
 	} else {
 		if (rc == TSK_ENOTFOUND)
-			snprintf(o->err, sizeof o->err, "no spool at %s", o->spool_path);
+			snprintf(o->cli.err, sizeof o->cli.err, "no spool at %s", o->spool_path);
 		else if (rc == TSK_OK || rc == TSK_ETEMP)
-			snprintf(o->err, sizeof o->err, "%s is in use and %s has no counters yet", o->spool_path, path);
-		tsk_err("%s", o->err);
+			snprintf(o->cli.err, sizeof o->cli.err, "%s is in use and %s has no counters yet", o->spool_path, path);
+		tsk_err("%s", o->cli.err);
 		exitc = rc == TSK_ETEMP ? TSK_EXIT_TEMP : TSK_EXIT_FAIL;
 		goto done;
 	}
-	exitc = print_json(out) == 0 && tsk_close_stdout() == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
+	exitc = print_json(o, out) == 0 ? TSK_EXIT_OK : TSK_EXIT_FAIL;
 	out = NULL;
 done:
 	json_decref(out);
@@ -432,9 +411,9 @@ static int
 print_dead(void *arg, const struct tsk_spool_dead *d)
 {
 	char ts[TSK_TIME_STRLEN];
+	struct opts *opts = arg;
 	json_t *o;
 
-	(void)arg;
 	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:I}", "id", (json_int_t)d->id, "received",
 	    tsk_time_format(d->received_us, ts), "reason", d->reason != NULL ? d->reason : "",
 	    "detail", d->detail != NULL ? json_string(d->detail) : json_null(),
@@ -442,38 +421,37 @@ print_dead(void *arg, const struct tsk_spool_dead *d)
 	    "bytes", (json_int_t)d->len);
 	if (o != NULL && d->body != NULL)
 		json_object_set_new(o, "body", lossy_string(d->body, d->len));
-	return print_json(o) == 0 ? 0 : 1;
+	return print_json(opts, o) == 0 ? 0 : 1;
 }
 
 static int
-cmd_dead(struct opts *o, int argc, char **argv)
+cmd_dead(void *ctx, int argc, char **argv)
 {
+	struct opts *o = ctx;
 	struct tsk_spool *sp = NULL;
 	int purge = argc > 0 && strcmp(argv[0], "purge") == 0, rc;
 
 	if (argc > (purge ? 1 : 0))
-		return tsk_usage_error("%susage: dead [--reason R] [--limit N] | dead purge", "");
+		return tsk_cli_usage("usage: dead [--reason R] [--limit N] | dead purge");
 	if ((rc = open_spool(o, 1, &sp)) != TSK_OK) {
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 		return tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
 	}
 	if (purge) {
 		uint64_t n = 0;
-		rc = tsk_spool_dead_purge(sp, INT64_MAX, &n, o->err, sizeof o->err);
+		rc = tsk_spool_dead_purge(sp, INT64_MAX, &n, o->cli.err, sizeof o->cli.err);
 		if (rc == TSK_OK)
-			rc = print_json(json_pack("{s:I}", "purged", (json_int_t)n)) == 0 ? TSK_OK : TSK_EFAIL;
+			rc = print_json(o, json_pack("{s:I}", "purged", (json_int_t)n)) == 0 ? TSK_OK : TSK_EFAIL;
 	} else {
-		rc = tsk_spool_dead_list(sp, o->dead_reason, 0, (size_t)o->dead_limit, print_dead, NULL, o->err, sizeof o->err);
+		rc = tsk_spool_dead_list(sp, o->dead_reason, 0, (size_t)o->dead_limit, print_dead, o, o->cli.err, sizeof o->cli.err);
 		if (rc > 0) {
-			snprintf(o->err, sizeof o->err, "write error");
+			snprintf(o->cli.err, sizeof o->cli.err, "write error");
 			rc = TSK_EFAIL;
 		}
 	}
 	if (rc != TSK_OK)
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 	tsk_spool_close(sp);
-	if (tsk_close_stdout() != 0 && rc == TSK_OK)
-		rc = TSK_EFAIL;
 	return rc == TSK_OK ? TSK_EXIT_OK : TSK_EXIT_FAIL;
 }
 
@@ -532,8 +510,12 @@ write_stats(const char *path, struct tsk_stats *st, struct tsk_spool *sp)
 }
 
 static int
-cmd_mqtt(struct opts *o)
+cmd_mqtt(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	struct tsk_spool *sp = NULL;
 	struct tsk_ingest *ing = NULL;
 	struct tsk_mqtt *mq = NULL;
@@ -553,15 +535,15 @@ cmd_mqtt(struct opts *o)
 	if ((stats_path = tsk_stats_path(o->spool_path)) == NULL)
 		goto out;
 	if ((rc = open_spool(o, 0, &sp)) != TSK_OK) {
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 		exitc = tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
 		goto out;
 	}
 	o->io.spool_max_msgs = o->so.max_msgs;
 	o->io.spool_max_bytes = o->so.max_bytes;
-	if ((rc = tsk_ingest_new(sp, &o->io, &st, &ing, o->err, sizeof o->err)) != TSK_OK ||
-	    (rc = tsk_ingest_start(ing, o->err, sizeof o->err)) != TSK_OK) {
-		tsk_err("%s", o->err);
+	if ((rc = tsk_ingest_new(sp, &o->io, &st, &ing, o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+	    (rc = tsk_ingest_start(ing, o->cli.err, sizeof o->cli.err)) != TSK_OK) {
+		tsk_err("%s", o->cli.err);
 		goto out;
 	}
 	ctx.ing = ing;
@@ -574,9 +556,9 @@ cmd_mqtt(struct opts *o)
 	ctx.wait_ms = o->m.keepalive * 1000 / 2;
 	if (ctx.wait_ms > 30000)
 		ctx.wait_ms = 30000;
-	if ((rc = tsk_mqtt_start(&o->m, mqtt_msg, mqtt_commit, mqtt_gate, log_cb, &ctx, &st, &mq, o->err,
-	    sizeof o->err)) != TSK_OK) {
-		tsk_err("%s", o->err);
+	if ((rc = tsk_mqtt_start(&o->m, mqtt_msg, mqtt_commit, mqtt_gate, log_cb, &ctx, &st, &mq, o->cli.err,
+	    sizeof o->cli.err)) != TSK_OK) {
+		tsk_err("%s", o->cli.err);
 		exitc = rc == TSK_EINVAL ? TSK_EXIT_USAGE : TSK_EXIT_FAIL;
 		goto out;
 	}
@@ -584,8 +566,8 @@ cmd_mqtt(struct opts *o)
 	for (;;) {
 		struct timespec tick = { 1, 0 };
 		write_stats(stats_path, &st, sp);
-		if (tsk_ingest_failed(ing, o->err, sizeof o->err)) {
-			tsk_err("flusher stopped: %s", o->err);
+		if (tsk_ingest_failed(ing, o->cli.err, sizeof o->cli.err)) {
+			tsk_err("flusher stopped: %s", o->cli.err);
 			break;
 		}
 		sig = sigtimedwait(&sigs, NULL, &tick);
@@ -599,11 +581,11 @@ cmd_mqtt(struct opts *o)
 	tsk_ingest_interrupt(ing);
 	tsk_mqtt_stop(mq, 2000);
 	mq = NULL;
-	rc = tsk_ingest_stop(ing, tsk_now_us() + o->drain_timeout_us, &stuck, o->err, sizeof o->err);
+	rc = tsk_ingest_stop(ing, tsk_now_us() + o->drain_timeout_us, &stuck, o->cli.err, sizeof o->cli.err);
 	if (rc == TSK_EFAIL)
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 	else if (rc != TSK_OK)
-		tsk_warn("%s", o->err);
+		tsk_warn("%s", o->cli.err);
 	write_stats(stats_path, &st, stuck ? NULL : sp);
 	/* A SIGTERM is a normal stop whatever was left spooled: it is safe there for the next start. */
 	exitc = sig > 0 && rc != TSK_EFAIL ? TSK_EXIT_OK : TSK_EXIT_FAIL;
@@ -630,19 +612,22 @@ static int
 set_duration(const char *name, const char *v, int64_t *out)
 {
 	if (tsk_duration_parse(v, out) != TSK_OK) {
-		tsk_usage_error("bad duration \"%s\" (like 500ms, 10s, 5m)", v);
-		(void)name;
+		tsk_cli_usage("bad %s \"%s\" (a duration like 500ms, 10s, 5m)", name, v);
 		return -1;
 	}
 	return 0;
 }
 
+static const struct tsk_cli_command commands[] = {
+	{ "mqtt", cmd_mqtt, 0 }, { "stdin", cmd_stdin, 0 }, { "parse", cmd_parse, 0 }, { "drain", cmd_drain, 0 },
+	{ "stats", cmd_stats, 0 }, { "dead", cmd_dead, TSK_CLI_TAKES_ARGS },
+};
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "dsn", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
-		{ "tenant", required_argument, NULL, 't' }, { "spool", required_argument, NULL, O_SPOOL },
+		TSK_CLI_LONGOPTS, { "spool", required_argument, NULL, O_SPOOL },
 		{ "spool-max", required_argument, NULL, O_SPOOL_MAX }, { "sync", required_argument, NULL, O_SYNC },
 		{ "batch", required_argument, NULL, O_BATCH }, { "flush-interval", required_argument, NULL, O_FLUSH },
 		{ "no-catalog", no_argument, NULL, O_NOCAT }, { "url", required_argument, NULL, O_URL },
@@ -655,30 +640,29 @@ main(int argc, char **argv)
 		{ "insecure", no_argument, NULL, O_INSECURE }, { "drain-timeout", required_argument, NULL, O_DRAIN },
 		{ "reject", required_argument, NULL, O_REJECT }, { "retry-for", required_argument, NULL, O_RETRY },
 		{ "reason", required_argument, NULL, O_REASON }, { "limit", required_argument, NULL, O_LIMIT },
-		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o; /* static: zeroed, and off the stack of a long-running process */
-	const char *config = NULL, *v;
-	int c, level = TSK_LOG_NORMAL, rc = TSK_EXIT_USAGE;
+	const char *v;
+	int c, rc = TSK_EXIT_USAGE;
 	long n;
 	int64_t d;
 
-	tsk_log_init(PROG, level);
-	tsk_conf_init(&o.conf);
+	tsk_cli_init(&o.cli, PROG, usage_text);
 	o.m.qos = 1;
 	o.drain_timeout_us = 10 * TSK_US_PER_S;
-	while ((c = getopt_long(argc, argv, "d:c:t:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		switch (tsk_cli_option(&o.cli, c, optarg, &rc)) {
+		case -1: goto out;     /* --help, --version, or a bad option */
+		case 1: continue;      /* a common option */
+		}
 		switch (c) {
-		case 'd': tsk_conf_set(&o.conf, "database_url", optarg); break;
-		case 'c': config = optarg; break;
-		case 't': o.tenant = optarg; break;
-		case O_SPOOL: tsk_conf_set(&o.conf, "spool", optarg); break;
-		case O_SPOOL_MAX: tsk_conf_set(&o.conf, "spool_max", optarg); break;
-		case O_SYNC: tsk_conf_set(&o.conf, "spool_sync", optarg); break;
+		case O_SPOOL: tsk_conf_set(&o.cli.conf, "spool", optarg); break;
+		case O_SPOOL_MAX: tsk_conf_set(&o.cli.conf, "spool_max", optarg); break;
+		case O_SYNC: tsk_conf_set(&o.cli.conf, "spool_sync", optarg); break;
 		case O_BATCH:
-			if (parse_int(optarg, 1, 1000000, &n) != 0) {
-				rc = tsk_usage_error("--batch must be 1..1000000, not \"%s\"", optarg);
+			if (tsk_cli_long(optarg, 1, 1000000, &n) != 0) {
+				rc = tsk_cli_usage("--batch must be 1..1000000, not \"%s\"", optarg);
 				goto out;
 			}
 			o.io.batch = (size_t)n;
@@ -689,10 +673,10 @@ main(int argc, char **argv)
 			o.io.flush_interval_ms = d / 1000 > 0 ? (int)(d / 1000 < 60000 ? d / 1000 : 60000) : 1;
 			break;
 		case O_NOCAT: o.io.no_catalog = 1; break;
-		case O_URL: tsk_conf_set(&o.conf, "mqtt_url", optarg); break;
+		case O_URL: tsk_conf_set(&o.cli.conf, "mqtt_url", optarg); break;
 		case O_TOPIC:
 			if (o.ntopics == TSK_MQTT_MAX_TOPICS) {
-				rc = tsk_usage_error("at most %s --topic options", "16");
+				rc = tsk_cli_usage("at most %d --topic options", TSK_MQTT_MAX_TOPICS);
 				goto out;
 			}
 			o.topics[o.ntopics++] = optarg;
@@ -700,29 +684,29 @@ main(int argc, char **argv)
 		case O_SHARE: o.m.share = optarg; break;
 		case O_CLIENT: o.m.client_id = optarg; break;
 		case O_QOS:
-			if (parse_int(optarg, 0, 1, &n) != 0) {
-				rc = tsk_usage_error("--qos must be 0 or 1 (QoS 2 is not safe with libmosquitto), not \"%s\"", optarg);
+			if (tsk_cli_long(optarg, 0, 1, &n) != 0) {
+				rc = tsk_cli_usage("--qos must be 0 or 1 (QoS 2 is not safe with libmosquitto), not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.qos = (int)n;
 			break;
 		case O_PROTO:
-			if (parse_int(optarg, 0, 311, &n) != 0 || (n != 5 && n != 311)) {
-				rc = tsk_usage_error("--protocol must be 5 or 311, not \"%s\"", optarg);
+			if (tsk_cli_long(optarg, 0, 311, &n) != 0 || (n != 5 && n != 311)) {
+				rc = tsk_cli_usage("--protocol must be 5 or 311, not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.protocol = (int)n;
 			break;
 		case O_KEEP:
-			if (parse_int(optarg, 5, 65535, &n) != 0) {
-				rc = tsk_usage_error("--keepalive must be 5..65535 seconds, not \"%s\"", optarg);
+			if (tsk_cli_long(optarg, 5, 65535, &n) != 0) {
+				rc = tsk_cli_usage("--keepalive must be 5..65535 seconds, not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.keepalive = (int)n;
 			break;
 		case O_RMAX:
-			if (parse_int(optarg, 1, 65535, &n) != 0) {
-				rc = tsk_usage_error("--receive-max must be 1..65535, not \"%s\"", optarg);
+			if (tsk_cli_long(optarg, 1, 65535, &n) != 0) {
+				rc = tsk_cli_usage("--receive-max must be 1..65535, not \"%s\"", optarg);
 				goto out;
 			}
 			o.m.receive_max = (int)n;
@@ -748,45 +732,32 @@ main(int argc, char **argv)
 			break;
 		case O_REASON: o.dead_reason = optarg; break;
 		case O_LIMIT:
-			if (parse_int(optarg, 0, LONG_MAX, &o.dead_limit) != 0) {
-				rc = tsk_usage_error("--limit must be a count, not \"%s\"", optarg);
+			if (tsk_cli_long(optarg, 0, LONG_MAX, &o.dead_limit) != 0) {
+				rc = tsk_cli_usage("--limit must be a count, not \"%s\"", optarg);
 				goto out;
 			}
 			break;
-		case 'q': level = TSK_LOG_QUIET; break;
-		case 'v': level++; break;
-		case 'h': fputs(usage_text, stdout); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		case 'V': printf("%s %s\n", PROG, TSK_VERSION); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		default: fprintf(stderr, "try '%s --help'\n", PROG); goto out;
 		}
 	}
-	tsk_log_init(PROG, level);
 	signal(SIGPIPE, SIG_IGN); /* a dropped connection is an error return, not a death */
-	if (tsk_conf_load(&o.conf, config, o.err, sizeof o.err) != TSK_OK) {
-		tsk_err("%s", o.err);
+	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)
 		goto out;
-	}
-	if (optind >= argc) {
-		rc = tsk_usage_error("%sno command given", "");
-		goto out;
-	}
-	o.cmd = argv[optind];
-	o.io.dsn = tsk_conf_dsn(&o.conf);
+	o.io.dsn = tsk_conf_dsn(&o.cli.conf);
 	o.io.log = log_cb;
-	o.spool_path = tsk_conf_get_default(&o.conf, "spool", DEFAULT_SPOOL);
-	v = tsk_conf_get_default(&o.conf, "spool_max", "1G");
-	if (parse_size(v, &o.so.max_bytes) != 0) {
-		rc = tsk_usage_error("bad --spool-max \"%s\" (bytes, or with k, M, G)", v);
+	o.spool_path = tsk_conf_get_default(&o.cli.conf, "spool", DEFAULT_SPOOL);
+	v = tsk_conf_get_default(&o.cli.conf, "spool_max", "1G");
+	if (tsk_cli_size(v, &o.so.max_bytes) != 0) {
+		rc = tsk_cli_usage("bad --spool-max \"%s\" (bytes, or with k, M, G)", v);
 		goto out;
 	}
-	v = tsk_conf_get_default(&o.conf, "spool_sync", "normal");
+	v = tsk_conf_get_default(&o.cli.conf, "spool_sync", "normal");
 	if (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0) {
-		rc = tsk_usage_error("--sync must be normal or full, not \"%s\"", v);
+		rc = tsk_cli_usage("--sync must be normal or full, not \"%s\"", v);
 		goto out;
 	}
 	o.so.sync_full = strcmp(v, "full") == 0;
 	o.so.max_dead = 100000;
-	o.m.url = tsk_conf_get(&o.conf, "mqtt_url");
+	o.m.url = tsk_conf_get(&o.cli.conf, "mqtt_url");
 	for (int i = 0; i < o.ntopics; i++)
 		o.m.topics[i] = o.topics[i];
 	o.m.ntopics = o.ntopics;
@@ -794,27 +765,11 @@ main(int argc, char **argv)
 		char host[256] = "localhost";
 		gethostname(host, sizeof host - 1);
 		snprintf(o.client_id, sizeof o.client_id, "tsk-ingest-%s", host);
-		o.m.client_id = tsk_conf_get_default(&o.conf, "mqtt_client_id", o.client_id);
+		o.m.client_id = tsk_conf_get_default(&o.cli.conf, "mqtt_client_id", o.client_id);
 	}
-	if (optind + 1 < argc && strcmp(o.cmd, "dead") != 0) {
-		rc = tsk_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
-		goto out;
-	}
-	if (strcmp(o.cmd, "parse") == 0)
-		rc = cmd_parse(&o);
-	else if (strcmp(o.cmd, "stdin") == 0)
-		rc = cmd_stdin(&o);
-	else if (strcmp(o.cmd, "mqtt") == 0)
-		rc = cmd_mqtt(&o);
-	else if (strcmp(o.cmd, "drain") == 0)
-		rc = cmd_drain(&o);
-	else if (strcmp(o.cmd, "stats") == 0)
-		rc = cmd_stats(&o);
-	else if (strcmp(o.cmd, "dead") == 0)
-		rc = cmd_dead(&o, argc - optind - 1, argv + optind + 1);
-	else
-		rc = tsk_usage_error("unknown command \"%s\"", o.cmd);
+	rc = tsk_cli_dispatch(&o.cli, commands, sizeof commands / sizeof commands[0], argc - optind, argv + optind, &o);
+	rc = tsk_cli_finish(&o.cli, rc);
 out:
-	tsk_conf_free(&o.conf);
+	tsk_cli_free(&o.cli);
 	return rc;
 }

@@ -194,7 +194,8 @@ tsk_cli_finish(struct tsk_cli *c, int rc)
 			tsk_err("write error: %s", strerror(c->write_errno));
 		rc = TSK_EXIT_FAIL;
 	}
-	if (tsk_close_stdout() != 0 && rc == TSK_EXIT_OK)
+	/* Output that did not arrive is a failure, also when some input was rejected (exit 3). */
+	if (tsk_close_stdout() != 0 && (rc == TSK_EXIT_OK || rc == TSK_EXIT_PARTIAL))
 		rc = TSK_EXIT_FAIL;
 	return rc;
 }

@@ -101,7 +101,7 @@ int tsk_cli_dispatch(struct tsk_cli *c, const struct tsk_cli_command *cmds, size
     void *ctx);
 
 /* The end of main(): reports a stdout write error (quietly for EPIPE, `| head`), checks fclose(stdout),
- * and turns `rc` into 1 when stdout failed. Returns the final exit code. */
+ * and turns `rc` 0 or 3 into 1 when stdout failed. Returns the final exit code. */
 int tsk_cli_finish(struct tsk_cli *c, int rc);
 
 /* Number parsing for options: a whole decimal in lo..hi, or a byte size with k/M/G (binary). 0 or -1. */

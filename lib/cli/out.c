@@ -24,22 +24,6 @@ tsk_format_parse(const char *s, enum tsk_format *out)
 	return TSK_OK;
 }
 
-void
-tsk_csv_field(FILE *f, const char *s)
-{
-	if (s[strcspn(s, ",\"\r\n")] == '\0') {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* A cell's text: strings as they are, numbers in shortest form, null empty, the rest as JSON. */
 static char *
 cell(json_t *v)
@@ -61,6 +45,15 @@ cell(json_t *v)
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+/* The CSV writer's sink: its full buffer goes to the stream. */
+static int
+file_sink(void *ctx, const char *buf, size_t len, char *err, size_t errlen)
+{
+	if (fwrite(buf, 1, len, ctx) != len)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "write error");
+	return TSK_OK;
+}
+
 void
 tsk_out_begin(struct tsk_out *o, FILE *f, enum tsk_format fmt, const char *const *cols)
 {
@@ -70,6 +63,8 @@ tsk_out_begin(struct tsk_out *o, FILE *f, enum tsk_format fmt, const char *const
 	o->cols = cols;
 	if (fmt == TSK_FMT_TABLE)
 		o->rows = json_array();
+	if (fmt == TSK_FMT_CSV)
+		o->csv_open = tsk_csv_init(&o->csv, 64 * 1024, file_sink, f) == TSK_OK;
 }
 
 static const char *const *
@@ -102,24 +97,19 @@ tsk_out_row(struct tsk_out *o, json_t *row)
 	case TSK_FMT_TABLE:
 		return json_array_append(o->rows, row);
 	case TSK_FMT_CSV:
+		if (!o->csv_open)
+			return -1;
 		cols = row_cols(o, row, tmp, 64);
 		if (!o->header_done) {
-			for (int i = 0; cols[i] != NULL; i++) {
-				if (i > 0)
-					fputc(',', o->f);
-				tsk_csv_field(o->f, cols[i]);
-			}
-			fputs("\r\n", o->f);
+			tsk_csv_header(&o->csv, cols);
 			o->header_done = 1;
 		}
 		for (int i = 0; cols[i] != NULL; i++) {
 			char *c = cell(json_object_get(row, cols[i]));
-			if (i > 0)
-				fputc(',', o->f);
-			tsk_csv_field(o->f, c != NULL ? c : "");
+			tsk_csv_cstr(&o->csv, c != NULL ? c : "");
 			free(c);
 		}
-		return fputs("\r\n", o->f) == EOF ? -1 : 0;
+		return tsk_csv_end_row(&o->csv) == TSK_OK ? 0 : -1;
 	}
 	return -1;
 }
@@ -207,6 +197,12 @@ tsk_out_end(struct tsk_out *o)
 		rc = write_table(o);
 		json_decref(o->rows);
 		o->rows = NULL;
+	}
+	if (o->csv_open) {
+		if (tsk_csv_flush(&o->csv) != TSK_OK)
+			rc = -1;
+		tsk_csv_free(&o->csv);
+		o->csv_open = 0;
 	}
 	if (fflush(o->f) != 0 || ferror(o->f))
 		rc = -1;
