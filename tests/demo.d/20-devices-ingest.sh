@@ -1,5 +1,5 @@
 # make demo, step 2: tsk-ingest subscribes to the broker; simulated HVAC devices publish in every
-# topic form and payload format of CONTRACT.md §2-§3; the readings land in tenant umc.
+# topic form and payload format of tsk-formats(5); the readings land in tenant umc.
 say "tsk-ingest mqtt (persistent session, QoS 1, spool var/spool.db)"
 if [ -f "$VAR/ingest.pid" ] && kill -0 "$(cat "$VAR/ingest.pid")" 2>/dev/null; then
 	echo "already running (pid $(cat "$VAR/ingest.pid"))"

@@ -1,4 +1,4 @@
-/* MQTT topic forms (CONTRACT.md §2), slugs and UTF-8 checks. */
+/* MQTT topic forms (tsk-formats(5)), slugs and UTF-8 checks. */
 #include "tap.h"
 #include "model/topic.h"
 #include "core/tsk.h"
