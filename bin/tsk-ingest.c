@@ -108,6 +108,7 @@ struct rejects {
 	FILE *f;
 	uint64_t n;
 	int quiet;
+	int werr;   /* errno of the first failed write: by fclose time errno says nothing */
 };
 
 /* The line as a JSON string, invalid UTF-8 bytes (and NULs) replaced by U+FFFD, so the reject file
@@ -152,8 +153,8 @@ on_reject(void *arg, long lineno, const char *reason, const char *detail, const 
 		    detail != NULL ? detail : "");
 		if (o != NULL && line != NULL)
 			json_object_set_new(o, "input", lossy_string(line, len));
-		if (o != NULL)
-			tsk_jsonl_write(R->f, o);
+		if (o != NULL && tsk_jsonl_write(R->f, o) != 0 && R->werr == 0)
+			R->werr = errno != 0 ? errno : EIO;
 		json_decref(o);
 	}
 }
@@ -178,8 +179,20 @@ close_rejects(struct rejects *R)
 	if (R->n > SHOW_REJECTS && !R->quiet)
 		tsk_warn("%llu lines rejected in all%s", (unsigned long long)R->n,
 		    R->f != NULL ? " (see the reject file)" : "");
-	if (R->f != NULL && (ferror(R->f) | fclose(R->f)) != 0) {
-		tsk_err("cannot write the reject file: %s", strerror(errno));
+	if (R->f == NULL)
+		return 0;
+	errno = 0;
+	if (fflush(R->f) != 0 && R->werr == 0)
+		R->werr = errno;
+	if (ferror(R->f) && R->werr == 0)
+		R->werr = EIO;
+	errno = 0;
+	if (fclose(R->f) != 0 && R->werr == 0)
+		R->werr = errno != 0 ? errno : EIO;
+	R->f = NULL;
+	if (R->werr != 0) {
+		/* The rejected lines are lost: that is a failure, not a partial success. */
+		tsk_err("cannot write the reject file: %s", strerror(R->werr));
 		return -1;
 	}
 	return 0;
@@ -209,6 +222,7 @@ cmd_parse(void *ctx, int argc, char **argv)
 	tsk_readings_init(&rs);
 	tsk_payload_info_init(&info);
 	tsk_jsonl_init(&rd, stdin);
+	rd.max = TSK_ENVELOPE_MAX + 1; /* a longer line is refused as too large, without reading it into memory */
 	while (tsk_jsonl_next_line(&rd)) {
 		int64_t now = tsk_now_us();
 		int prc = topic != NULL
@@ -303,7 +317,7 @@ out:
 	/* The counters, also after a failure: they say how far it got. */
 	if (print_json(o, counters_json(&st, "stdin", NULL)) != 0)
 		exitc = exitc == TSK_EXIT_OK || exitc == TSK_EXIT_PARTIAL ? TSK_EXIT_FAIL : exitc;
-	if (close_rejects(&R) != 0 && exitc == TSK_EXIT_OK)
+	if (close_rejects(&R) != 0 && (exitc == TSK_EXIT_OK || exitc == TSK_EXIT_PARTIAL))
 		exitc = TSK_EXIT_FAIL;
 	tsk_ingest_free(ing);
 	return exitc;

@@ -114,6 +114,46 @@ tsk_out_row(struct tsk_out *o, json_t *row)
 	return -1;
 }
 
+/*
+ * Text for a terminal: device ids and labels come from devices, and an ESC sequence or a CR in them
+ * would rewrite the operator's screen. C0 controls, DEL and the C1 controls (U+0080..U+009F, which
+ * some terminals obey) are shown as escapes: \n \r \t, else \xHH or \u00HH. Takes s, returns a new string.
+ */
+static char *
+terminal_safe(char *s)
+{
+	size_t n = 0, bad = 0;
+
+	if (s == NULL)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+		if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			bad++;
+	if (bad == 0)
+		return s;
+	char *out = malloc(n + bad * 6 + 1), *w = out;
+	if (out == NULL) {
+		free(s);
+		return NULL;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
+			*w++ = '\\';
+			*w++ = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			w += sprintf(w, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			w += sprintf(w, "\\u%04x", p[1]);
+			p++;
+		} else {
+			*w++ = (char)*p;
+		}
+	}
+	*w = '\0';
+	free(s);
+	return out;
+}
+
 static int
 is_numeric_col(json_t *rows, const char *col)
 {
@@ -154,7 +194,7 @@ write_table(struct tsk_out *o)
 	}
 	json_array_foreach(o->rows, i, r) {
 		for (size_t c = 0; c < ncols; c++) {
-			char *s = cell(json_object_get(r, cols[c]));
+			char *s = terminal_safe(cell(json_object_get(r, cols[c])));
 			size_t len = 0;
 			/* Width in characters, not bytes: count UTF-8 lead bytes. */
 			for (const char *p = s ? s : ""; *p; p++)
@@ -169,7 +209,7 @@ write_table(struct tsk_out *o)
 	fputc('\n', o->f);
 	json_array_foreach(o->rows, i, r) {
 		for (size_t c = 0; c < ncols; c++) {
-			char *s = cell(json_object_get(r, cols[c]));
+			char *s = terminal_safe(cell(json_object_get(r, cols[c])));
 			size_t len = 0, pad;
 			for (const char *p = s ? s : ""; *p; p++)
 				len += ((unsigned char)*p & 0xc0) != 0x80;

@@ -18,20 +18,58 @@ tsk_jsonl_free(struct tsk_jsonl *r)
 	r->line = NULL;
 }
 
+/* One line, newline included when there is one, into r->line; at most r->max bytes are kept (the rest
+ * up to the newline is read and dropped). -1 at end of input. */
+static ssize_t
+read_line(struct tsk_jsonl *r)
+{
+	size_t n = 0;
+	int c = EOF;
+
+	if (r->max == 0)
+		return getline(&r->line, &r->cap, r->f);
+	r->overlong = 0;
+	flockfile(r->f);
+	while ((c = getc_unlocked(r->f)) != EOF) {
+		if (n < r->max) {
+			if (n + 2 > r->cap) {
+				size_t cap = r->cap ? r->cap * 2 : 4096;
+				char *p = realloc(r->line, cap);
+				if (p == NULL) {
+					c = EOF;
+					break;
+				}
+				r->line = p;
+				r->cap = cap;
+			}
+			r->line[n++] = (char)c;
+		} else {
+			r->overlong = 1;
+		}
+		if (c == '\n')
+			break;
+	}
+	funlockfile(r->f);
+	if (n == 0 && c == EOF && !r->overlong)
+		return -1;
+	r->line[n] = '\0';
+	return (ssize_t)n;
+}
+
 int
 tsk_jsonl_next_line(struct tsk_jsonl *r)
 {
 	ssize_t n;
 
 	for (;;) {
-		n = getline(&r->line, &r->cap, r->f);
+		n = read_line(r);
 		if (n < 0)
 			return 0;
 		r->lineno++;
 		while (n > 0 && (r->line[n - 1] == '\n' || r->line[n - 1] == '\r'))
 			r->line[--n] = '\0';
 		r->len = (size_t)n;
-		if (strspn(r->line, " \t") != (size_t)n)
+		if (r->overlong || strspn(r->line, " \t") != (size_t)n)
 			return 1;
 	}
 }
