@@ -9,12 +9,18 @@ B=$ROOT/build
 VAR=${TSK_DEMO_VAR:-$ROOT/var}  # TSK_DEMO_VAR: tests run the demo elsewhere
 ENVF=$VAR/demo.env
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# until_ok SECONDS CMD...: runs CMD until it succeeds, for at most SECONDS; 1 if it never did.
+until_ok() {
+	local end=$((SECONDS + $1)); shift
+	until "$@"; do [ "$SECONDS" -lt "$end" ] || return 1; sleep 0.2; done
+}
 
 demo_env() {
 	cat >"$ENVF" <<ENV
 export TSK_TEST_DIR=$TSK_TEST_DIR TSK_PGDATA=$TSK_PGDATA PGBIN=$PGBIN TSK_PG_OWNER=$TSK_PG_OWNER
 export TSK_TEST_PGPORT=$TSK_TEST_PGPORT TSK_TEST_MQTT_PORT=$TSK_TEST_MQTT_PORT
 export TSK_DATABASE_URL="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=tsk"
+export PATH="$B:\$PATH"
 ENV
 }
 
@@ -29,6 +35,7 @@ start() {
 	mkdir -p "$VAR"
 	if running; then
 		say "servers already running (PostgreSQL :$TSK_TEST_PGPORT, mosquitto :$TSK_TEST_MQTT_PORT)"
+		demo_env  # an older demo.env may lack what this one adds
 	else
 		say "starting a private PostgreSQL and mosquitto under var/"
 		servers_start "$VAR" durable || exit 1
@@ -59,9 +66,10 @@ start() {
 
 	say "connect"
 	cat <<TXT
-  . var/demo.env                   # TSK_DATABASE_URL and the ports, for the tools and psql
+  . var/demo.env                   # the tools on PATH, TSK_DATABASE_URL and the ports
   psql "\$TSK_DATABASE_URL"
-  build/tsk-tenant --format table list
+  tsk-tenant --format table list
+  tsk-query latest --tenant umc --device CH-01 --format table
   mosquitto_pub -p $TSK_TEST_MQTT_PORT -q 1 -t tenants/umc/devices/GW-1/sensors/temp-01 -m '{"value": 23.5, "unit": "celsius"}'
   Logins: owner@umc.localhost / Dev@123456 (owner of umc), staff@traksense.localhost / Staff@123456 (staff)
   make demo-stop                   # stops everything; var/ keeps the data for the next make demo
