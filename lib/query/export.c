@@ -428,7 +428,7 @@ raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, stru
 	const char *vals[6];
 	char *devs = NULL, *sens = NULL, from[TSK_TIME_STRLEN], to[TSK_TIME_STRLEN], lim[24], off[24];
 	char set[512], sql[1536];
-	int n = 0, rc, header_seen = 0;
+	int n = 0, rc, header_seen = 0, own = 0;
 	size_t sl = 0, ql = 0;
 	PGresult *res = NULL;
 
@@ -436,8 +436,6 @@ raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, stru
 		return rc;
 	if (tenant == NULL || *tenant == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
-	if ((rc = tsk_db_enter_tenant(db, tenant, 0, NULL, err, errlen)) != TSK_OK)
-		return rc;
 	sl = (size_t)snprintf(set, sizeof set, "SELECT 1");
 	ql = (size_t)snprintf(sql, sizeof sql, "COPY (SELECT ts, device_id, sensor_id, value, unit FROM reading WHERE true");
 #define PARAM(name, value, cond)                                                                                   \
@@ -475,9 +473,11 @@ raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, stru
 #undef PARAM
 	snprintf(sql + ql, sizeof sql - ql, ") TO STDOUT (FORMAT binary)");
 
-	if ((rc = tsk_db_cmd(db, "BEGIN READ ONLY", err, errlen)) != TSK_OK)
+	/* The tenant's schema, like the filter values, lasts for this transaction only. */
+	if ((own = PQtransactionStatus(db) == PQTRANS_IDLE) && (rc = tsk_db_cmd(db, "BEGIN READ ONLY", err, errlen)) != TSK_OK)
 		goto out;
-	if ((rc = tsk_db_exec(db, set, n, vals, NULL, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK ||
+	    (rc = tsk_db_exec(db, set, n, vals, NULL, err, errlen)) != TSK_OK)
 		goto rollback;
 	res = PQexec(db, sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -536,7 +536,8 @@ raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, stru
 	}
 	PQclear(res);
 	res = NULL;
-	rc = tsk_db_cmd(db, "COMMIT", err, errlen);
+	if (own)
+		rc = tsk_db_cmd(db, "COMMIT", err, errlen);
 	goto out;
 oom:
 	rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
@@ -547,7 +548,8 @@ rollback:
 	res = NULL;
 	while ((res = PQgetResult(db)) != NULL)
 		PQclear(res);
-	tsk_db_rollback(db);
+	if (own)
+		tsk_db_rollback(db);
 out:
 	PQclear(res);
 	free(devs);

@@ -368,8 +368,10 @@ get_text(const PGresult *r, int row, int col)
 
 /* ---- running a query ---- */
 
-/* Sets search_path to the tenant's schema, then public, in one round trip (schema names come from the
- * registry and are quoted by the server's quote_ident; the slug is a parameter). */
+/* Sets search_path to the tenant's schema, then public, for the current transaction only (set_config's
+ * is_local: a pooled connection keeps nothing of the tenant after COMMIT or ROLLBACK), in one round trip
+ * (schema names come from the registry and are quoted by the server's quote_ident; the slug is a
+ * parameter). */
 static int
 enter(PGconn *db, const char *tenant, char *err, size_t errlen)
 {
@@ -379,7 +381,9 @@ enter(PGconn *db, const char *tenant, char *err, size_t errlen)
 
 	if (tenant == NULL || *tenant == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
-	rc = tsk_db_exec(db, "SELECT set_config('search_path', quote_ident(schema_name) || ', public', false)"
+	if (PQtransactionStatus(db) != PQTRANS_INTRANS)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "a tenant's schema is entered only inside a transaction");
+	rc = tsk_db_exec(db, "SELECT set_config('search_path', quote_ident(schema_name) || ', public', true)"
 	    " FROM public.tenant WHERE slug = $1", 1, p, &res, err, errlen);
 	if (rc != TSK_OK)
 		return rc;
@@ -388,6 +392,42 @@ enter(PGconn *db, const char *tenant, char *err, size_t errlen)
 	if (n != 1)
 		return tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", tenant);
 	return TSK_OK;
+}
+
+/*
+ * The transaction a tenant's statements run in: opened here (with `begin`) unless the caller already
+ * has one, and the tenant entered for it. scope_end commits or rolls back what scope_begin opened; in
+ * a caller's transaction block the schema stays entered until that transaction ends.
+ */
+static int
+scope_begin(PGconn *db, const char *tenant, const char *begin, int *own, char *err, size_t errlen)
+{
+	int rc;
+
+	*own = 0;
+	if (tenant == NULL || *tenant == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
+	if (PQtransactionStatus(db) == PQTRANS_IDLE) {
+		if ((rc = tsk_db_cmd(db, begin, err, errlen)) != TSK_OK)
+			return rc;
+		*own = 1;
+	}
+	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK && *own) {
+		tsk_db_rollback(db);
+		*own = 0;
+	}
+	return rc;
+}
+
+static int
+scope_end(PGconn *db, int own, int rc, char *err, size_t errlen)
+{
+	if (!own)
+		return rc;
+	if (rc == TSK_OK && PQtransactionStatus(db) == PQTRANS_INTRANS)
+		return tsk_db_commit(db, err, errlen);
+	tsk_db_rollback(db);
+	return rc;
 }
 
 /* The server's (or libpq's) error as one line, and its class. */
@@ -528,7 +568,7 @@ stream_rows(PGconn *db, const char *sql, const struct qp *q, row_fn fn, void *ct
  * ingested_at index for the (usually empty) dirty set instead of every row of the sensor. An earlier
  * read can only be older than what the query's own snapshot would see: rows between the two watermarks
  * then count as dirty and are read raw, which is still exact. With watermark NULL the query reads it
- * from the session setting tsk.watermark, set by an earlier statement of the same pipeline: the
+ * from the transaction-local setting tsk.watermark, set by an earlier statement of the same pipeline: the
  * planner still sees the value (it folds current_setting() when it estimates), without a round trip.
  */
 #define WATERMARK_GUC "tsk.watermark"
@@ -685,23 +725,24 @@ bucket_row(void *ctx, const PGresult *r, int i)
 /*
  * A buckets call in two round trips, libpq's pipeline mode, one REPEATABLE READ transaction (one
  * snapshot for the watermark, the check and the query, as exact as the single statement it replaces):
- *  batch 1: BEGIN; enter the tenant; copy the watermark into the session setting tsk.watermark; is
- *           there a dirty bucket in the range? An unknown slug sets search_path to pg_catalog alone, so
- *           the next statement fails and the rollback puts the search_path back as it was.
+ *  batch 1: BEGIN; enter the tenant and copy the watermark into the setting tsk.watermark (both
+ *           set_config(..., true): they last until the transaction ends, never past it); is there a
+ *           dirty bucket in the range? An unknown slug sets search_path to pg_catalog alone, so the
+ *           next statement fails and the rollback ends it.
  *  batch 2: the bucket query (reading the watermark from tsk.watermark, see buckets_sql), rows in
  *           single-row mode; COMMIT.
  * Each run of tsk-query is a new connection, whose backend pays for every first use of a catalog
  * entry, a buffer page and a code path: the dirty buckets are usually none, and then the query
  * neither plans nor runs the raw-row branches over the partitions (a few ms on a fresh backend).
- * An error (or a stop) rolls back the search_path too: the schema stays entered only after success.
+ * Nothing of the tenant survives the transaction: the connection may serve another tenant next.
  */
 #define BEGIN_PIPE_SQL "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 #define ENTER_PIPE_SQL \
-	"SELECT s IS NOT NULL, set_config('search_path', coalesce(s || ', public', 'pg_catalog'), false)" \
+	"SELECT s IS NOT NULL, set_config('search_path', coalesce(s || ', public', 'pg_catalog'), true)" \
 	" FROM (SELECT (SELECT quote_ident(schema_name) FROM public.tenant WHERE slug = $1) AS s) t"
 #define WATERMARK_PIPE_SQL \
 	"SELECT set_config('" WATERMARK_GUC "', coalesce((SELECT watermark FROM rollup_state WHERE name = 'reading')," \
-	" '-infinity')::text, false)"
+	" '-infinity')::text, true)"
 
 struct pipe {
 	PGconn *db;
@@ -848,7 +889,7 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 	struct bucket_ctx c = { fn, ctx };
 	PGresult *res;
 	char wm[64];
-	int rc;
+	int rc, own = 0;
 
 	if ((rc = tsk_series_filter_check(f, err, errlen)) != TSK_OK)
 		return rc;
@@ -859,13 +900,13 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 	/* In a caller's transaction block, an error in the batch would abort it: statement by statement. */
 	if (PQtransactionStatus(db) == PQTRANS_IDLE && PQpipelineStatus(db) == PQ_PIPELINE_OFF) {
 		rc = buckets_pipeline(db, tenant, f, bucket_row, &c, err, errlen);
-		goto cleanup;
+		goto out;
 	}
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = tsk_db_exec(db, "SELECT coalesce((SELECT watermark FROM rollup_state WHERE name = 'reading'),"
 	    " '-infinity')", 0, NULL, &res, err, errlen)) != TSK_OK)
-		return rc;
+		goto cleanup;
 	snprintf(wm, sizeof wm, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (buckets_sql(f, wm, BQ_FULL, &s, &q) != 0) {
@@ -874,6 +915,8 @@ tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filte
 	}
 	rc = stream_rows(db, s.s, &q, bucket_row, &c, err, errlen);
 cleanup:
+	rc = scope_end(db, own, rc, err, errlen);
+out:
 	free(s.s);
 	qp_free(&q);
 	return rc;
@@ -922,11 +965,11 @@ tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_series_filter *f
 	struct sb s = { 0 };
 	struct qp q = { 0 };
 	struct raw_ctx c = { fn, ctx };
-	int rc;
+	int rc, own;
 
 	if ((rc = tsk_series_filter_check(f, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	sb_printf(&s, "SELECT ts, device_id, sensor_id, value, unit, %s", f->no_labels ? "NULL::text" : "labels::text");
 	raw_where(f, &s, &q);
@@ -948,6 +991,7 @@ tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_series_filter *f
 	else
 		rc = stream(db, s.s, &q, raw_row, &c, err, errlen);
 cleanup:
+	rc = scope_end(db, own, rc, err, errlen);
 	free(s.s);
 	qp_free(&q);
 	return rc;
@@ -960,12 +1004,12 @@ tsk_series_stats(PGconn *db, const char *tenant, const struct tsk_series_filter 
 	struct sb s = { 0 };
 	struct qp q = { 0 };
 	PGresult *res = NULL;
-	int rc;
+	int rc, own;
 
 	memset(out, 0, sizeof *out);
 	if ((rc = tsk_series_filter_check(f, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	/* The average is the exact decimal sum over the count, as in the rollups and `buckets`. */
 	sb_printf(&s, "SELECT count(*)::bigint, " AVG_SQL("sum(value::text::numeric)", "count(*)") ", min(value),"
@@ -986,6 +1030,7 @@ tsk_series_stats(PGconn *db, const char *tenant, const struct tsk_series_filter 
 		out->last_us = get_ts(res, 0, 5);
 	}
 cleanup:
+	rc = scope_end(db, own, rc, err, errlen);
 	PQclear(res);
 	free(s.s);
 	qp_free(&q);
@@ -1068,14 +1113,14 @@ tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **o
 	static const char *const tkeys[] = { "ts", NULL };
 	int64_t off;
 	char offs[32];
-	int rc;
+	int rc, own;
 
 	if (device == NULL || *device == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "latest needs a device (--device ID)");
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
-		return rc;
+		return scope_end(db, own, rc, err, errlen);
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
 	const char *p[] = { device, offs };
 	rc = tsk_db_json_rows(db,
@@ -1087,6 +1132,7 @@ tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **o
 	    " AND r.sensor_id = s.sensor_id ORDER BY ts DESC LIMIT 1) l WHERE s.sensor_id IS NOT NULL"
 	    " ORDER BY s.sensor_id",
 	    2, p, out, err, errlen);
+	rc = scope_end(db, own, rc, err, errlen);
 	if (rc == TSK_OK)
 		fix_times(*out, tkeys);
 	return rc;
@@ -1191,14 +1237,14 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 	int64_t off, last = INT64_MIN;
 	size_t i;
 	json_t *row;
-	int rc;
+	int rc, own;
 
 	if (device == NULL || *device == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "summary needs a device (--device ID)");
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
-		return rc;
+		return scope_end(db, own, rc, err, errlen);
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
 	tsk_time_format(now_us, nows);
 	const char *p[] = { device, nows, offs };
@@ -1215,6 +1261,7 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 	    " AND r.ts > $2::timestamptz - interval '24 hours' AND r.ts <= $2::timestamptz) d"
 	    " WHERE s.sensor_id IS NOT NULL ORDER BY s.sensor_id",
 	    3, p, &sensors, err, errlen);
+	rc = scope_end(db, own, rc, err, errlen);
 	if (rc != TSK_OK)
 		return rc;
 	if (json_array_size(sensors) == 0) {
@@ -1240,12 +1287,12 @@ tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64_t n
 	static const char *const tkeys[] = { "last_seen", "last_ts", NULL };
 	char nows[TSK_TIME_STRLEN], offs[32];
 	int64_t off;
-	int rc;
+	int rc, own;
 
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
-		return rc;
+		return scope_end(db, own, rc, err, errlen);
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
 	tsk_time_format(now_us, nows);
 	const char *p[] = { nows, offs, device };
@@ -1259,6 +1306,7 @@ tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64_t n
 	    " 'online', coalesce(coalesce(last_seen, last_ts) > $1::timestamptz - $2::interval, false))::text"
 	    " FROM sensor WHERE $3::text IS NULL OR device_id = $3 ORDER BY device_id, sensor_id",
 	    3, p, out, err, errlen);
+	rc = scope_end(db, own, rc, err, errlen);
 	if (rc == TSK_OK)
 		fix_times(*out, tkeys);
 	return rc;
@@ -1334,17 +1382,22 @@ refresh_one(PGconn *db, const char *tenant, struct tsk_series_refresh_result *ou
 	PGresult *res = NULL;
 	char cand[64], old[64], wm[64];
 	long long n1m = 0, n1h = 0, rows = 0;
-	int rc, first;
+	int rc, first, own;
 
-	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+	/* The candidate comes from a transaction of its own, before the refresh's (see CANDIDATE_SQL). */
+	if ((rc = scope_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = tsk_db_exec(db, CANDIDATE_SQL, 0, NULL, &res, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_exec(db, CANDIDATE_SQL, 0, NULL, &res, err, errlen)) == TSK_OK) {
+		snprintf(cand, sizeof cand, "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		res = NULL;
+	}
+	if ((rc = scope_end(db, own, rc, err, errlen)) != TSK_OK)
 		return rc;
-	snprintf(cand, sizeof cand, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	res = NULL;
 	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
 		return rc;
+	if ((rc = enter(db, tenant, err, errlen)) != TSK_OK)
+		goto cleanup;
 	/* The row lock serializes refreshes of one tenant; a second one waits, then finds little to do. */
 	if ((rc = tsk_db_cmd(db, "INSERT INTO rollup_state (name) VALUES ('reading') ON CONFLICT DO NOTHING", err,
 	    errlen)) != TSK_OK)
