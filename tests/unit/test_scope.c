@@ -147,11 +147,11 @@ main(void)
 	/* Alternate: A, B, A, B on the same connection. */
 	for (int round = 0; round < 4; round++) {
 		int t = round % 2;
-		struct tsk_series_filter f;
+		struct tsk_filter f;
 		struct seen s;
 
-		tsk_series_filter_init(&f);
-		ok(tsk_series_filter_set(&f, "bucket", "15m", 0, err, sizeof err) == TSK_OK, "bucket 15m");
+		tsk_filter_init(&f);
+		ok(tsk_filter_set(&f, "bucket", "15m", 0, err, sizeof err) == TSK_OK, "bucket 15m");
 
 		s = (struct seen){ devs[t], 0, 0 };
 		rc = tsk_series_buckets(db, slugs[t], &f, on_bucket, &s, err, sizeof err);
@@ -239,20 +239,20 @@ main(void)
 			tsk_buf_free(&out);
 			clean(db, what);
 		}
-		tsk_series_filter_free(&f);
+		tsk_filter_free(&f);
 	}
 
 	/* An unknown tenant leaves nothing behind either. */
-	struct tsk_series_filter f;
+	struct tsk_filter f;
 	struct seen s = { "x", 0, 0 };
-	tsk_series_filter_init(&f);
+	tsk_filter_init(&f);
 	is_int(tsk_series_raw(db, "scope-none", &f, on_reading, &s, err, sizeof err), TSK_ENOTFOUND, "unknown tenant");
 	clean(db, "an unknown tenant");
 	f.bucket_us = 3600 * TSK_US_PER_S;
 	is_int(tsk_series_buckets(db, "scope-none", &f, on_bucket, &s, err, sizeof err), TSK_ENOTFOUND,
 	    "unknown tenant (buckets)");
 	clean(db, "an unknown tenant (buckets)");
-	tsk_series_filter_free(&f);
+	tsk_filter_free(&f);
 
 	PQfinish(db);
 drop:
