@@ -242,10 +242,30 @@ main(void)
 		tsk_filter_free(&f);
 	}
 
-	/* An unknown tenant leaves nothing behind either. */
+	/* Inside a caller's transaction block: each call enters its tenant for that transaction (the
+	 * statement-by-statement bucket path, not the pipeline), and COMMIT leaves nothing behind. */
 	struct tsk_filter f;
-	struct seen s = { "x", 0, 0 };
+	struct seen s;
 	tsk_filter_init(&f);
+	f.bucket_us = 3600 * TSK_US_PER_S;
+	ok(tsk_db_begin(db, err, sizeof err) == TSK_OK, "BEGIN by the caller");
+	for (int t = 0; t < 2; t++) {
+		s = (struct seen){ devs[t], 0, 0 };
+		rc = tsk_series_buckets(db, slugs[t], &f, on_bucket, &s, err, sizeof err);
+		ok(rc == TSK_OK && s.rows > 0 && s.foreign == 0, "caller's transaction, %s, buckets: %d rows, all its own"
+		    " (%s)", slugs[t], s.rows, rc == TSK_OK ? "ok" : err);
+		s = (struct seen){ devs[t], 0, 0 };
+		rc = tsk_series_raw(db, slugs[t], &f, on_reading, &s, err, sizeof err);
+		ok(rc == TSK_OK && s.rows == nrows[t] && s.foreign == 0, "caller's transaction, %s, raw: %d rows, all its"
+		    " own (%s)", slugs[t], s.rows, rc == TSK_OK ? "ok" : err);
+		is_int(PQtransactionStatus(db), PQTRANS_INTRANS, "the caller's transaction is still open");
+	}
+	ok(tsk_db_commit(db, err, sizeof err) == TSK_OK, "COMMIT by the caller");
+	clean(db, "a caller's transaction");
+
+	/* An unknown tenant leaves nothing behind either. */
+	f.bucket_us = 0;
+	s = (struct seen){ "x", 0, 0 };
 	is_int(tsk_series_raw(db, "scope-none", &f, on_reading, &s, err, sizeof err), TSK_ENOTFOUND, "unknown tenant");
 	clean(db, "an unknown tenant");
 	f.bucket_us = 3600 * TSK_US_PER_S;
