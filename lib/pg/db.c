@@ -221,7 +221,9 @@ tsk_db_enter_tenant(PGconn *db, const char *slug, char *schema, char *err, size_
 
 	if ((rc = in_transaction(db, err, errlen)) != TSK_OK)
 		return rc;
-	rc = tsk_db_exec(db, "SELECT schema_name FROM public.tenant WHERE slug = $1", 1, params, &res, err, errlen);
+	/* One round trip: the lookup and set_config(..., is_local true), the server quoting the schema name. */
+	rc = tsk_db_exec(db, "SELECT schema_name, set_config('search_path', quote_ident(schema_name) || ', public', true)"
+	    " FROM public.tenant WHERE slug = $1", 1, params, &res, err, errlen);
 	if (rc != TSK_OK)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -232,7 +234,7 @@ tsk_db_enter_tenant(PGconn *db, const char *slug, char *schema, char *err, size_
 	PQclear(res);
 	if (schema != NULL)
 		memcpy(schema, buf, sizeof buf);
-	return tsk_db_set_schema(db, buf, err, errlen);
+	return TSK_OK;
 }
 
 /* Runs a query whose rows are one JSON text each; returns them as an array. */

@@ -95,7 +95,7 @@ refresh_one(PGconn *db, const char *tenant, struct tsk_series_refresh_result *ou
 		return rc;
 	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = tsk_run_enter(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK)
 		goto cleanup;
 	/* The row lock serializes refreshes of one tenant; a second one waits, then finds little to do. */
 	if ((rc = tsk_db_cmd(db, "INSERT INTO rollup_state (name) VALUES ('reading') ON CONFLICT DO NOTHING", err,

@@ -13,32 +13,6 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* Sets search_path to the tenant's schema, then public, for the current transaction only (set_config's
- * is_local: a pooled connection keeps nothing of the tenant after COMMIT or ROLLBACK), in one round trip
- * (schema names come from the registry and are quoted by the server's quote_ident; the slug is a
- * parameter). */
-int
-tsk_run_enter(PGconn *db, const char *tenant, char *err, size_t errlen)
-{
-	const char *p[] = { tenant };
-	PGresult *res;
-	int rc, n;
-
-	if (tenant == NULL || *tenant == '\0')
-		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
-	if (PQtransactionStatus(db) != PQTRANS_INTRANS)
-		return tsk_seterr(err, errlen, TSK_EFAIL, "a tenant's schema is entered only inside a transaction");
-	rc = tsk_db_exec(db, "SELECT set_config('search_path', quote_ident(schema_name) || ', public', true)"
-	    " FROM public.tenant WHERE slug = $1", 1, p, &res, err, errlen);
-	if (rc != TSK_OK)
-		return rc;
-	n = PQntuples(res);
-	PQclear(res);
-	if (n != 1)
-		return tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", tenant);
-	return TSK_OK;
-}
-
 int
 tsk_run_begin(PGconn *db, const char *tenant, const char *begin, int *own, char *err, size_t errlen)
 {
@@ -52,7 +26,8 @@ tsk_run_begin(PGconn *db, const char *tenant, const char *begin, int *own, char 
 			return rc;
 		*own = 1;
 	}
-	if ((rc = tsk_run_enter(db, tenant, err, errlen)) != TSK_OK && *own) {
+	/* search_path for this transaction only (tsk_db_enter_tenant: SET LOCAL semantics). */
+	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK && *own) {
 		tsk_db_rollback(db);
 		*own = 0;
 	}

@@ -41,8 +41,6 @@
  */
 int tsk_run_begin(PGconn *db, const char *tenant, const char *begin, int *own, char *err, size_t errlen);
 int tsk_run_end(PGconn *db, int own, int rc, char *err, size_t errlen);
-/* Sets search_path to the tenant's schema for the current transaction (set_config(..., true)). */
-int tsk_run_enter(PGconn *db, const char *tenant, char *err, size_t errlen);
 
 /* Runs q with binary results; *out is the result (PQclear it). */
 int tsk_run_exec_bin(PGconn *db, const char *sql, const struct tsk_sql *q, PGresult **out, char *err,
