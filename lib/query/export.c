@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "query/export.h"
+#include "query/run.h"
 #include "pg/db.h"
 #include "core/jsonl.h"
 #include "core/time.h"
@@ -380,14 +381,9 @@ copy_row(struct tsk_csv *w, const unsigned char *p, size_t len, char *err, size_
 static void
 copy_stop(PGconn *db)
 {
-	char buf[256];
 	char *row;
-	PGcancel *c = PQgetCancel(db);
 
-	if (c != NULL) {
-		PQcancel(c, buf, sizeof buf);
-		PQfreeCancel(c);
-	}
+	tsk_run_cancel(db);
 	while (PQgetCopyData(db, &row, 0) > 0)
 		PQfreemem(row);
 }
