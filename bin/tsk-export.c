@@ -72,7 +72,7 @@ static const char usage_text[] =
 struct opts {
 	enum tsk_export_layout layout;
 	const char *output, *s3url, *s3endpoint, *tenant;
-	struct tsk_series_filter f;
+	struct tsk_filter f;
 	PGconn *db;
 	struct tsk_export_dest dest;
 	struct tsk_csv csv;
@@ -309,7 +309,7 @@ run_query(struct opts *o, const struct tsk_conf *conf)
 static int
 set_filter(struct opts *o, const char *key, const char *value, int64_t now)
 {
-	if (tsk_series_filter_set(&o->f, key, value, now, o->err, sizeof o->err) == TSK_OK)
+	if (tsk_filter_set(&o->f, key, value, now, o->err, sizeof o->err) == TSK_OK)
 		return 0;
 	return tsk_usage_error("%s", o->err);
 }
@@ -338,7 +338,7 @@ main(int argc, char **argv)
 	int64_t now = tsk_now_us();
 
 	memset(&o, 0, sizeof o);
-	tsk_series_filter_init(&o.f);
+	tsk_filter_init(&o.f);
 	tsk_log_init("tsk-export", level);
 	tsk_conf_init(&conf);
 	while ((c = getopt_long(argc, argv, "d:c:t:o:l:b:D:s:n:qvhV", longopts, NULL)) != -1) {
@@ -402,7 +402,7 @@ main(int argc, char **argv)
 		}
 		if (o.layout == TSK_EXPORT_BUCKETS && set_filter(&o, "bucket", bucket, now) != 0)
 			goto out;
-		if (tsk_series_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
+		if (tsk_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
 			rc = tsk_usage_error("%s", o.err);
 			goto out;
 		}
@@ -425,7 +425,7 @@ out:
 		tsk_export_dest_free(&o.dest);
 	if (o.db != NULL)
 		PQfinish(o.db);
-	tsk_series_filter_free(&o.f);
+	tsk_filter_free(&o.f);
 	tsk_csv_free(&o.csv);
 	tsk_conf_free(&conf);
 	curl_global_cleanup();

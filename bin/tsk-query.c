@@ -61,7 +61,7 @@ struct opts {
 	const char *tenant, *interval;
 	int stats, limit_set;
 	enum tsk_format fmt;
-	struct tsk_series_filter f;
+	struct tsk_filter f;
 	PGconn *db;
 	struct tsk_out out;
 	int write_failed, write_errno;
@@ -328,7 +328,7 @@ static const struct {
 static int
 set_filter(struct opts *o, const char *key, const char *value)
 {
-	if (tsk_series_filter_set(&o->f, key, value, o->now, o->err, sizeof o->err) != TSK_OK) {
+	if (tsk_filter_set(&o->f, key, value, o->now, o->err, sizeof o->err) != TSK_OK) {
 		tsk_err("%s", o->err);
 		return -1;
 	}
@@ -358,7 +358,7 @@ main(int argc, char **argv)
 
 	tsk_log_init("tsk-query", level);
 	tsk_conf_init(&conf);
-	tsk_series_filter_init(&o.f);
+	tsk_filter_init(&o.f);
 	o.now = tsk_now_us();
 	while ((c = getopt_long(argc, argv, "d:c:t:f:b:D:s:n:i:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -373,7 +373,7 @@ main(int argc, char **argv)
 		case O_TO: bad |= set_filter(&o, "to", optarg); break;
 		case 'n': bad |= set_filter(&o, "limit", optarg); o.limit_set = 1; break;
 		case O_OFFSET: bad |= set_filter(&o, "offset", optarg); break;
-		case O_ASC: o.f.order = TSK_SERIES_ASC; break;
+		case O_ASC: o.f.order = TSK_ORDER_ASC; break;
 		case O_STATS: o.stats = 1; break;
 		case 'i': o.interval = optarg; break;
 		case 'q': level = TSK_LOG_QUIET; break;
@@ -419,7 +419,7 @@ main(int argc, char **argv)
 	}
 	if (set_filter(&o, "bucket", bucket) != 0)
 		goto out;
-	if (tsk_series_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
+	if (tsk_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
 		tsk_err("%s", o.err);
 		goto out;
 	}
@@ -452,7 +452,7 @@ main(int argc, char **argv)
 out:
 	if (o.db != NULL)
 		PQfinish(o.db);
-	tsk_series_filter_free(&o.f);
+	tsk_filter_free(&o.f);
 	tsk_conf_free(&conf);
 	return rc;
 }

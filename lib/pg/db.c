@@ -38,6 +38,15 @@ tsk_db_message(PGconn *db, const PGresult *res)
 }
 
 int
+tsk_db_error(PGconn *db, const PGresult *res, char *err, size_t errlen)
+{
+	int rc = tsk_db_classify(db, res);
+
+	copy_message(err, errlen, tsk_db_message(db, res));
+	return rc;
+}
+
+int
 tsk_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "application_name", "options", "connect_timeout", "dbname", NULL };
@@ -112,8 +121,7 @@ tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params,
 			PQclear(res);
 		return TSK_OK;
 	}
-	int rc = tsk_db_classify(db, res);
-	copy_message(err, errlen, tsk_db_message(db, res));
+	int rc = tsk_db_error(db, res, err, errlen);
 	PQclear(res);
 	if (out != NULL)
 		*out = NULL;
@@ -165,30 +173,57 @@ tsk_db_ident(PGconn *db, const char *name)
 	return PQescapeIdentifier(db, name, strlen(name));
 }
 
+/* SET LOCAL outside a transaction block only warns and changes nothing: refuse instead. */
+static int
+in_transaction(PGconn *db, char *err, size_t errlen)
+{
+	if (PQtransactionStatus(db) != PQTRANS_INTRANS)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "a tenant's schema is entered only inside a transaction");
+	return TSK_OK;
+}
+
 int
-tsk_db_set_schema(PGconn *db, const char *schema, int local, char *err, size_t errlen)
+tsk_db_set_schema(PGconn *db, const char *schema, char *err, size_t errlen)
 {
 	char sql[256];
-	char *q = tsk_db_ident(db, schema);
+	char *q;
 	int rc;
 
-	if (q == NULL)
+	if ((rc = in_transaction(db, err, errlen)) != TSK_OK)
+		return rc;
+	if ((q = tsk_db_ident(db, schema)) == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "cannot quote schema name: %s", PQerrorMessage(db));
-	snprintf(sql, sizeof sql, "SET %s search_path TO %s, public", local ? "LOCAL" : "SESSION", q);
+	snprintf(sql, sizeof sql, "SET LOCAL search_path TO %s, public", q);
 	PQfreemem(q);
 	rc = tsk_db_cmd(db, sql, err, errlen);
 	return rc;
 }
 
 int
-tsk_db_enter_tenant(PGconn *db, const char *slug, int local, char *schema, char *err, size_t errlen)
+tsk_db_begin_schema(PGconn *db, const char *schema, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
+		return rc;
+	if ((rc = tsk_db_set_schema(db, schema, err, errlen)) != TSK_OK)
+		tsk_db_rollback(db);
+	return rc;
+}
+
+int
+tsk_db_enter_tenant(PGconn *db, const char *slug, char *schema, char *err, size_t errlen)
 {
 	const char *params[] = { slug };
 	PGresult *res;
 	char buf[TSK_SCHEMA_LEN];
 	int rc;
 
-	rc = tsk_db_exec(db, "SELECT schema_name FROM public.tenant WHERE slug = $1", 1, params, &res, err, errlen);
+	if ((rc = in_transaction(db, err, errlen)) != TSK_OK)
+		return rc;
+	/* One round trip: the lookup and set_config(..., is_local true), the server quoting the schema name. */
+	rc = tsk_db_exec(db, "SELECT schema_name, set_config('search_path', quote_ident(schema_name) || ', public', true)"
+	    " FROM public.tenant WHERE slug = $1", 1, params, &res, err, errlen);
 	if (rc != TSK_OK)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -199,7 +234,7 @@ tsk_db_enter_tenant(PGconn *db, const char *slug, int local, char *schema, char 
 	PQclear(res);
 	if (schema != NULL)
 		memcpy(schema, buf, sizeof buf);
-	return tsk_db_set_schema(db, buf, local, err, errlen);
+	return TSK_OK;
 }
 
 /* Runs a query whose rows are one JSON text each; returns them as an array. */

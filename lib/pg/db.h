@@ -21,6 +21,9 @@ int tsk_db_classify(PGconn *db, const PGresult *res);
 /* The server's primary message for a failed result (no "ERROR:" prefix, no DETAIL lines), or the
  * connection's message. */
 const char *tsk_db_message(PGconn *db, const PGresult *res);
+/* A failed result (res may be NULL: a failure on the client side) as tsk_db_exec reports it: err
+ * receives tsk_db_message() on one line, and the class (tsk_db_classify) is returned. */
+int tsk_db_error(PGconn *db, const PGresult *res, char *err, size_t errlen);
 
 /* Runs one statement with text parameters (NULL entries are SQL NULL). On success *out (when not NULL)
  * receives the result, which the caller PQclear()s. On failure err holds the server's message. */
@@ -40,13 +43,22 @@ void tsk_db_rollback(PGconn *db);
 /* A quoted identifier (PQescapeIdentifier) the caller frees with PQfreemem, or NULL. */
 char *tsk_db_ident(PGconn *db, const char *name);
 
-/* Looks the tenant up by slug in public.tenant and sets search_path to its schema, then public.
- * schema (when not NULL, TSK_SCHEMA_LEN bytes) receives the schema name. TSK_ENOTFOUND for an
- * unknown tenant. `local` uses SET LOCAL (inside a transaction). */
+/*
+ * Tenant scoping is per transaction only: a pooled connection (pgbouncer in transaction mode, the HTTP
+ * daemon's pool) serves the next tenant with whatever session state the previous one left, so nothing
+ * here sets search_path for the session. Both functions use SET LOCAL and refuse to run outside a
+ * transaction block (TSK_EFAIL); the schema is left at COMMIT or ROLLBACK.
+ *
+ * tsk_db_enter_tenant looks the tenant up by slug in public.tenant and sets search_path to its schema,
+ * then public, for the current transaction. schema (when not NULL, TSK_SCHEMA_LEN bytes) receives the
+ * schema name. TSK_ENOTFOUND for an unknown tenant.
+ */
 #define TSK_SCHEMA_LEN 64
-int tsk_db_enter_tenant(PGconn *db, const char *slug, int local, char *schema, char *err, size_t errlen);
-/* Sets search_path to one known schema name (quoted here), then public. */
-int tsk_db_set_schema(PGconn *db, const char *schema, int local, char *err, size_t errlen);
+int tsk_db_enter_tenant(PGconn *db, const char *slug, char *schema, char *err, size_t errlen);
+/* Sets search_path to one known schema name (quoted here), then public, for the current transaction. */
+int tsk_db_set_schema(PGconn *db, const char *schema, char *err, size_t errlen);
+/* BEGIN, then tsk_db_set_schema(); on failure nothing is left open. */
+int tsk_db_begin_schema(PGconn *db, const char *schema, char *err, size_t errlen);
 
 /* Runs a query whose rows are one JSON text each and returns them as a JSON array (new reference). */
 int tsk_db_json_rows(PGconn *db, const char *sql, int nparams, const char *const *params, json_t **out,

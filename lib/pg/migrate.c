@@ -82,7 +82,7 @@ tsk_migrate_apply(PGconn *db, const struct tsk_migration *list, const char *kind
 		    (rc = is_applied(db, scope, m->version, &applied, err, errlen)) != TSK_OK)
 			goto fail;
 		if (!applied) {
-			if (schema != NULL && (rc = tsk_db_set_schema(db, schema, 1, err, errlen)) != TSK_OK)
+			if (schema != NULL && (rc = tsk_db_set_schema(db, schema, err, errlen)) != TSK_OK)
 				goto fail;
 			if ((rc = apply_one(db, m, scope, err, errlen)) != TSK_OK)
 				goto fail;

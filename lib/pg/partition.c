@@ -135,7 +135,7 @@ overlaps(const struct part *p, int n, int64_t lo, int64_t hi)
  * row of the range any more and builds the partition's indexes.
  */
 static int
-create_month(PGconn *db, int64_t lo, int64_t hi, int *created, long long *moved, char *err, size_t errlen)
+create_month(PGconn *db, const char *schema, int64_t lo, int64_t hi, int *created, long long *moved, char *err, size_t errlen)
 {
 	char name[32], los[TSK_TIME_STRLEN], his[TSK_TIME_STRLEN], sql[1024];
 	char *qn = NULL, *qlo = NULL, *qhi = NULL;
@@ -147,7 +147,7 @@ create_month(PGconn *db, int64_t lo, int64_t hi, int *created, long long *moved,
 	snprintf(name, sizeof name, "reading_p%04d_%02d", y, m);
 	tsk_time_format(lo, los);
 	tsk_time_format(hi, his);
-	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_schema(db, schema, err, errlen)) != TSK_OK)
 		return rc;
 	qn = tsk_db_ident(db, name);
 	qlo = PQescapeLiteral(db, los, strlen(los));
@@ -197,7 +197,7 @@ out:
 /* Drops the partitions wholly before the cutoff, and trims the default partition and the rollups at the
  * same boundary (month-aligned, so no rollup bucket straddles it). One transaction. */
 static int
-apply_retention(PGconn *db, const struct part *parts, int n, int64_t cut, struct tsk_partition_result *r,
+apply_retention(PGconn *db, const char *schema, const struct part *parts, int n, int64_t cut, struct tsk_partition_result *r,
     char *err, size_t errlen)
 {
 	char cuts[TSK_TIME_STRLEN], sql[256];
@@ -205,7 +205,7 @@ apply_retention(PGconn *db, const struct part *parts, int n, int64_t cut, struct
 	int rc;
 
 	tsk_time_format(cut, cuts);
-	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_schema(db, schema, err, errlen)) != TSK_OK)
 		return rc;
 	for (int i = 0; i < n; i++) {
 		if (parts[i].hi > cut)
@@ -245,7 +245,14 @@ maintain_one(PGconn *db, const char *tenant, int64_t now_us, int ahead, struct t
 	int nmonths = 0;
 	PGresult *res = NULL;
 
-	if ((rc = tsk_db_enter_tenant(db, tenant, 0, NULL, err, errlen)) != TSK_OK)
+	char schema[TSK_SCHEMA_LEN];
+
+	/* The tenant's schema is entered per transaction (tsk_db_enter_tenant); this one only checks it. */
+	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
+		return rc;
+	rc = tsk_db_enter_tenant(db, tenant, schema, err, errlen);
+	tsk_db_rollback(db);
+	if (rc != TSK_OK)
 		return rc;
 	if ((rc = retention(db, tenant, &ret, err, errlen)) != TSK_OK)
 		return rc;
@@ -263,6 +270,8 @@ maintain_one(PGconn *db, const char *tenant, int64_t now_us, int ahead, struct t
 	tsk_time_format(cut == INT64_MIN ? INT64_C(-62135596800000000) : cut, cuts); /* 0001-01-01 */
 	tsk_time_format(end, ends);
 	const char *p[] = { cuts, ends };
+	if ((rc = tsk_db_begin_schema(db, schema, err, errlen)) != TSK_OK)
+		goto cleanup;
 	if ((rc = tsk_db_exec(db, "SELECT DISTINCT (extract(epoch FROM date_trunc('month', ts)) * 1000000)::bigint"
 	    " FROM reading_default WHERE ts >= $1 AND ts < $2 ORDER BY 1", 2, p, &res, err, errlen)) != TSK_OK)
 		goto cleanup;
@@ -274,24 +283,31 @@ maintain_one(PGconn *db, const char *tenant, int64_t now_us, int ahead, struct t
 	PQclear(res);
 	res = NULL;
 
-	if ((rc = list_parts(db, &parts, &nparts, err, errlen)) != TSK_OK)
+	rc = list_parts(db, &parts, &nparts, err, errlen);
+	tsk_db_rollback(db);
+	if (rc != TSK_OK)
 		goto cleanup;
 	for (int i = 0; i < nmonths; i++) {
 		int64_t lo = months[i], hi = month_start(lo, 1);
 		if (hi <= cut || overlaps(parts, nparts, lo, hi))
 			continue;
-		if ((rc = create_month(db, lo, hi, &r->created, &r->rows_moved, err, errlen)) != TSK_OK)
+		if ((rc = create_month(db, schema, lo, hi, &r->created, &r->rows_moved, err, errlen)) != TSK_OK)
 			goto cleanup;
 	}
 	if (cut != INT64_MIN) {
 		free(parts);
 		parts = NULL;
-		if ((rc = list_parts(db, &parts, &nparts, err, errlen)) != TSK_OK ||
-		    (rc = apply_retention(db, parts, nparts, cut, r, err, errlen)) != TSK_OK)
+		if ((rc = tsk_db_begin_schema(db, schema, err, errlen)) != TSK_OK)
+			goto cleanup;
+		rc = list_parts(db, &parts, &nparts, err, errlen);
+		tsk_db_rollback(db);
+		if (rc != TSK_OK || (rc = apply_retention(db, schema, parts, nparts, cut, r, err, errlen)) != TSK_OK)
 			goto cleanup;
 	}
 	r->tenants++;
 cleanup:
+	if (PQtransactionStatus(db) != PQTRANS_IDLE)
+		tsk_db_rollback(db);
 	PQclear(res);
 	free(parts);
 	free(months);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "query/export.h"
+#include "query/run.h"
 #include "pg/db.h"
 #include "core/jsonl.h"
 #include "core/time.h"
@@ -315,8 +316,9 @@ on_bucket(void *ctx, const struct tsk_series_bucket *b)
  * and the binary format spares the server the text conversion of floats and times (the client does
  * it, by hand, in lib/query/csv.c). COPY takes no bind parameters, so the filter values still travel as
  * parameters, into transaction-local settings (set_config(..., true)) that the query reads back with
- * current_setting(): no value is ever spliced into SQL text. Filters and order are those of
- * tsk_series_raw() (tests/t/42 checks both give the same bytes).
+ * current_setting() (tsk_sql settings mode, filter.h): no value is ever spliced into SQL text. The
+ * conditions, order and paging come from the same builder as tsk_series_raw()'s (tests/t/42 checks
+ * both give the same bytes).
  */
 #define PG_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 in Unix microseconds */
 
@@ -330,35 +332,6 @@ static uint64_t
 be64(const unsigned char *p)
 {
 	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-/* A text[] literal of ids: every element double-quoted, '"' and '\\' escaped. */
-static char *
-array_literal(const char *const *v, size_t n)
-{
-	size_t len = 3;
-	char *out, *p;
-
-	for (size_t i = 0; i < n; i++)
-		len += 2 * strlen(v[i]) + 3;
-	if ((out = malloc(len)) == NULL)
-		return NULL;
-	p = out;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			*p++ = ',';
-		*p++ = '"';
-		for (const char *c = v[i]; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				*p++ = '\\';
-			*p++ = *c;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return out;
 }
 
 /* One binary COPY tuple (5 fields) as a CSV row. TSK_OK, TSK_EFAIL for a malformed message, or the
@@ -408,82 +381,46 @@ copy_row(struct tsk_csv *w, const unsigned char *p, size_t len, char *err, size_
 static void
 copy_stop(PGconn *db)
 {
-	char buf[256];
 	char *row;
-	PGcancel *c = PQgetCancel(db);
 
-	if (c != NULL) {
-		PQcancel(c, buf, sizeof buf);
-		PQfreeCancel(c);
-	}
+	tsk_run_cancel(db);
 	while (PQgetCopyData(db, &row, 0) > 0)
 		PQfreemem(row);
 }
 
 static int
-raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, struct query_ctx *q, char *err,
-    size_t errlen)
+raw_copy(PGconn *db, const char *tenant, const struct tsk_filter *f, struct query_ctx *q, char *err, size_t errlen)
 {
 	static const char header[] = "PGCOPY\n\377\r\n";
-	const char *vals[6];
-	char *devs = NULL, *sens = NULL, from[TSK_TIME_STRLEN], to[TSK_TIME_STRLEN], lim[24], off[24];
-	char set[512], sql[1536];
-	int n = 0, rc, header_seen = 0;
-	size_t sl = 0, ql = 0;
+	struct tsk_sql sql;
+	struct tsk_buf set = TSK_BUF_INIT;
+	int rc, header_seen = 0, own = 0;
 	PGresult *res = NULL;
 
-	if ((rc = tsk_series_filter_check(f, err, errlen)) != TSK_OK)
+	if ((rc = tsk_filter_check(f, err, errlen)) != TSK_OK)
 		return rc;
 	if (tenant == NULL || *tenant == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no tenant given (--tenant SLUG)");
-	if ((rc = tsk_db_enter_tenant(db, tenant, 0, NULL, err, errlen)) != TSK_OK)
-		return rc;
-	sl = (size_t)snprintf(set, sizeof set, "SELECT 1");
-	ql = (size_t)snprintf(sql, sizeof sql, "COPY (SELECT ts, device_id, sensor_id, value, unit FROM reading WHERE true");
-#define PARAM(name, value, cond)                                                                                   \
-	do {                                                                                                        \
-		vals[n++] = (value);                                                                                \
-		sl += (size_t)snprintf(set + sl, sizeof set - sl, ", set_config('tsk_export." name "', $%d, true)", n); \
-		ql += (size_t)snprintf(sql + ql, sizeof sql - ql, cond, "current_setting('tsk_export." name "')");    \
-	} while (0)
-	if (f->ndevices > 0) {
-		if ((devs = array_literal(f->devices, f->ndevices)) == NULL)
-			goto oom;
-		PARAM("devices", devs, " AND device_id = ANY (%s::text[])");
-	}
-	if (f->nsensors > 0) {
-		if ((sens = array_literal(f->sensors, f->nsensors)) == NULL)
-			goto oom;
-		PARAM("sensors", sens, " AND sensor_id = ANY (%s::text[])");
-	}
-	if (f->has_from)
-		PARAM("from", tsk_time_format(f->from_us, from), " AND ts >= %s::timestamptz");
-	if (f->has_to)
-		PARAM("to", tsk_time_format(f->to_us, to), " AND ts <= %s::timestamptz");
-	if (f->order == TSK_SERIES_DESC)
-		ql += (size_t)snprintf(sql + ql, sizeof sql - ql, " ORDER BY ts DESC, device_id, sensor_id");
-	else if (f->order == TSK_SERIES_ASC)
-		ql += (size_t)snprintf(sql + ql, sizeof sql - ql, " ORDER BY ts, device_id, sensor_id");
-	if (f->limit >= 0) {
-		snprintf(lim, sizeof lim, "%lld", f->limit);
-		PARAM("limit", lim, " LIMIT %s::bigint");
-	}
-	if (f->offset > 0) {
-		snprintf(off, sizeof off, "%lld", f->offset);
-		PARAM("offset", off, " OFFSET %s::bigint");
-	}
-#undef PARAM
-	snprintf(sql + ql, sizeof sql - ql, ") TO STDOUT (FORMAT binary)");
-
-	if ((rc = tsk_db_cmd(db, "BEGIN READ ONLY", err, errlen)) != TSK_OK)
+	/* The filter's SQL is tsk_series_raw()'s (filter.h), its values read back from settings. */
+	tsk_sql_init(&sql, 1);
+	tsk_sql_printf(&sql, "COPY (SELECT ts, device_id, sensor_id, value, unit FROM reading WHERE true");
+	tsk_filter_where(&sql, f);
+	tsk_filter_order_page(&sql, f, "ts");
+	tsk_sql_printf(&sql, ") TO STDOUT (FORMAT binary)");
+	if (tsk_sql_failed(&sql) || tsk_sql_settings(&sql, &set) != 0) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto out;
-	if ((rc = tsk_db_exec(db, set, n, vals, NULL, err, errlen)) != TSK_OK)
+	}
+
+	/* The tenant's schema, like the filter values, lasts for this transaction only. */
+	if ((own = PQtransactionStatus(db) == PQTRANS_IDLE) && (rc = tsk_db_cmd(db, "BEGIN READ ONLY", err, errlen)) != TSK_OK)
+		goto out;
+	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK ||
+	    (rc = tsk_db_exec(db, tsk_buf_cstr(&set), sql.n, sql.v, NULL, err, errlen)) != TSK_OK)
 		goto rollback;
-	res = PQexec(db, sql);
+	res = PQexec(db, tsk_sql_text(&sql));
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		rc = tsk_db_classify(db, res);
-		tsk_seterr(err, errlen, rc, "%s", *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(db));
-		err[strcspn(err, "\n")] = '\0';
+		rc = tsk_db_error(db, res, err, errlen);
 		goto rollback;
 	}
 	PQclear(res);
@@ -529,17 +466,13 @@ raw_copy(PGconn *db, const char *tenant, const struct tsk_series_filter *f, stru
 	}
 	res = PQgetResult(db);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		rc = tsk_db_classify(db, res);
-		tsk_seterr(err, errlen, rc, "%s", *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(db));
-		err[strcspn(err, "\n")] = '\0';
+		rc = tsk_db_error(db, res, err, errlen);
 		goto rollback;
 	}
 	PQclear(res);
 	res = NULL;
-	rc = tsk_db_cmd(db, "COMMIT", err, errlen);
-	goto out;
-oom:
-	rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	if (own)
+		rc = tsk_db_cmd(db, "COMMIT", err, errlen);
 	goto out;
 rollback:
 	/* Drain whatever results are left so the connection is usable, then end the transaction. */
@@ -547,16 +480,17 @@ rollback:
 	res = NULL;
 	while ((res = PQgetResult(db)) != NULL)
 		PQclear(res);
-	tsk_db_rollback(db);
+	if (own)
+		tsk_db_rollback(db);
 out:
 	PQclear(res);
-	free(devs);
-	free(sens);
+	tsk_sql_free(&sql);
+	tsk_buf_free(&set);
 	return rc;
 }
 
 int
-tsk_export_query(PGconn *db, const char *tenant, enum tsk_export_layout layout, const struct tsk_series_filter *f,
+tsk_export_query(PGconn *db, const char *tenant, enum tsk_export_layout layout, const struct tsk_filter *f,
     struct tsk_csv *w, const volatile sig_atomic_t *stop, uint64_t *rows, char *err, size_t errlen)
 {
 	struct query_ctx q = { w, stop, 0 };

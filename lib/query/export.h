@@ -59,7 +59,7 @@ int tsk_export_jsonl(FILE *in, struct tsk_csv *w, enum tsk_export_layout *layout
  * data rows. TSK_ENOTFOUND for an unknown tenant, TSK_EINVAL for a bad filter (both before any query
  * runs), the writer's failure, "interrupted" when *stop becomes non-zero, or the database's error.
  */
-int tsk_export_query(PGconn *db, const char *tenant, enum tsk_export_layout layout, const struct tsk_series_filter *f,
+int tsk_export_query(PGconn *db, const char *tenant, enum tsk_export_layout layout, const struct tsk_filter *f,
     struct tsk_csv *w, const volatile sig_atomic_t *stop, uint64_t *rows, char *err, size_t errlen);
 
 /*

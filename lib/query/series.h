@@ -14,9 +14,16 @@
  * stops the query, and that value is returned as is (err then says "stopped"). Strings handed to a
  * callback are valid only during the call.
  *
- * All functions take the tenant's slug, enter its schema (search_path, session level) and return
- * TSK_ENOTFOUND ("unknown tenant ...") when there is no such tenant; otherwise TSK_OK, TSK_EINVAL for
- * a filter that fails tsk_series_filter_check(), TSK_ETEMP (database unavailable) or TSK_EFAIL.
+ * All functions take the tenant's slug and run in a transaction of their own (or in the caller's, when
+ * one is open) that enters the tenant's schema with a transaction-local search_path: nothing of the
+ * tenant stays on the connection after that transaction, so a pooled connection can serve another
+ * tenant next. They return TSK_ENOTFOUND ("unknown tenant ...") when there is no such tenant;
+ * otherwise TSK_OK, TSK_EINVAL for a filter that fails tsk_filter_check() (filter.h), TSK_ETEMP
+ * (database unavailable) or TSK_EFAIL.
+ *
+ * The code: filter.c (filters and their SQL), buckets.c (bucket sizes, the bucket query), raw.c (raw
+ * rows, stats, latest, history, summary, sensors), refresh.c (rollup refresh and watermark), run.c
+ * (the tenant's transaction, cursors, single-row mode).
  */
 #ifndef TSK_SERIES_H
 #define TSK_SERIES_H
@@ -26,43 +33,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-/* Row order: newest first is the contract's default. ANY leaves it to the database (fastest; for bulk
- * export). */
-enum tsk_series_order { TSK_SERIES_DESC = 0, TSK_SERIES_ASC = 1, TSK_SERIES_ANY = 2 };
-
-/* Filters shared by every query. Zero-initialize with tsk_series_filter_init(), fill with
- * tsk_series_filter_set() (strings, validated, as users type them) or directly, and release with
- * tsk_series_filter_free() (it frees the id arrays, not the strings they point to). */
-struct tsk_series_filter {
-	const char **devices; /* device_id = any of these; none means all devices */
-	size_t ndevices;
-	const char **sensors; /* sensor_id = any of these; none means all sensors */
-	size_t nsensors;
-	int has_from, has_to;
-	int64_t from_us, to_us;  /* inclusive bounds on ts, microseconds since the epoch, UTC */
-	int64_t bucket_us;       /* bucket size for tsk_series_buckets(); 0 = not set (error there) */
-	long long limit;         /* -1 = no limit */
-	long long offset;        /* >= 0 */
-	enum tsk_series_order order;
-	int no_labels;           /* raw rows: skip labels (row.labels is then NULL); faster for export */
-};
-
-void tsk_series_filter_init(struct tsk_series_filter *f);
-void tsk_series_filter_free(struct tsk_series_filter *f);
-
-/*
- * Sets one filter from user text, validating it (TSK_EINVAL with a one-line reason naming the value):
- *   "device", "sensor"  append one id (repeatable; non-empty)
- *   "from", "to"        RFC 3339, relative ("-24h") or epoch, against `now_us`
- *   "bucket"            1m 5m 15m 1h 1d, any Nm Nh Nd (N >= 1; at most 366d)
- *   "limit", "offset"   a decimal integer >= 0
- *   "order"             "asc", "desc" or "any"
- * The strings for "device"/"sensor" are not copied: they must outlive the filter (argv does).
- */
-int tsk_series_filter_set(struct tsk_series_filter *f, const char *key, const char *value, int64_t now_us,
-    char *err, size_t errlen);
-/* Cross-field checks: --from after --to. TSK_OK or TSK_EINVAL. */
-int tsk_series_filter_check(const struct tsk_series_filter *f, char *err, size_t errlen);
+#include "query/filter.h"
 
 /* "1m" → 60 s ... in microseconds. TSK_OK or TSK_EINVAL (err says what is accepted). */
 int tsk_series_bucket_parse(const char *s, int64_t *us, char *err, size_t errlen);
@@ -80,9 +51,8 @@ typedef int (*tsk_series_bucket_fn)(void *ctx, const struct tsk_series_bucket *r
 
 /* Bucket rows matching f (f->bucket_us must be set), ordered by bucket (f->order; ties by device_id,
  * sensor_id ascending), after f->offset, at most f->limit. Streams. Outside a transaction block it runs
- * as one read-only REPEATABLE READ transaction in two round trips (libpq pipeline mode); there, a
- * failure or a stop also undoes entering the tenant's schema. */
-int tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_series_filter *f,
+ * as one read-only REPEATABLE READ transaction in two round trips (libpq pipeline mode). */
+int tsk_series_buckets(PGconn *db, const char *tenant, const struct tsk_filter *f,
     tsk_series_bucket_fn fn, void *ctx, char *err, size_t errlen);
 
 /* One raw reading. */
@@ -97,7 +67,7 @@ typedef int (*tsk_series_reading_fn)(void *ctx, const struct tsk_series_reading 
 
 /* Raw readings matching f (bucket ignored), ordered by ts (f->order; ties by device_id, sensor_id),
  * after f->offset, at most f->limit. Streams in constant memory, whatever the number of rows. */
-int tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_series_filter *f,
+int tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_filter *f,
     tsk_series_reading_fn fn, void *ctx, char *err, size_t errlen);
 
 /* Statistics over every raw reading matching f (limit/offset ignored). count 0 leaves the rest 0. */
@@ -106,7 +76,7 @@ struct tsk_series_stats {
 	double avg, min, max;
 	int64_t first_us, last_us; /* ts of the oldest and newest reading */
 };
-int tsk_series_stats(PGconn *db, const char *tenant, const struct tsk_series_filter *f,
+int tsk_series_stats(PGconn *db, const char *tenant, const struct tsk_filter *f,
     struct tsk_series_stats *out, char *err, size_t errlen);
 
 /* JSON forms (new references), as tsk-query prints them: timestamps RFC 3339 UTC with Z, numbers
@@ -132,7 +102,7 @@ json_t *tsk_series_stats_json(const struct tsk_series_stats *s);
  */
 int tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **out, char *err,
     size_t errlen);
-int tsk_series_history(PGconn *db, const char *tenant, const struct tsk_series_filter *f, const char *interval,
+int tsk_series_history(PGconn *db, const char *tenant, const struct tsk_filter *f, const char *interval,
     int64_t now_us, json_t **out, char *chosen, char *err, size_t errlen);
 int tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t now_us, json_t **out,
     char *err, size_t errlen);

@@ -236,7 +236,7 @@ tsk_tenant_show(PGconn *db, const char *slug, json_t **out, char *err, size_t er
 	snprintf(schema, sizeof schema, "%s", json_string_value(json_object_get(t, "schema")));
 	/* Counts come from the tenant's own schema, reached through a quoted search_path. */
 	if ((rc = tsk_db_begin(db, err, errlen)) == TSK_OK &&
-	    (rc = tsk_db_set_schema(db, schema, 1, err, errlen)) == TSK_OK &&
+	    (rc = tsk_db_set_schema(db, schema, err, errlen)) == TSK_OK &&
 	    (rc = tsk_db_exec(db, "SELECT (SELECT count(*) FROM reading), (SELECT count(*) FROM device),"
 	        " (SELECT count(*) FROM sensor)", 0, NULL, &res, err, errlen)) == TSK_OK) {
 		json_object_set_new(t, "readings", json_integer(strtoll(PQgetvalue(res, 0, 0), NULL, 10)));

@@ -51,7 +51,7 @@ dump(json_t *v)
 int
 main(void)
 {
-	struct tsk_series_filter f;
+	struct tsk_filter f;
 	char err[TSK_ERRLEN];
 	int64_t now = INT64_C(1760697000) * TSK_US_PER_S; /* 2025-10-17T10:30:00Z */
 	char *s;
@@ -86,31 +86,31 @@ main(void)
 	start("1999-12-31T23:59:59Z", "7m", "1999-12-31T23:53:00Z");
 	start("1970-01-01T00:00:00Z", "1d", "1970-01-01T00:00:00Z");
 
-	tsk_series_filter_init(&f);
+	tsk_filter_init(&f);
 	is_int(f.limit, -1, "no limit by default");
-	ok(tsk_series_filter_set(&f, "device", "GW-1", now, err, sizeof err) == TSK_OK, "device");
-	ok(tsk_series_filter_set(&f, "device", "GW-2", now, err, sizeof err) == TSK_OK, "a second device");
-	ok(tsk_series_filter_set(&f, "sensor", "t'1\"", now, err, sizeof err) == TSK_OK, "a sensor id with quotes");
+	ok(tsk_filter_set(&f, "device", "GW-1", now, err, sizeof err) == TSK_OK, "device");
+	ok(tsk_filter_set(&f, "device", "GW-2", now, err, sizeof err) == TSK_OK, "a second device");
+	ok(tsk_filter_set(&f, "sensor", "t'1\"", now, err, sizeof err) == TSK_OK, "a sensor id with quotes");
 	is_int(f.ndevices, 2, "two devices");
 	is_str(f.devices[1], "GW-2", "in order");
-	ok(tsk_series_filter_set(&f, "device", "", now, err, sizeof err) == TSK_EINVAL, "an empty id is refused");
-	ok(tsk_series_filter_set(&f, "from", "-24h", now, err, sizeof err) == TSK_OK && f.has_from &&
+	ok(tsk_filter_set(&f, "device", "", now, err, sizeof err) == TSK_EINVAL, "an empty id is refused");
+	ok(tsk_filter_set(&f, "from", "-24h", now, err, sizeof err) == TSK_OK && f.has_from &&
 	    f.from_us == now - 86400 * TSK_US_PER_S, "relative --from");
-	ok(tsk_series_filter_set(&f, "to", "2025-10-17T10:30:00Z", now, err, sizeof err) == TSK_OK && f.to_us == now,
+	ok(tsk_filter_set(&f, "to", "2025-10-17T10:30:00Z", now, err, sizeof err) == TSK_OK && f.to_us == now,
 	    "RFC 3339 --to");
-	ok(tsk_series_filter_check(&f, err, sizeof err) == TSK_OK, "from before to");
-	ok(tsk_series_filter_set(&f, "from", "2025-10-18", now, err, sizeof err) == TSK_OK, "a later --from");
-	ok(tsk_series_filter_check(&f, err, sizeof err) == TSK_EINVAL, "from after to is refused");
+	ok(tsk_filter_check(&f, err, sizeof err) == TSK_OK, "from before to");
+	ok(tsk_filter_set(&f, "from", "2025-10-18", now, err, sizeof err) == TSK_OK, "a later --from");
+	ok(tsk_filter_check(&f, err, sizeof err) == TSK_EINVAL, "from after to is refused");
 	is_str(err, "--from 2025-10-18T00:00:00Z is after --to 2025-10-17T10:30:00Z", "and says so");
-	ok(tsk_series_filter_set(&f, "from", "yesterday", now, err, sizeof err) == TSK_EINVAL, "an unparseable time");
+	ok(tsk_filter_set(&f, "from", "yesterday", now, err, sizeof err) == TSK_EINVAL, "an unparseable time");
 	ok(strstr(err, "\"yesterday\"") != NULL, "names the value: %s", err);
-	ok(tsk_series_filter_set(&f, "limit", "-1", now, err, sizeof err) == TSK_EINVAL, "a negative limit");
-	ok(tsk_series_filter_set(&f, "offset", "1e3", now, err, sizeof err) == TSK_EINVAL, "a non-integer offset");
-	ok(tsk_series_filter_set(&f, "limit", "0", now, err, sizeof err) == TSK_OK && f.limit == 0, "limit 0");
-	ok(tsk_series_filter_set(&f, "order", "asc", now, err, sizeof err) == TSK_OK && f.order == TSK_SERIES_ASC, "asc");
-	ok(tsk_series_filter_set(&f, "order", "up", now, err, sizeof err) == TSK_EINVAL, "an unknown order");
-	ok(tsk_series_filter_set(&f, "colour", "red", now, err, sizeof err) == TSK_EINVAL, "an unknown filter");
-	tsk_series_filter_free(&f);
+	ok(tsk_filter_set(&f, "limit", "-1", now, err, sizeof err) == TSK_EINVAL, "a negative limit");
+	ok(tsk_filter_set(&f, "offset", "1e3", now, err, sizeof err) == TSK_EINVAL, "a non-integer offset");
+	ok(tsk_filter_set(&f, "limit", "0", now, err, sizeof err) == TSK_OK && f.limit == 0, "limit 0");
+	ok(tsk_filter_set(&f, "order", "asc", now, err, sizeof err) == TSK_OK && f.order == TSK_ORDER_ASC, "asc");
+	ok(tsk_filter_set(&f, "order", "up", now, err, sizeof err) == TSK_EINVAL, "an unknown order");
+	ok(tsk_filter_set(&f, "colour", "red", now, err, sizeof err) == TSK_EINVAL, "an unknown filter");
+	tsk_filter_free(&f);
 	ok(f.devices == NULL && f.ndevices == 0, "free empties the filter");
 
 	struct tsk_series_bucket b = { now, "GW-1", "t1", 23.45, 0.1, 1e21, -0.0, 3 };
