@@ -3,14 +3,13 @@
  * catalog with online status, and the rollup refresh. Option parsing and output only; the queries are
  * in lib/query/series.c.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <stdio_ext.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "core/conf.h"
 #include "pg/db.h"
 #include "core/jsonl.h"
@@ -58,39 +57,23 @@ static const char usage_text[] =
     "See tsk-query(1).\n";
 
 struct opts {
-	const char *tenant, *interval;
-	int stats, limit_set;
-	enum tsk_format fmt;
-	struct tsk_filter f;
-	PGconn *db;
+	struct tsk_cli cli;
+	struct tsk_cli_filter cf;
+	const char *interval;
+	int stats;
 	struct tsk_out out;
-	int write_failed, write_errno;
-	int64_t now;
-	char err[TSK_ERRLEN];
 };
 
 static int
 fail(struct opts *o, int rc)
 {
-	tsk_err("%s", o->err);
-	return tsk_exit_code(rc);
+	return tsk_cli_fail(&o->cli, rc);
 }
 
-/*
- * A write to stdout failed (a full disk; a reader that went away): keep the first errno, the one that
- * says why, and drop what is still buffered so closing stdout does not fail a second time. main()
- * reports it once.
- */
 static int
 write_error(struct opts *o)
 {
-	if (!o->write_failed) {
-		o->write_failed = 1;
-		o->write_errno = errno;
-	}
-	__fpurge(stdout);
-	clearerr(stdout);
-	return TSK_EFAIL;
+	return tsk_cli_write_error(&o->cli);
 }
 
 /* Writes a row; a write error stops the query. */
@@ -108,25 +91,18 @@ finish(struct opts *o, int rc)
 {
 	if (tsk_out_end(&o->out) != 0)
 		write_error(o);
-	if (rc == TSK_EFAIL && o->write_failed)
+	if (rc == TSK_EFAIL && o->cli.write_failed)
 		return TSK_EXIT_FAIL; /* main() says why */
 	if (rc != TSK_OK)
 		return fail(o, rc);
-	return o->write_failed ? TSK_EXIT_FAIL : TSK_EXIT_OK;
+	return o->cli.write_failed ? TSK_EXIT_FAIL : TSK_EXIT_OK;
 }
 
 /* Writes a small answer (and releases it). */
 static int
 print_rows(struct opts *o, const char *const *cols, json_t *arr)
 {
-	int rc = tsk_out_array(stdout, o->fmt, cols, arr);
-
-	json_decref(arr);
-	if (rc != 0) {
-		write_error(o);
-		return TSK_EXIT_FAIL;
-	}
-	return TSK_EXIT_OK;
+	return tsk_cli_print(&o->cli, cols, arr);
 }
 
 static int
@@ -142,50 +118,62 @@ on_reading(void *ctx, const struct tsk_series_reading *r)
 }
 
 static int
-cmd_buckets(struct opts *o)
+cmd_buckets(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	static const char *const cols[] = { "bucket", "device_id", "sensor_id", "avg", "min", "max", "last", "count",
 		NULL };
-	tsk_out_begin(&o->out, stdout, o->fmt, cols);
-	return finish(o, tsk_series_buckets(o->db, o->tenant, &o->f, on_bucket, o, o->err, sizeof o->err));
+	tsk_out_begin(&o->out, stdout, o->cli.fmt, cols);
+	return finish(o, tsk_series_buckets(o->cli.db, o->cli.tenant, &o->cf.f, on_bucket, o, o->cli.err, sizeof o->cli.err));
 }
 
 static int
-cmd_raw(struct opts *o)
+cmd_raw(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	static const char *const cols[] = { "ts", "device_id", "sensor_id", "value", "unit", "labels", NULL };
 	static const char *const scols[] = { "count", "avg", "min", "max", "first_ts", "last_ts", NULL };
 	struct tsk_series_stats st;
 	int rc;
 
-	if (!o->limit_set)
-		o->f.limit = 100;
-	tsk_out_begin(&o->out, stdout, o->fmt, cols);
-	rc = tsk_series_raw(o->db, o->tenant, &o->f, on_reading, o, o->err, sizeof o->err);
+	if (!o->cf.limit_given)
+		o->cf.f.limit = 100;
+	tsk_out_begin(&o->out, stdout, o->cli.fmt, cols);
+	rc = tsk_series_raw(o->cli.db, o->cli.tenant, &o->cf.f, on_reading, o, o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK || !o->stats)
 		return finish(o, rc);
-	if ((rc = tsk_series_stats(o->db, o->tenant, &o->f, &st, o->err, sizeof o->err)) != TSK_OK)
+	if ((rc = tsk_series_stats(o->cli.db, o->cli.tenant, &o->cf.f, &st, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return finish(o, rc);
-	if (o->fmt == TSK_FMT_JSONL)
+	if (o->cli.fmt == TSK_FMT_JSONL)
 		return finish(o, emit(o, json_pack("{s:o}", "stats", tsk_series_stats_json(&st))));
 	/* table: the readings, a blank line, then the statistics as a second table */
 	if (tsk_out_end(&o->out) != 0)
 		write_error(o);
 	fputc('\n', stdout);
-	tsk_out_begin(&o->out, stdout, o->fmt, scols);
+	tsk_out_begin(&o->out, stdout, o->cli.fmt, scols);
 	return finish(o, emit(o, tsk_series_stats_json(&st)));
 }
 
 static int
-cmd_latest(struct opts *o)
+cmd_latest(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	static const char *const cols[] = { "device_id", "sensor_id", "ts", "value", "unit", "online", NULL };
 	json_t *arr;
 	int rc;
 
-	if (o->f.ndevices != 1)
-		return tsk_usage_error("%slatest needs exactly one --device", "");
-	if ((rc = tsk_series_latest(o->db, o->tenant, o->f.devices[0], &arr, o->err, sizeof o->err)) != TSK_OK)
+	if (o->cf.f.ndevices != 1)
+		return tsk_cli_usage("latest needs exactly one --device");
+	if ((rc = tsk_series_latest(o->cli.db, o->cli.tenant, o->cf.f.devices[0], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_rows(o, cols, arr);
 }
@@ -207,8 +195,12 @@ bar(double v, double lo, double hi, int width)
 }
 
 static int
-cmd_history(struct opts *o)
+cmd_history(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	static const char *const cols[] = { "ts", "device_id", "sensor_id", "value", "min", "max", "count", "interval",
 		NULL };
 	static const char *const tcols[] = { "ts", "device_id", "sensor_id", "value", "min", "max", "count", "chart",
@@ -218,11 +210,11 @@ cmd_history(struct opts *o)
 	size_t i;
 	int rc;
 
-	rc = tsk_series_history(o->db, o->tenant, &o->f, o->interval, o->now, &arr, chosen, o->err, sizeof o->err);
+	rc = tsk_series_history(o->cli.db, o->cli.tenant, &o->cf.f, o->interval, o->cli.now, &arr, chosen, o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	tsk_info("interval %s, %zu points", chosen, json_array_size(arr));
-	if (o->fmt == TSK_FMT_TABLE) {
+	if (o->cli.fmt == TSK_FMT_TABLE) {
 		/* The chart column scales each series (device, sensor) between its own min and max. */
 		json_array_foreach(arr, i, row) {
 			const char *d = json_string_value(json_object_get(row, "device_id"));
@@ -241,23 +233,27 @@ cmd_history(struct opts *o)
 			json_object_set_new(row, "chart", bar(json_number_value(json_object_get(row, "value")), lo, hi, 20));
 		}
 	}
-	return print_rows(o, o->fmt == TSK_FMT_TABLE ? tcols : cols, arr);
+	return print_rows(o, o->cli.fmt == TSK_FMT_TABLE ? tcols : cols, arr);
 }
 
 static int
-cmd_summary(struct opts *o)
+cmd_summary(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	static const char *const cols[] = { "device_id", "device_online", "sensor_id", "unit", "last_value", "last_ts",
 		"online", "count_24h", "avg_24h", "min_24h", "max_24h", NULL };
 	json_t *sum, *arr, *s;
 	size_t i;
 	int rc;
 
-	if (o->f.ndevices != 1)
-		return tsk_usage_error("%ssummary needs exactly one --device", "");
-	if ((rc = tsk_series_summary(o->db, o->tenant, o->f.devices[0], o->now, &sum, o->err, sizeof o->err)) != TSK_OK)
+	if (o->cf.f.ndevices != 1)
+		return tsk_cli_usage("summary needs exactly one --device");
+	if ((rc = tsk_series_summary(o->cli.db, o->cli.tenant, o->cf.f.devices[0], o->cli.now, &sum, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
-	if (o->fmt == TSK_FMT_JSONL) {
+	if (o->cli.fmt == TSK_FMT_JSONL) {
 		rc = tsk_jsonl_write(stdout, sum) != 0 || fflush(stdout) != 0 ? write_error(o) : TSK_OK;
 		json_decref(sum);
 		return rc == TSK_OK ? TSK_EXIT_OK : TSK_EXIT_FAIL;
@@ -275,32 +271,40 @@ cmd_summary(struct opts *o)
 }
 
 static int
-cmd_sensors(struct opts *o)
+cmd_sensors(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	static const char *const cols[] = { "device_id", "sensor_id", "unit", "type", "last_seen", "last_value", "online",
 		NULL };
 	json_t *arr;
 	int rc;
 
-	if (o->f.ndevices > 1)
-		return tsk_usage_error("%ssensors takes at most one --device", "");
-	rc = tsk_series_sensors(o->db, o->tenant, o->f.ndevices ? o->f.devices[0] : NULL, o->now, &arr, o->err,
-	    sizeof o->err);
+	if (o->cf.f.ndevices > 1)
+		return tsk_cli_usage("sensors takes at most one --device");
+	rc = tsk_series_sensors(o->cli.db, o->cli.tenant, o->cf.f.ndevices ? o->cf.f.devices[0] : NULL, o->cli.now, &arr, o->cli.err,
+	    sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
-	return print_rows(o, o->fmt == TSK_FMT_JSONL ? NULL : cols, arr);
+	return print_rows(o, o->cli.fmt == TSK_FMT_JSONL ? NULL : cols, arr);
 }
 
 static int
-cmd_refresh(struct opts *o)
+cmd_refresh(void *arg, int argc, char **argv)
 {
+	struct opts *o = arg;
+
+	(void)argc;
+	(void)argv;
 	struct tsk_series_refresh_result r;
 	char wm[TSK_TIME_STRLEN];
 	json_t *row;
 	int rc;
 
-	tsk_progress("refreshing rollups%s%s", o->tenant ? " of " : "", o->tenant ? o->tenant : "");
-	rc = tsk_series_refresh(o->db, o->tenant, &r, o->err, sizeof o->err);
+	tsk_progress("refreshing rollups%s%s", o->cli.tenant ? " of " : "", o->cli.tenant ? o->cli.tenant : "");
+	rc = tsk_series_refresh(o->cli.db, o->cli.tenant, &r, o->cli.err, sizeof o->cli.err);
 	tsk_progress_done();
 	if (rc != TSK_OK)
 		return fail(o, rc);
@@ -314,145 +318,58 @@ cmd_refresh(struct opts *o)
 	return print_rows(o, NULL, arr);
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(struct opts *);
-	int needs_tenant;
-} commands[] = {
-	{ "buckets", cmd_buckets, 1 }, { "raw", cmd_raw, 1 }, { "latest", cmd_latest, 1 },
-	{ "history", cmd_history, 1 }, { "summary", cmd_summary, 1 }, { "sensors", cmd_sensors, 1 },
-	{ "refresh", cmd_refresh, 0 },
+#define DB_TENANT (TSK_CLI_NEEDS_DB | TSK_CLI_NEEDS_TENANT)
+static const struct tsk_cli_command commands[] = {
+	{ "buckets", cmd_buckets, DB_TENANT }, { "raw", cmd_raw, DB_TENANT }, { "latest", cmd_latest, DB_TENANT },
+	{ "history", cmd_history, DB_TENANT }, { "summary", cmd_summary, DB_TENANT },
+	{ "sensors", cmd_sensors, DB_TENANT }, { "refresh", cmd_refresh, TSK_CLI_NEEDS_DB },
 };
-
-/* A filter option: validated now, so bad input stops before any connection or query. */
-static int
-set_filter(struct opts *o, const char *key, const char *value)
-{
-	if (tsk_filter_set(&o->f, key, value, o->now, o->err, sizeof o->err) != TSK_OK) {
-		tsk_err("%s", o->err);
-		return -1;
-	}
-	return 0;
-}
 
 int
 main(int argc, char **argv)
 {
-	enum { O_FROM = 256, O_TO, O_OFFSET, O_ASC, O_STATS };
+	enum { O_STATS = 256 };
 	static const struct option longopts[] = {
-		{ "dsn", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
-		{ "tenant", required_argument, NULL, 't' }, { "format", required_argument, NULL, 'f' },
-		{ "bucket", required_argument, NULL, 'b' }, { "device", required_argument, NULL, 'D' },
-		{ "sensor", required_argument, NULL, 's' }, { "from", required_argument, NULL, O_FROM },
-		{ "to", required_argument, NULL, O_TO }, { "limit", required_argument, NULL, 'n' },
-		{ "offset", required_argument, NULL, O_OFFSET }, { "asc", no_argument, NULL, O_ASC },
+		TSK_CLI_LONGOPTS, TSK_CLI_FILTER_LONGOPTS,
 		{ "stats", no_argument, NULL, O_STATS }, { "interval", required_argument, NULL, 'i' },
-		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
-	struct tsk_conf conf;
-	const char *config = NULL, *format = NULL, *bucket = "1h";
-	int c, level = TSK_LOG_NORMAL, rc = TSK_EXIT_USAGE, bad = 0;
-	size_t i;
+	int c, rc = TSK_EXIT_USAGE;
 
-	tsk_log_init("tsk-query", level);
-	tsk_conf_init(&conf);
-	tsk_filter_init(&o.f);
-	o.now = tsk_now_us();
-	while ((c = getopt_long(argc, argv, "d:c:t:f:b:D:s:n:i:qvhV", longopts, NULL)) != -1) {
+	tsk_cli_init(&o.cli, "tsk-query", usage_text);
+	tsk_cli_filter_init(&o.cf);
+	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS TSK_CLI_FILTER_SHORTOPTS "i:", longopts, NULL)) != -1) {
+		int taken = tsk_cli_option(&o.cli, c, optarg, &rc);
+		if (taken == 0)
+			taken = tsk_cli_filter_option(&o.cli, &o.cf, c, optarg);
+		if (taken < 0)
+			goto out;      /* --help, --version, or a bad option or value */
+		if (taken > 0)
+			continue;
 		switch (c) {
-		case 'd': tsk_conf_set(&conf, "database_url", optarg); break;
-		case 'c': config = optarg; break;
-		case 't': o.tenant = optarg; break;
-		case 'f': format = optarg; break;
-		case 'b': bucket = optarg; break;
-		case 'D': bad |= set_filter(&o, "device", optarg); break;
-		case 's': bad |= set_filter(&o, "sensor", optarg); break;
-		case O_FROM: bad |= set_filter(&o, "from", optarg); break;
-		case O_TO: bad |= set_filter(&o, "to", optarg); break;
-		case 'n': bad |= set_filter(&o, "limit", optarg); o.limit_set = 1; break;
-		case O_OFFSET: bad |= set_filter(&o, "offset", optarg); break;
-		case O_ASC: o.f.order = TSK_ORDER_ASC; break;
 		case O_STATS: o.stats = 1; break;
 		case 'i': o.interval = optarg; break;
-		case 'q': level = TSK_LOG_QUIET; break;
-		case 'v': level++; break;
-		case 'h': fputs(usage_text, stdout); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		case 'V': printf("tsk-query %s\n", TSK_VERSION); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		default: fprintf(stderr, "try 'tsk-query --help'\n"); goto out;
 		}
-		if (bad)
-			goto out;
 	}
-	tsk_log_init("tsk-query", level);
-	if (tsk_conf_load(&conf, config, o.err, sizeof o.err) != TSK_OK) {
-		tsk_err("%s", o.err);
+	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK || (rc = tsk_cli_filter_done(&o.cli, &o.cf, "1h")) != TSK_EXIT_OK)
 		goto out;
-	}
-	if (format == NULL)
-		format = tsk_conf_get_default(&conf, "format", "jsonl");
-	if (tsk_format_parse(format, &o.fmt) != TSK_OK) {
-		rc = tsk_usage_error("unknown format \"%s\": jsonl, csv or table", format);
-		goto out;
-	}
-	if (optind >= argc) {
-		rc = tsk_usage_error("%sno command given", "");
-		goto out;
-	}
-	if (optind + 1 < argc) {
-		rc = tsk_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
-		goto out;
-	}
-	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(commands[i].name, argv[optind]) == 0)
-			break;
-	if (i == sizeof commands / sizeof commands[0]) {
-		rc = tsk_usage_error("unknown command \"%s\"", argv[optind]);
-		goto out;
-	}
-	if (o.tenant == NULL)
-		o.tenant = tsk_conf_get(&conf, "tenant");
-	if (commands[i].needs_tenant && (o.tenant == NULL || *o.tenant == '\0')) {
-		rc = tsk_usage_error("%s needs --tenant SLUG", commands[i].name);
-		goto out;
-	}
-	if (set_filter(&o, "bucket", bucket) != 0)
-		goto out;
-	if (tsk_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
-		tsk_err("%s", o.err);
-		goto out;
-	}
+	rc = TSK_EXIT_USAGE;
 	if (o.interval != NULL && strcmp(o.interval, "auto") != 0 && strcmp(o.interval, "raw") != 0) {
 		int64_t us;
-		if (tsk_series_bucket_parse(o.interval, &us, o.err, sizeof o.err) != TSK_OK) {
-			rc = tsk_usage_error("unknown interval \"%s\": auto, raw, 1m, 5m, 1h or any Nm, Nh, Nd", o.interval);
+		if (tsk_series_bucket_parse(o.interval, &us, o.cli.err, sizeof o.cli.err) != TSK_OK) {
+			rc = tsk_cli_usage("unknown interval \"%s\": auto, raw, 1m, 5m, 1h or any Nm, Nh, Nd", o.interval);
 			goto out;
 		}
 	}
-	if (o.stats && o.fmt == TSK_FMT_CSV) {
-		rc = tsk_usage_error("%s--stats prints a second table: use --format jsonl or table", "");
+	if (o.stats && o.cli.fmt == TSK_FMT_CSV) {
+		rc = tsk_cli_usage("--stats prints a second table: use --format jsonl or table");
 		goto out;
 	}
-	if ((c = tsk_db_connect(tsk_conf_dsn(&conf), &o.db, o.err, sizeof o.err)) != TSK_OK) {
-		tsk_err("cannot connect to the database: %s", o.err);
-		rc = tsk_exit_code(c);
-		goto out;
-	}
-	int64_t t0 = tsk_now_us();
-	rc = commands[i].fn(&o);
-	tsk_debug("%s took %.3f ms", commands[i].name, (double)(tsk_now_us() - t0) / 1000.0);
-	if (o.write_failed) {
-		if (o.write_errno != EPIPE) /* `| head` is not worth a message */
-			tsk_err("write error: %s", strerror(o.write_errno));
-		rc = TSK_EXIT_FAIL;
-	}
-	if (tsk_close_stdout() != 0 && rc == TSK_EXIT_OK)
-		rc = TSK_EXIT_FAIL;
+	rc = tsk_cli_dispatch(&o.cli, commands, sizeof commands / sizeof commands[0], argc - optind, argv + optind, &o);
+	rc = tsk_cli_finish(&o.cli, rc);
 out:
-	if (o.db != NULL)
-		PQfinish(o.db);
-	tsk_filter_free(&o.f);
-	tsk_conf_free(&conf);
+	tsk_cli_filter_free(&o.cf);
+	tsk_cli_free(&o.cli);
 	return rc;
 }

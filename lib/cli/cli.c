@@ -83,6 +83,56 @@ tsk_cli_option(struct tsk_cli *c, int opt, const char *arg, int *exit_code)
 	return 0;
 }
 
+void
+tsk_cli_filter_init(struct tsk_cli_filter *cf)
+{
+	memset(cf, 0, sizeof *cf);
+	tsk_filter_init(&cf->f);
+}
+
+void
+tsk_cli_filter_free(struct tsk_cli_filter *cf)
+{
+	tsk_filter_free(&cf->f);
+}
+
+int
+tsk_cli_filter_option(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, const char *arg)
+{
+	const char *key;
+
+	switch (opt) {
+	case 'b': cf->bucket = arg; cf->given++; return 1;
+	case 'D': key = "device"; break;
+	case 's': key = "sensor"; break;
+	case TSK_CLI_O_FROM: key = "from"; break;
+	case TSK_CLI_O_TO: key = "to"; break;
+	case 'n': key = "limit"; cf->limit_given = 1; break;
+	case TSK_CLI_O_OFFSET: key = "offset"; break;
+	case TSK_CLI_O_ASC: key = "order"; arg = "asc"; break;
+	case TSK_CLI_O_ORDER: key = "order"; break;
+	default: return 0;
+	}
+	cf->given++;
+	if (tsk_filter_set(&cf->f, key, arg, c->now, c->err, sizeof c->err) != TSK_OK) {
+		tsk_cli_usage("%s", c->err);
+		return -1;
+	}
+	return 1;
+}
+
+int
+tsk_cli_filter_done(struct tsk_cli *c, struct tsk_cli_filter *cf, const char *default_bucket)
+{
+	const char *b = cf->bucket != NULL ? cf->bucket : default_bucket;
+
+	if (b != NULL && tsk_filter_set(&cf->f, "bucket", b, c->now, c->err, sizeof c->err) != TSK_OK)
+		return tsk_cli_usage("%s", c->err);
+	if (tsk_filter_check(&cf->f, c->err, sizeof c->err) != TSK_OK)
+		return tsk_cli_usage("%s", c->err);
+	return TSK_EXIT_OK;
+}
+
 int
 tsk_cli_setup(struct tsk_cli *c)
 {

@@ -18,6 +18,7 @@
 #include "cli/out.h"
 #include "core/conf.h"
 #include "core/tsk.h"
+#include "query/filter.h"
 
 struct tsk_cli {
 	const char *prog;        /* "tsk-query": log prefix, --version */
@@ -52,6 +53,35 @@ void tsk_cli_free(struct tsk_cli *c);
  * option (getopt's '?' or ':', 2).
  */
 int tsk_cli_option(struct tsk_cli *c, int opt, const char *arg, int *exit_code);
+
+/*
+ * The filter options of the tools that read readings (tsk-query, tsk-export): --bucket --device
+ * --sensor --from --to --limit --offset --asc --order. Each value is checked at once, so bad input
+ * stops before any connection.
+ */
+enum { TSK_CLI_O_FROM = 0x1000, TSK_CLI_O_TO, TSK_CLI_O_OFFSET, TSK_CLI_O_ASC, TSK_CLI_O_ORDER };
+#define TSK_CLI_FILTER_SHORTOPTS "b:D:s:n:"
+#define TSK_CLI_FILTER_LONGOPTS \
+	{ "bucket", required_argument, NULL, 'b' }, { "device", required_argument, NULL, 'D' }, \
+	{ "sensor", required_argument, NULL, 's' }, { "from", required_argument, NULL, TSK_CLI_O_FROM }, \
+	{ "to", required_argument, NULL, TSK_CLI_O_TO }, { "limit", required_argument, NULL, 'n' }, \
+	{ "offset", required_argument, NULL, TSK_CLI_O_OFFSET }, { "asc", no_argument, NULL, TSK_CLI_O_ASC }, \
+	{ "order", required_argument, NULL, TSK_CLI_O_ORDER }
+
+struct tsk_cli_filter {
+	struct tsk_filter f;
+	const char *bucket;   /* --bucket as given (applied by tsk_cli_filter_done), or NULL */
+	int given;            /* how many filter options were given */
+	int limit_given;      /* --limit was given */
+};
+
+void tsk_cli_filter_init(struct tsk_cli_filter *cf);
+void tsk_cli_filter_free(struct tsk_cli_filter *cf);
+/* Like tsk_cli_option, for the filter options: 1 taken, 0 not one, -1 a bad value (printed; exit 2). */
+int tsk_cli_filter_option(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, const char *arg);
+/* After the options: the bucket size (given, else default_bucket when not NULL) and the checks that
+ * need every option (from <= to). TSK_EXIT_OK, or TSK_EXIT_USAGE after printing why. */
+int tsk_cli_filter_done(struct tsk_cli *c, struct tsk_cli_filter *cf, const char *default_bucket);
 
 /* After the options: log level, configuration file, --format (and the `format` key), the `tenant` key.
  * TSK_EXIT_OK, or the exit code after printing why. */
