@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
+#include "cli/cli.h"
 #include "core/conf.h"
 #include "query/csv.h"
 #include "pg/db.h"
@@ -70,17 +71,16 @@ static const char usage_text[] =
 #define MAX_REJECTS_SHOWN 100
 
 struct opts {
+	struct tsk_cli cli;
+	struct tsk_cli_filter cf;
 	enum tsk_export_layout layout;
-	const char *output, *s3url, *s3endpoint, *tenant;
-	struct tsk_filter f;
-	PGconn *db;
+	const char *output, *s3url, *s3endpoint;
 	struct tsk_export_dest dest;
 	struct tsk_csv csv;
 	int dest_open;
 	uint64_t rejected;
 	struct timespec last_progress;
 	int no_progress;
-	char err[TSK_ERRLEN];
 };
 
 /* Set by SIGINT, SIGTERM, SIGHUP: the loops stop, the output is abandoned, then the signal is re-raised. */
@@ -187,7 +187,7 @@ s3_config(struct opts *o, const struct tsk_conf *conf, struct tsk_s3_config *c)
 		char *end;
 		unsigned long long mib = strtoull(ps, &end, 10);
 		if (*end != '\0' || mib < 5 || mib > 5120)
-			return tsk_seterr(o->err, sizeof o->err, TSK_EINVAL, "s3_part_size is in MiB, 5 to 5120: \"%s\"", ps);
+			return tsk_seterr(o->cli.err, sizeof o->cli.err, TSK_EINVAL, "s3_part_size is in MiB, 5 to 5120: \"%s\"", ps);
 		c->part_size = (size_t)mib << 20;
 	}
 	c->cancel = &stop_signal;
@@ -203,9 +203,9 @@ open_dest(struct opts *o, const struct tsk_conf *conf)
 	if (o->s3url != NULL) {
 		if ((rc = s3_config(o, conf, &c)) != TSK_OK)
 			return rc;
-		rc = tsk_export_dest_s3(&o->dest, &c, o->s3url, o->err, sizeof o->err);
+		rc = tsk_export_dest_s3(&o->dest, &c, o->s3url, o->cli.err, sizeof o->cli.err);
 	} else if (o->output != NULL && strcmp(o->output, "-") != 0) {
-		rc = tsk_export_dest_file(&o->dest, o->output, &stop_signal, o->err, sizeof o->err);
+		rc = tsk_export_dest_file(&o->dest, o->output, &stop_signal, o->cli.err, sizeof o->cli.err);
 	} else {
 		tsk_export_dest_stdout(&o->dest, &stop_signal);
 		/* CSV going to the terminal itself would be garbled by a progress line rewriting itself there. */
@@ -215,8 +215,8 @@ open_dest(struct opts *o, const struct tsk_conf *conf)
 	o->dest_open = 1;
 	if (rc == TSK_OK)
 		rc = tsk_csv_init(&o->csv, 0, sink, o);
-	if (rc != TSK_OK && o->err[0] == '\0')
-		snprintf(o->err, sizeof o->err, "%s", o->csv.err);
+	if (rc != TSK_OK && o->cli.err[0] == '\0')
+		snprintf(o->cli.err, sizeof o->cli.err, "%s", o->csv.err);
 	return rc;
 }
 
@@ -229,17 +229,17 @@ finish(struct opts *o, int rc, int usage)
 	int arc;
 
 	if (rc == TSK_OK && tsk_csv_flush(&o->csv) != TSK_OK)
-		rc = tsk_seterr(o->err, sizeof o->err, o->csv.status, "%s", o->csv.err);
+		rc = tsk_seterr(o->cli.err, sizeof o->cli.err, o->csv.status, "%s", o->csv.err);
 	if (rc == TSK_OK && stop_signal)
-		rc = tsk_seterr(o->err, sizeof o->err, TSK_EFAIL, "interrupted");
+		rc = tsk_seterr(o->cli.err, sizeof o->cli.err, TSK_EFAIL, "interrupted");
 	if (rc == TSK_OK)
-		rc = tsk_export_dest_commit(&o->dest, o->err, sizeof o->err);
+		rc = tsk_export_dest_commit(&o->dest, o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK) {
 		/* Once output has started, a failure is never "bad usage, nothing done". */
 		if (!usage && (rc == TSK_EINVAL || rc == TSK_ENOTFOUND || rc == TSK_EEXIST))
 			rc = TSK_EFAIL;
 		tsk_progress_done();
-		tsk_err("%s", o->err);
+		tsk_err("%s", o->cli.err);
 		if ((arc = tsk_export_dest_abort(&o->dest, why, sizeof why)) != TSK_OK)
 			tsk_err("%s", why);
 	}
@@ -265,7 +265,7 @@ run_stdin(struct opts *o)
 	struct tsk_export_stats st;
 	int rc;
 
-	rc = tsk_export_jsonl(stdin, &o->csv, &o->layout, on_reject, o, &stop_signal, &st, o->err, sizeof o->err);
+	rc = tsk_export_jsonl(stdin, &o->csv, &o->layout, on_reject, o, &stop_signal, &st, o->cli.err, sizeof o->cli.err);
 	if ((rc = finish(o, rc, 0)) != TSK_OK)
 		return tsk_exit_code(rc);
 	tsk_progress_done();
@@ -281,18 +281,17 @@ run_stdin(struct opts *o)
 
 /* `buckets` or `raw` from the database. Returns the exit code. */
 static int
-run_query(struct opts *o, const struct tsk_conf *conf)
+run_query(struct opts *o)
 {
 	uint64_t rows = 0;
 	int rc;
 
-	if ((rc = tsk_db_connect(tsk_conf_dsn(conf), &o->db, o->err, sizeof o->err)) != TSK_OK) {
-		tsk_err("cannot connect to the database: %s", o->err);
-		tsk_export_dest_abort(&o->dest, o->err, sizeof o->err);
-		return tsk_exit_code(rc);
+	if ((rc = tsk_cli_connect(&o->cli)) != TSK_EXIT_OK) {
+		tsk_export_dest_abort(&o->dest, o->cli.err, sizeof o->cli.err);
+		return rc;
 	}
-	query_cancel = PQgetCancel(o->db);
-	rc = tsk_export_query(o->db, o->tenant, o->layout, &o->f, &o->csv, &stop_signal, &rows, o->err, sizeof o->err);
+	query_cancel = PQgetCancel(o->cli.db);
+	rc = tsk_export_query(o->cli.db, o->cli.tenant, o->layout, &o->cf.f, &o->csv, &stop_signal, &rows, o->cli.err, sizeof o->cli.err);
 	PGcancel *c = query_cancel;
 	query_cancel = NULL;
 	PQfreeCancel(c);
@@ -306,128 +305,94 @@ run_query(struct opts *o, const struct tsk_conf *conf)
 	return TSK_EXIT_OK;
 }
 
-static int
-set_filter(struct opts *o, const char *key, const char *value, int64_t now)
-{
-	if (tsk_filter_set(&o->f, key, value, now, o->err, sizeof o->err) == TSK_OK)
-		return 0;
-	return tsk_usage_error("%s", o->err);
-}
-
 int
 main(int argc, char **argv)
 {
-	enum { O_S3 = 256, O_S3_ENDPOINT, O_FROM, O_TO, O_OFFSET, O_ASC, O_ORDER };
+	enum { O_S3 = 256, O_S3_ENDPOINT };
 	static const struct option longopts[] = {
-		{ "dsn", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
-		{ "tenant", required_argument, NULL, 't' }, { "output", required_argument, NULL, 'o' },
-		{ "bucket", required_argument, NULL, 'b' }, { "device", required_argument, NULL, 'D' },
-		{ "sensor", required_argument, NULL, 's' }, { "from", required_argument, NULL, O_FROM },
-		{ "to", required_argument, NULL, O_TO }, { "limit", required_argument, NULL, 'n' },
-		{ "offset", required_argument, NULL, O_OFFSET }, { "asc", no_argument, NULL, O_ASC },
-		{ "order", required_argument, NULL, O_ORDER },
-		{ "layout", required_argument, NULL, 'l' }, { "s3", required_argument, NULL, O_S3 },
-		{ "s3-endpoint", required_argument, NULL, O_S3_ENDPOINT },
-		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+		TSK_CLI_LONGOPTS, TSK_CLI_FILTER_LONGOPTS,
+		{ "output", required_argument, NULL, 'o' }, { "layout", required_argument, NULL, 'l' },
+		{ "s3", required_argument, NULL, O_S3 }, { "s3-endpoint", required_argument, NULL, O_S3_ENDPOINT },
+		{ NULL, 0, NULL, 0 }
 	};
-	struct opts o;
-	struct tsk_conf conf;
-	const char *config = NULL, *bucket = "1h", *cmd = NULL;
-	int c, level = TSK_LOG_NORMAL, rc = TSK_EXIT_USAGE, st, filters = 0, layout_set = 0;
-	int64_t now = tsk_now_us();
+	static struct opts o;
+	const char *cmd = NULL;
+	int c, rc = TSK_EXIT_USAGE, st, layout_set = 0;
 
-	memset(&o, 0, sizeof o);
-	tsk_filter_init(&o.f);
-	tsk_log_init("tsk-export", level);
-	tsk_conf_init(&conf);
-	while ((c = getopt_long(argc, argv, "d:c:t:o:l:b:D:s:n:qvhV", longopts, NULL)) != -1) {
+	tsk_cli_init(&o.cli, "tsk-export", usage_text);
+	tsk_cli_filter_init(&o.cf);
+	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS TSK_CLI_FILTER_SHORTOPTS "o:l:", longopts, NULL)) != -1) {
+		int taken = tsk_cli_option(&o.cli, c, optarg, &rc);
+		if (taken == 0)
+			taken = tsk_cli_filter_option(&o.cli, &o.cf, c, optarg);
+		if (taken < 0)
+			goto out;      /* --help, --version, or a bad option or value */
+		if (taken > 0)
+			continue;
 		switch (c) {
-		case 'b': bucket = optarg; filters = 1; break;
-		case 'D': st = set_filter(&o, "device", optarg, now); filters = 1; if (st) goto out; break;
-		case 's': st = set_filter(&o, "sensor", optarg, now); filters = 1; if (st) goto out; break;
-		case O_FROM: st = set_filter(&o, "from", optarg, now); filters = 1; if (st) goto out; break;
-		case O_TO: st = set_filter(&o, "to", optarg, now); filters = 1; if (st) goto out; break;
-		case 'n': st = set_filter(&o, "limit", optarg, now); filters = 1; if (st) goto out; break;
-		case O_OFFSET: st = set_filter(&o, "offset", optarg, now); filters = 1; if (st) goto out; break;
-		case O_ASC: st = set_filter(&o, "order", "asc", now); filters = 1; if (st) goto out; break;
-		case O_ORDER: st = set_filter(&o, "order", optarg, now); filters = 1; if (st) goto out; break;
-		case 'd': tsk_conf_set(&conf, "database_url", optarg); break;
-		case 'c': config = optarg; break;
-		case 't': o.tenant = optarg; break;
 		case 'o': o.output = optarg; break;
 		case 'l':
 			if (tsk_export_layout_parse(optarg, &o.layout) != TSK_OK) {
-				rc = tsk_usage_error("unknown layout \"%s\": auto, buckets or raw", optarg);
+				rc = tsk_cli_usage("unknown layout \"%s\": auto, buckets or raw", optarg);
 				goto out;
 			}
 			layout_set = 1;
 			break;
 		case O_S3: o.s3url = optarg; break;
 		case O_S3_ENDPOINT: o.s3endpoint = optarg; break;
-		case 'q': level = TSK_LOG_QUIET; break;
-		case 'v': level++; break;
-		case 'h': fputs(usage_text, stdout); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		case 'V': printf("tsk-export %s\n", TSK_VERSION); rc = tsk_close_stdout() == 0 ? 0 : 1; goto out;
-		default: fprintf(stderr, "try 'tsk-export --help'\n"); goto out;
 		}
 	}
-	tsk_log_init("tsk-export", level);
-	if (tsk_conf_load(&conf, config, o.err, sizeof o.err) != TSK_OK) {
-		tsk_err("%s", o.err);
+	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)
+		goto out;
+	rc = TSK_EXIT_USAGE;
+	if (o.cli.fmt != TSK_FMT_CSV && strcmp(o.cli.format, "jsonl") != 0) {
+		rc = tsk_cli_usage("tsk-export always writes CSV; --format %s is for tsk-query", o.cli.format);
 		goto out;
 	}
 	if (o.output != NULL && o.s3url != NULL) {
-		rc = tsk_usage_error("%s-o and --s3 cannot be combined", "");
+		rc = tsk_cli_usage("-o and --s3 cannot be combined");
 		goto out;
 	}
 	if (optind < argc) {
 		cmd = argv[optind];
 		if (strcmp(cmd, "buckets") != 0 && strcmp(cmd, "raw") != 0) {
-			rc = tsk_usage_error("unknown command \"%s\": buckets or raw (or none, to read standard input)", cmd);
+			rc = tsk_cli_usage("unknown command \"%s\": buckets or raw (or none, to read standard input)", cmd);
 			goto out;
 		}
 		if (optind + 1 < argc) {
-			rc = tsk_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+			rc = tsk_cli_usage("unexpected argument \"%s\"", argv[optind + 1]);
 			goto out;
 		}
 		if (layout_set) {
-			rc = tsk_usage_error("%s--layout is for standard input; the command sets the layout", "");
+			rc = tsk_cli_usage("--layout is for standard input; the command sets the layout");
 			goto out;
 		}
 		tsk_export_layout_parse(cmd, &o.layout);
-		if (o.tenant == NULL) {
-			rc = tsk_usage_error("%s needs --tenant SLUG", cmd);
+		if (o.cli.tenant == NULL) {
+			rc = tsk_cli_usage("%s needs --tenant SLUG", cmd);
 			goto out;
 		}
-		if (o.layout == TSK_EXPORT_BUCKETS && set_filter(&o, "bucket", bucket, now) != 0)
+		if ((rc = tsk_cli_filter_done(&o.cli, &o.cf, o.layout == TSK_EXPORT_BUCKETS ? "1h" : NULL)) != TSK_EXIT_OK)
 			goto out;
-		if (tsk_filter_check(&o.f, o.err, sizeof o.err) != TSK_OK) {
-			rc = tsk_usage_error("%s", o.err);
-			goto out;
-		}
-	} else if (filters || o.tenant != NULL) {
-		rc = tsk_usage_error("%sfilters and --tenant need a command: buckets or raw", "");
+	} else if (o.cf.given > 0 || o.cli.tenant != NULL) {
+		rc = tsk_cli_usage("filters and --tenant need a command: buckets or raw");
 		goto out;
 	}
 	catch_signals();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if ((st = open_dest(&o, &conf)) != TSK_OK) {
-		tsk_err("%s", o.err);
+	if ((st = open_dest(&o, &o.cli.conf)) != TSK_OK) {
+		tsk_err("%s", o.cli.err);
 		rc = tsk_exit_code(st);
 		goto out;
 	}
-	rc = cmd != NULL ? run_query(&o, &conf) : run_stdin(&o);
-	if (tsk_close_stdout() != 0 && rc == TSK_EXIT_OK)
-		rc = TSK_EXIT_FAIL;
+	rc = cmd != NULL ? run_query(&o) : run_stdin(&o);
+	rc = tsk_cli_finish(&o.cli, rc);
 out:
 	if (o.dest_open)
 		tsk_export_dest_free(&o.dest);
-	if (o.db != NULL)
-		PQfinish(o.db);
-	tsk_filter_free(&o.f);
+	tsk_cli_filter_free(&o.cf);
 	tsk_csv_free(&o.csv);
-	tsk_conf_free(&conf);
+	tsk_cli_free(&o.cli);
 	curl_global_cleanup();
 	if (stop_signal) {
 		/* Die of the signal, so a shell or supervisor sees what happened. */

@@ -74,12 +74,3 @@ tsk_progress_done(void)
 		progress_shown = 0;
 	}
 }
-
-int
-tsk_usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", prog);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s: try '%s --help'\n", prog, prog);
-	return 2; /* TSK_EXIT_USAGE */
-}

@@ -17,8 +17,5 @@ void tsk_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* s
 void tsk_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tsk_progress_done(void);
 
-/* A usage error: "<prog>: <fmt with arg>" and "<prog>: try '<prog> --help'" on stderr. Returns 2, the
- * usage exit code, for `return tsk_usage_error(...)`. */
-int tsk_usage_error(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
 
 #endif
