@@ -9,6 +9,7 @@
 
 #include "pg/db.h"
 #include "ingest/sink.h"
+#include "core/buf.h"
 #include "core/time.h"
 #include "core/tsk.h"
 
@@ -34,8 +35,7 @@ struct tsk_sink {
 	struct tenant *t;   /* sorted by slug (strcmp order) */
 	size_t nt;
 	int64_t loaded_us;  /* when the tenant list was read; 0: never */
-	char *buf;          /* COPY data being built */
-	size_t len, cap;
+	struct tsk_buf copy; /* COPY data being built */
 	int *grp;           /* per reading of the batch: tenant index, or -1 */
 	size_t grpcap;
 	size_t *order;      /* tenants used by the batch, in order of first appearance */
@@ -99,7 +99,7 @@ tsk_sink_close(struct tsk_sink *s)
 	tsk_sink_disconnect(s);
 	free_tenants(s);
 	free(s->dsn);
-	free(s->buf);
+	tsk_buf_free(&s->copy);
 	free(s->grp);
 	free(s->order);
 	free(s->cat);
@@ -226,40 +226,37 @@ tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, c
 
 /* --- binary COPY encoding ------------------------------------------------------------------------ */
 
+/* Every writer reserves first (tsk_buf_need: once per fixed-size group of columns, once per string),
+ * then stores directly. */
 static int
 reserve(struct tsk_sink *s, size_t more)
 {
-	if (s->len + more <= s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap : 64 * 1024;
-	while (cap < s->len + more)
-		cap *= 2;
-	char *b = realloc(s->buf, cap);
-	if (b == NULL)
-		return -1;
-	s->buf = b;
-	s->cap = cap;
-	return 0;
+	return tsk_buf_need(&s->copy, more);
 }
 
 static void
 put16(struct tsk_sink *s, uint16_t v)
 {
-	unsigned char *p = (unsigned char *)s->buf + s->len;
+	unsigned char *p = (unsigned char *)s->copy.p + s->copy.len;
 	p[0] = (unsigned char)(v >> 8);
 	p[1] = (unsigned char)v;
-	s->len += 2;
+	s->copy.len += 2;
+}
+
+static void
+be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
 }
 
 static void
 put32(struct tsk_sink *s, uint32_t v)
 {
-	unsigned char *p = (unsigned char *)s->buf + s->len;
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-	s->len += 4;
+	be32((unsigned char *)s->copy.p + s->copy.len, v);
+	s->copy.len += 4;
 }
 
 static void
@@ -282,8 +279,8 @@ put_text(struct tsk_sink *s, const char *str)
 	if (n > INT32_MAX || reserve(s, 4 + n) != 0)
 		return -1;
 	put32(s, (uint32_t)n);
-	memcpy(s->buf + s->len, str, n);
-	s->len += n;
+	memcpy(s->copy.p + s->copy.len, str, n);
+	s->copy.len += n;
 	return 0;
 }
 
@@ -292,11 +289,7 @@ labels_cb(const char *data, size_t size, void *arg)
 {
 	struct tsk_sink *s = arg;
 
-	if (reserve(s, size) != 0)
-		return -1;
-	memcpy(s->buf + s->len, data, size);
-	s->len += size;
-	return 0;
+	return tsk_buf_add(&s->copy, data, size);
 }
 
 /* Appends s as a JSON string (RFC 8259 escaping; the text is valid UTF-8 already). */
@@ -307,7 +300,7 @@ put_jstr(struct tsk_sink *s, const char *str, size_t n)
 
 	if (reserve(s, 2 + 6 * n) != 0)
 		return -1;
-	char *p = s->buf + s->len;
+	char *p = s->copy.p + s->copy.len;
 	*p++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)str[i];
@@ -324,7 +317,7 @@ put_jstr(struct tsk_sink *s, const char *str, size_t n)
 		}
 	}
 	*p++ = '"';
-	s->len = (size_t)(p - s->buf);
+	s->copy.len = (size_t)(p - s->copy.p);
 	return 0;
 }
 
@@ -334,28 +327,28 @@ put_jstr(struct tsk_sink *s, const char *str, size_t n)
 static int
 put_flat_labels(struct tsk_sink *s, json_t *labels)
 {
-	size_t at = s->len, first = 1;
+	size_t at = s->copy.len, first = 1;
 	const char *k;
 	json_t *v;
 
 	json_object_foreach(labels, k, v) {
 		if (!json_is_string(v)) {
-			s->len = at;
+			s->copy.len = at;
 			return 0;
 		}
 		if (reserve(s, 1) != 0)
 			return -1;
-		s->buf[s->len++] = first ? '{' : ',';
+		s->copy.p[s->copy.len++] = first ? '{' : ',';
 		first = 0;
 		if (put_jstr(s, k, strlen(k)) != 0 || reserve(s, 1) != 0)
 			return -1;
-		s->buf[s->len++] = ':';
+		s->copy.p[s->copy.len++] = ':';
 		if (put_jstr(s, json_string_value(v), json_string_length(v)) != 0)
 			return -1;
 	}
 	if (reserve(s, 1) != 0)
 		return -1;
-	s->buf[s->len++] = '}';
+	s->copy.p[s->copy.len++] = '}';
 	return 1;
 }
 
@@ -367,26 +360,22 @@ put_labels(struct tsk_sink *s, json_t *labels)
 
 	if (reserve(s, 4 + 1 + 2) != 0)
 		return -1;
-	at = s->len;
+	at = s->copy.len;
 	put32(s, 0);
-	s->buf[s->len++] = 1;
+	s->copy.p[s->copy.len++] = 1;
 	int flat = 0;
 	if (labels == NULL || (json_is_object(labels) && json_object_size(labels) == 0)) {
-		memcpy(s->buf + s->len, "{}", 2);
-		s->len += 2;
+		memcpy(s->copy.p + s->copy.len, "{}", 2);
+		s->copy.len += 2;
 	} else if (json_is_object(labels) && (flat = put_flat_labels(s, labels)) < 0) {
 		return -1;
 	} else if (flat == 0 && json_dump_callback(labels, labels_cb, s, JSON_COMPACT) != 0) {
 		return -1;
 	}
-	size_t n = s->len - at - 4;
+	size_t n = s->copy.len - at - 4;
 	if (n > INT32_MAX)
 		return -1;
-	unsigned char *p = (unsigned char *)s->buf + at;
-	p[0] = (unsigned char)(n >> 24);
-	p[1] = (unsigned char)(n >> 16);
-	p[2] = (unsigned char)(n >> 8);
-	p[3] = (unsigned char)n;
+	be32((unsigned char *)s->copy.p + at, (uint32_t)n);
 	return 0;
 }
 
@@ -495,15 +484,15 @@ run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGre
 static int
 copy_flush(struct tsk_sink *s, char *err, size_t errlen)
 {
-	if (s->len == 0)
+	if (s->copy.len == 0)
 		return TSK_OK;
-	if (PQputCopyData(s->db, s->buf, (int)s->len) != 1)
+	if (PQputCopyData(s->db, s->copy.p, (int)s->copy.len) != 1)
 		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
-	s->len = 0;
+	s->copy.len = 0;
 	return TSK_OK;
 }
 
-/* Emits row i of a COPY into s->buf (no-op for rows to skip). 0, or -1 when out of memory. */
+/* Emits row i of a COPY into s->copy (no-op for rows to skip). 0, or -1 when out of memory. */
 typedef int (*row_fn)(struct tsk_sink *s, const struct tsk_reading *r, size_t i);
 
 /* One binary COPY of rows 0..n-1 through emit. */
@@ -525,15 +514,13 @@ copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size
 		return rc;
 	}
 	PQclear(res);
-	s->len = 0;
-	if (reserve(s, sizeof hdr - 1) != 0)
+	tsk_buf_reset(&s->copy);
+	if (tsk_buf_add(&s->copy, hdr, sizeof hdr - 1) != 0)
 		goto nomem;
-	memcpy(s->buf, hdr, sizeof hdr - 1);
-	s->len = sizeof hdr - 1;
 	for (size_t i = 0; i < n; i++) {
 		if (emit(s, r, i) != 0)
 			goto nomem;
-		if (s->len >= COPY_CHUNK && (rc = copy_flush(s, err, errlen)) != TSK_OK)
+		if (s->copy.len >= COPY_CHUNK && (rc = copy_flush(s, err, errlen)) != TSK_OK)
 			goto abort;
 	}
 	if (reserve(s, 2) != 0)
