@@ -379,8 +379,10 @@ put_labels(struct tsk_sink *s, json_t *labels)
 	return 0;
 }
 
+/* The columns every row starts with: its field count, the tenant's group when grp >= 0 (tsk_stage and
+ * tsk_cat lead with it; reading itself has no such column), device_id, sensor_id, ts, value. */
 static int
-stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
+row_head(struct tsk_sink *s, const struct tsk_reading *r, uint16_t fields, int grp)
 {
 	union {
 		double d;
@@ -389,13 +391,10 @@ stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
 
 	if (reserve(s, 2 + 4 + 4) != 0)
 		return -1;
-	/* tsk_stage leads with the tenant's group; reading itself (grp < 0) has the other 8 columns. */
+	put16(s, fields);
 	if (grp >= 0) {
-		put16(s, 9);
 		put32(s, 4);
 		put32(s, (uint32_t)grp);
-	} else {
-		put16(s, 8);
 	}
 	if (put_text(s, r->device_id) != 0 || put_text(s, r->sensor_id) != 0)
 		return -1;
@@ -406,8 +405,16 @@ stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
 	v.d = r->value;
 	put32(s, 8);
 	put64(s, v.u);
-	if (put_text(s, r->unit) != 0 || put_labels(s, r->labels) != 0 || put_text(s, r->site) != 0 ||
-	    put_text(s, r->asset_tag) != 0)
+	return 0;
+}
+
+/* tsk_stage: grp, device_id, sensor_id, ts, value, unit, labels, site, asset_tag; reading the same
+ * without grp (grp < 0). */
+static int
+stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
+{
+	if (row_head(s, r, grp >= 0 ? 9 : 8, grp) != 0 || put_text(s, r->unit) != 0 || put_labels(s, r->labels) != 0 ||
+	    put_text(s, r->site) != 0 || put_text(s, r->asset_tag) != 0)
 		return -1;
 	return 0;
 }
@@ -416,69 +423,33 @@ stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
 
 /* What a failed statement means for the caller: TSK_ETEMP retry later; TSK_EINVAL the data of this
  * batch was refused (data exceptions, integrity violations, program limits such as an index row too
- * large for a huge sensor_id: SQLSTATE classes 22, 23, 54): splitting the batch finds the bad message;
- * TSK_EFAIL anything else (permissions, a broken schema): no message is to blame. */
+ * large for a huge sensor_id: TSK_DB_UNIQUE, TSK_DB_DATA): splitting the batch finds the bad message;
+ * TSK_EFAIL anything else (permissions, a broken schema): no message is to blame.
+ * The caller tells a duplicate or a vanished tenant schema from other errors by *kind. */
 static int
-classify(struct tsk_sink *s, const PGresult *res)
+sink_status(int rc, enum tsk_db_kind kind)
 {
-	const char *st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	int rc = tsk_db_classify(s->db, res);
-
-	if (rc == TSK_ETEMP)
+	if (rc == TSK_OK || rc == TSK_ETEMP)
 		return rc;
-	if (st != NULL && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "54", 2) == 0))
-		return TSK_EINVAL;
-	return TSK_EFAIL;
+	return kind == TSK_DB_UNIQUE || kind == TSK_DB_DATA ? TSK_EINVAL : TSK_EFAIL;
 }
 
-/* Server messages end with a newline and may carry DETAIL lines: errors are one line. */
-static void
-oneline(char *err)
-{
-	size_t n;
-
-	if (err == NULL)
-		return;
-	for (char *p = err; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	n = strlen(err);
-	while (n > 0 && err[n - 1] == ' ')
-		err[--n] = '\0';
-}
-
-static void
-sqlstate(const PGresult *res, char *state)
-{
-	const char *code = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	snprintf(state, 6, "%s", code != NULL ? code : "");
-}
-
-/* Runs a statement; on failure copies the message and classifies it. *state receives the SQLSTATE
- * ("" when none) so the caller can tell a vanished tenant schema from other errors. */
+/* A failed COPY result: err gets "COPY: server message", *kind its kind; returns sink_status. */
 static int
-run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out, char *state,
-    char *err, size_t errlen)
+copy_failed(struct tsk_sink *s, const PGresult *res, enum tsk_db_kind *kind, char *err, size_t errlen)
 {
-	PGresult *res = PQexecParams(s->db, sql, np, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
+	*kind = tsk_db_kind(res);
+	return tsk_db_seterr(s->db, res, sink_status(tsk_db_classify(s->db, res), *kind), "COPY", err, errlen);
+}
 
-	state[0] = '\0';
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		if (out != NULL)
-			*out = res;
-		else
-			PQclear(res);
-		return TSK_OK;
-	}
-	sqlstate(res, state);
-	int rc = classify(s, res);
-	const char *m = res != NULL && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(s->db);
-	tsk_seterr(err, errlen, rc, "%s", m);
-	oneline(err);
-	PQclear(res);
-	return rc;
+/* Runs a statement (tsk_db_exec) with the sink's statuses. */
+static int
+run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out,
+    enum tsk_db_kind *kind, char *err, size_t errlen)
+{
+	int rc = tsk_db_exec_kind(s->db, sql, np, params, out, kind, err, errlen);
+
+	return sink_status(rc, *kind);
 }
 
 static int
@@ -487,7 +458,7 @@ copy_flush(struct tsk_sink *s, char *err, size_t errlen)
 	if (s->copy.len == 0)
 		return TSK_OK;
 	if (PQputCopyData(s->db, s->copy.p, (int)s->copy.len) != 1)
-		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
+		return tsk_db_seterr(s->db, NULL, TSK_ETEMP, "COPY", err, errlen);
 	s->copy.len = 0;
 	return TSK_OK;
 }
@@ -498,18 +469,16 @@ typedef int (*row_fn)(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
 /* One binary COPY of rows 0..n-1 through emit. */
 static int
 copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
-    char *state, char *err, size_t errlen)
+    enum tsk_db_kind *kind, char *err, size_t errlen)
 {
 	static const char hdr[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 	PGresult *res;
 	int rc = TSK_OK;
 
 	res = PQexec(s->db, sql);
+	*kind = TSK_DB_OTHER;
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		sqlstate(res, state);
-		rc = classify(s, res);
-		tsk_seterr(err, errlen, rc, "COPY: %s", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(s->db));
-		oneline(err);
+		rc = copy_failed(s, res, kind, err, errlen);
 		PQclear(res);
 		return rc;
 	}
@@ -529,7 +498,7 @@ copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size
 	if ((rc = copy_flush(s, err, errlen)) != TSK_OK)
 		goto abort;
 	if (PQputCopyEnd(s->db, NULL) != 1)
-		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
+		return tsk_db_seterr(s->db, NULL, TSK_ETEMP, "COPY", err, errlen);
 	goto result;
 nomem:
 	rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory (or a string over 2 GiB) building the COPY data");
@@ -538,10 +507,7 @@ abort:
 result:
 	while ((res = PQgetResult(s->db)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TSK_OK) {
-			sqlstate(res, state);
-			rc = classify(s, res);
-			tsk_seterr(err, errlen, rc, "COPY: %s", PQresultErrorMessage(res));
-			oneline(err);
+			rc = copy_failed(s, res, kind, err, errlen);
 		} else if (PQresultStatus(res) == PGRES_COMMAND_OK && rows != NULL) {
 			*rows = strtoull(PQcmdTuples(res), NULL, 10);
 		}
@@ -624,25 +590,10 @@ emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
 {
 	const struct tsk_reading *x = &r[s->cat[k]];
 	json_t *type = json_object_get(x->labels, "type");
-	union {
-		double d;
-		uint64_t u;
-	} v;
 
-	if (reserve(s, 2 + 4 + 4) != 0)
-		return -1;
-	put16(s, 9);
-	put32(s, 4);
-	put32(s, (uint32_t)s->grp[s->cat[k]]);
-	if (put_text(s, x->device_id) != 0 || put_text(s, x->sensor_id) != 0 || reserve(s, 24) != 0)
-		return -1;
-	put32(s, 8);
-	put64(s, (uint64_t)(x->ts_us - PG_EPOCH_US));
-	v.d = x->value;
-	put32(s, 8);
-	put64(s, v.u);
-	if (put_text(s, x->unit) != 0 || put_text(s, json_is_string(type) ? json_string_value(type) : NULL) != 0 ||
-	    put_text(s, x->site) != 0 || put_text(s, x->asset_tag) != 0)
+	if (row_head(s, x, 9, s->grp[s->cat[k]]) != 0 || put_text(s, x->unit) != 0 ||
+	    put_text(s, json_is_string(type) ? json_string_value(type) : NULL) != 0 || put_text(s, x->site) != 0 ||
+	    put_text(s, x->asset_tag) != 0)
 		return -1;
 	return 0;
 }
@@ -816,18 +767,19 @@ static int
 attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
     struct tsk_sink_result *res, int *schema_gone, int *dup, char *err, size_t errlen)
 {
-	char state[6] = "", grp[16];
+	char grp[16];
+	enum tsk_db_kind kind = TSK_DB_OTHER;
 	const char *p[] = { grp };
 	PGresult *pr;
 	int rc;
 
-	if ((rc = run(s, "BEGIN", 0, NULL, NULL, state, err, errlen)) != TSK_OK)
+	if ((rc = run(s, "BEGIN", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	if (s->catalog && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
-	    NULL, state, err, errlen)) != TSK_OK)
+	    NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	if (!direct && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
-	    state, err, errlen)) != TSK_OK)
+	    &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	for (size_t k = 0; k < norder; k++) {
 		struct tenant *t = &s->t[s->order[k]];
@@ -840,14 +792,14 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 		}
 		if (direct) {
 			s->cur = s->gstart[k];
-			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, state, err, errlen);
+			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, &kind, err, errlen);
 			if (rc == TSK_OK && s->catalog) {
 				if ((sql = tenant_sql(s, t, SQL_CATALOG)) == NULL)
 					rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 				else
-					rc = run(s, sql, 1, p, NULL, state, err, errlen);
+					rc = run(s, sql, 1, p, NULL, &kind, err, errlen);
 			}
-		} else if ((rc = run(s, sql, 1, p, &pr, state, err, errlen)) == TSK_OK) {
+		} else if ((rc = run(s, sql, 1, p, &pr, &kind, err, errlen)) == TSK_OK) {
 			stored = strtoull(PQcmdTuples(pr), NULL, 10);
 			PQclear(pr);
 		}
@@ -855,13 +807,13 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 			goto fail;
 		res->stored += stored;
 	}
-	if ((rc = run(s, "COMMIT", 0, NULL, NULL, state, err, errlen)) != TSK_OK)
+	if ((rc = run(s, "COMMIT", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	return TSK_OK;
 fail:
 	/* The tenant was deleted after the list was read: its schema or table is gone. */
-	*schema_gone = strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0;
-	*dup = strcmp(state, "23505") == 0;
+	*schema_gone = kind == TSK_DB_GONE;
+	*dup = kind == TSK_DB_UNIQUE;
 	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQtransactionStatus(s->db) != PQTRANS_IDLE)
 		tsk_db_rollback(s->db);
 	if (rc == TSK_ETEMP && (s->db == NULL || PQstatus(s->db) != CONNECTION_OK))
