@@ -318,7 +318,7 @@ cmd_maintain(struct opts *o, int argc, char **argv)
 	struct tsk_partition_result r;
 	int rc;
 
-	rc = tsk_partition_maintain(o->db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
+	rc = tsk_tenant_maintain(o->db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
 	    o->err, sizeof o->err);
 	if (rc != TSK_OK)
 		return fail(o, rc);
