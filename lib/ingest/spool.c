@@ -372,21 +372,6 @@ check_row(int64_t id, const char *tenant, int64_t received_us, int64_t n, const 
 }
 
 static int
-readings_push(struct tsk_readings *rs, struct tsk_reading *r)
-{
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 64;
-		struct tsk_reading *v = realloc(rs->v, cap * sizeof *v);
-		if (v == NULL)
-			return -1;
-		rs->v = v;
-		rs->cap = cap;
-	}
-	rs->v[rs->n++] = *r;
-	return 0;
-}
-
-static int
 decode_reading(struct rd *d, const char *tenant, struct tsk_reading *r)
 {
 	const unsigned char *p, *flags;
@@ -453,7 +438,7 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 	for (uint64_t i = 0; i < count; i++) {
 		if (decode_reading(&d, tenant, &r) != 0)
 			goto undo;
-		if (readings_push(&b->readings, &r) != 0) {
+		if (tsk_readings_push(&b->readings, &r) != 0) {
 			tsk_reading_free(&r);
 			goto undo;
 		}
