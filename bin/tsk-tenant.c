@@ -324,7 +324,7 @@ cmd_maintain(void *ctx, int argc, char **argv)
 	struct tsk_partition_result r;
 	int rc;
 
-	rc = tsk_partition_maintain(o->cli.db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
+	rc = tsk_tenant_maintain(o->cli.db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
 	    o->cli.err, sizeof o->cli.err);
 	if (rc != TSK_OK)
 		return fail(o, rc);

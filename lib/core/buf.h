@@ -45,4 +45,15 @@ tsk_buf_failed(const struct tsk_buf *b)
 	return b->failed;
 }
 
+/* tsk_buf_reserve for hot paths: the common case (room already there) costs one comparison, without a
+ * call. After it returns 0 the caller may store up to `more` bytes at b->p + b->len directly and then
+ * advance b->len by what it wrote. */
+static inline int
+tsk_buf_need(struct tsk_buf *b, size_t more)
+{
+	if (!b->failed && b->cap - b->len > more)
+		return 0;
+	return tsk_buf_reserve(b, more);
+}
+
 #endif

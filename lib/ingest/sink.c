@@ -9,6 +9,7 @@
 
 #include "pg/db.h"
 #include "ingest/sink.h"
+#include "core/buf.h"
 #include "core/time.h"
 #include "core/tsk.h"
 
@@ -34,8 +35,7 @@ struct tsk_sink {
 	struct tenant *t;   /* sorted by slug (strcmp order) */
 	size_t nt;
 	int64_t loaded_us;  /* when the tenant list was read; 0: never */
-	char *buf;          /* COPY data being built */
-	size_t len, cap;
+	struct tsk_buf copy; /* COPY data being built */
 	int *grp;           /* per reading of the batch: tenant index, or -1 */
 	size_t grpcap;
 	size_t *order;      /* tenants used by the batch, in order of first appearance */
@@ -99,7 +99,7 @@ tsk_sink_close(struct tsk_sink *s)
 	tsk_sink_disconnect(s);
 	free_tenants(s);
 	free(s->dsn);
-	free(s->buf);
+	tsk_buf_free(&s->copy);
 	free(s->grp);
 	free(s->order);
 	free(s->cat);
@@ -226,40 +226,37 @@ tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, c
 
 /* --- binary COPY encoding ------------------------------------------------------------------------ */
 
+/* Every writer reserves first (tsk_buf_need: once per fixed-size group of columns, once per string),
+ * then stores directly. */
 static int
 reserve(struct tsk_sink *s, size_t more)
 {
-	if (s->len + more <= s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap : 64 * 1024;
-	while (cap < s->len + more)
-		cap *= 2;
-	char *b = realloc(s->buf, cap);
-	if (b == NULL)
-		return -1;
-	s->buf = b;
-	s->cap = cap;
-	return 0;
+	return tsk_buf_need(&s->copy, more);
 }
 
 static void
 put16(struct tsk_sink *s, uint16_t v)
 {
-	unsigned char *p = (unsigned char *)s->buf + s->len;
+	unsigned char *p = (unsigned char *)s->copy.p + s->copy.len;
 	p[0] = (unsigned char)(v >> 8);
 	p[1] = (unsigned char)v;
-	s->len += 2;
+	s->copy.len += 2;
+}
+
+static void
+be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
 }
 
 static void
 put32(struct tsk_sink *s, uint32_t v)
 {
-	unsigned char *p = (unsigned char *)s->buf + s->len;
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-	s->len += 4;
+	be32((unsigned char *)s->copy.p + s->copy.len, v);
+	s->copy.len += 4;
 }
 
 static void
@@ -282,8 +279,8 @@ put_text(struct tsk_sink *s, const char *str)
 	if (n > INT32_MAX || reserve(s, 4 + n) != 0)
 		return -1;
 	put32(s, (uint32_t)n);
-	memcpy(s->buf + s->len, str, n);
-	s->len += n;
+	memcpy(s->copy.p + s->copy.len, str, n);
+	s->copy.len += n;
 	return 0;
 }
 
@@ -292,11 +289,7 @@ labels_cb(const char *data, size_t size, void *arg)
 {
 	struct tsk_sink *s = arg;
 
-	if (reserve(s, size) != 0)
-		return -1;
-	memcpy(s->buf + s->len, data, size);
-	s->len += size;
-	return 0;
+	return tsk_buf_add(&s->copy, data, size);
 }
 
 /* Appends s as a JSON string (RFC 8259 escaping; the text is valid UTF-8 already). */
@@ -307,7 +300,7 @@ put_jstr(struct tsk_sink *s, const char *str, size_t n)
 
 	if (reserve(s, 2 + 6 * n) != 0)
 		return -1;
-	char *p = s->buf + s->len;
+	char *p = s->copy.p + s->copy.len;
 	*p++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)str[i];
@@ -324,7 +317,7 @@ put_jstr(struct tsk_sink *s, const char *str, size_t n)
 		}
 	}
 	*p++ = '"';
-	s->len = (size_t)(p - s->buf);
+	s->copy.len = (size_t)(p - s->copy.p);
 	return 0;
 }
 
@@ -334,28 +327,28 @@ put_jstr(struct tsk_sink *s, const char *str, size_t n)
 static int
 put_flat_labels(struct tsk_sink *s, json_t *labels)
 {
-	size_t at = s->len, first = 1;
+	size_t at = s->copy.len, first = 1;
 	const char *k;
 	json_t *v;
 
 	json_object_foreach(labels, k, v) {
 		if (!json_is_string(v)) {
-			s->len = at;
+			s->copy.len = at;
 			return 0;
 		}
 		if (reserve(s, 1) != 0)
 			return -1;
-		s->buf[s->len++] = first ? '{' : ',';
+		s->copy.p[s->copy.len++] = first ? '{' : ',';
 		first = 0;
 		if (put_jstr(s, k, strlen(k)) != 0 || reserve(s, 1) != 0)
 			return -1;
-		s->buf[s->len++] = ':';
+		s->copy.p[s->copy.len++] = ':';
 		if (put_jstr(s, json_string_value(v), json_string_length(v)) != 0)
 			return -1;
 	}
 	if (reserve(s, 1) != 0)
 		return -1;
-	s->buf[s->len++] = '}';
+	s->copy.p[s->copy.len++] = '}';
 	return 1;
 }
 
@@ -367,31 +360,29 @@ put_labels(struct tsk_sink *s, json_t *labels)
 
 	if (reserve(s, 4 + 1 + 2) != 0)
 		return -1;
-	at = s->len;
+	at = s->copy.len;
 	put32(s, 0);
-	s->buf[s->len++] = 1;
+	s->copy.p[s->copy.len++] = 1;
 	int flat = 0;
 	if (labels == NULL || (json_is_object(labels) && json_object_size(labels) == 0)) {
-		memcpy(s->buf + s->len, "{}", 2);
-		s->len += 2;
+		memcpy(s->copy.p + s->copy.len, "{}", 2);
+		s->copy.len += 2;
 	} else if (json_is_object(labels) && (flat = put_flat_labels(s, labels)) < 0) {
 		return -1;
 	} else if (flat == 0 && json_dump_callback(labels, labels_cb, s, JSON_COMPACT) != 0) {
 		return -1;
 	}
-	size_t n = s->len - at - 4;
+	size_t n = s->copy.len - at - 4;
 	if (n > INT32_MAX)
 		return -1;
-	unsigned char *p = (unsigned char *)s->buf + at;
-	p[0] = (unsigned char)(n >> 24);
-	p[1] = (unsigned char)(n >> 16);
-	p[2] = (unsigned char)(n >> 8);
-	p[3] = (unsigned char)n;
+	be32((unsigned char *)s->copy.p + at, (uint32_t)n);
 	return 0;
 }
 
+/* The columns every row starts with: its field count, the tenant's group when grp >= 0 (tsk_stage and
+ * tsk_cat lead with it; reading itself has no such column), device_id, sensor_id, ts, value. */
 static int
-stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
+row_head(struct tsk_sink *s, const struct tsk_reading *r, uint16_t fields, int grp)
 {
 	union {
 		double d;
@@ -400,13 +391,10 @@ stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
 
 	if (reserve(s, 2 + 4 + 4) != 0)
 		return -1;
-	/* tsk_stage leads with the tenant's group; reading itself (grp < 0) has the other 8 columns. */
+	put16(s, fields);
 	if (grp >= 0) {
-		put16(s, 9);
 		put32(s, 4);
 		put32(s, (uint32_t)grp);
-	} else {
-		put16(s, 8);
 	}
 	if (put_text(s, r->device_id) != 0 || put_text(s, r->sensor_id) != 0)
 		return -1;
@@ -417,8 +405,16 @@ stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
 	v.d = r->value;
 	put32(s, 8);
 	put64(s, v.u);
-	if (put_text(s, r->unit) != 0 || put_labels(s, r->labels) != 0 || put_text(s, r->site) != 0 ||
-	    put_text(s, r->asset_tag) != 0)
+	return 0;
+}
+
+/* tsk_stage: grp, device_id, sensor_id, ts, value, unit, labels, site, asset_tag; reading the same
+ * without grp (grp < 0). */
+static int
+stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
+{
+	if (row_head(s, r, grp >= 0 ? 9 : 8, grp) != 0 || put_text(s, r->unit) != 0 || put_labels(s, r->labels) != 0 ||
+	    put_text(s, r->site) != 0 || put_text(s, r->asset_tag) != 0)
 		return -1;
 	return 0;
 }
@@ -427,113 +423,73 @@ stage_row(struct tsk_sink *s, const struct tsk_reading *r, int grp)
 
 /* What a failed statement means for the caller: TSK_ETEMP retry later; TSK_EINVAL the data of this
  * batch was refused (data exceptions, integrity violations, program limits such as an index row too
- * large for a huge sensor_id: SQLSTATE classes 22, 23, 54): splitting the batch finds the bad message;
- * TSK_EFAIL anything else (permissions, a broken schema): no message is to blame. */
+ * large for a huge sensor_id: TSK_DB_UNIQUE, TSK_DB_DATA): splitting the batch finds the bad message;
+ * TSK_EFAIL anything else (permissions, a broken schema): no message is to blame.
+ * The caller tells a duplicate or a vanished tenant schema from other errors by *kind. */
 static int
-classify(struct tsk_sink *s, const PGresult *res)
+sink_status(int rc, enum tsk_db_kind kind)
 {
-	const char *st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	int rc = tsk_db_classify(s->db, res);
-
-	if (rc == TSK_ETEMP)
+	if (rc == TSK_OK || rc == TSK_ETEMP)
 		return rc;
-	if (st != NULL && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "54", 2) == 0))
-		return TSK_EINVAL;
-	return TSK_EFAIL;
+	return kind == TSK_DB_UNIQUE || kind == TSK_DB_DATA ? TSK_EINVAL : TSK_EFAIL;
 }
 
-/* Server messages end with a newline and may carry DETAIL lines: errors are one line. */
-static void
-oneline(char *err)
-{
-	size_t n;
-
-	if (err == NULL)
-		return;
-	for (char *p = err; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	n = strlen(err);
-	while (n > 0 && err[n - 1] == ' ')
-		err[--n] = '\0';
-}
-
-static void
-sqlstate(const PGresult *res, char *state)
-{
-	const char *code = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	snprintf(state, 6, "%s", code != NULL ? code : "");
-}
-
-/* Runs a statement; on failure copies the message and classifies it. *state receives the SQLSTATE
- * ("" when none) so the caller can tell a vanished tenant schema from other errors. */
+/* A failed COPY result: err gets "COPY: server message", *kind its kind; returns sink_status. */
 static int
-run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out, char *state,
-    char *err, size_t errlen)
+copy_failed(struct tsk_sink *s, const PGresult *res, enum tsk_db_kind *kind, char *err, size_t errlen)
 {
-	PGresult *res = PQexecParams(s->db, sql, np, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
+	*kind = tsk_db_kind(res);
+	return tsk_db_seterr(s->db, res, sink_status(tsk_db_classify(s->db, res), *kind), "COPY", err, errlen);
+}
 
-	state[0] = '\0';
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		if (out != NULL)
-			*out = res;
-		else
-			PQclear(res);
-		return TSK_OK;
-	}
-	sqlstate(res, state);
-	int rc = classify(s, res);
-	const char *m = res != NULL && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(s->db);
-	tsk_seterr(err, errlen, rc, "%s", m);
-	oneline(err);
-	PQclear(res);
-	return rc;
+/* Runs a statement (tsk_db_exec) with the sink's statuses. */
+static int
+run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out,
+    enum tsk_db_kind *kind, char *err, size_t errlen)
+{
+	int rc = tsk_db_exec_kind(s->db, sql, np, params, out, kind, err, errlen);
+
+	return sink_status(rc, *kind);
 }
 
 static int
 copy_flush(struct tsk_sink *s, char *err, size_t errlen)
 {
-	if (s->len == 0)
+	if (s->copy.len == 0)
 		return TSK_OK;
-	if (PQputCopyData(s->db, s->buf, (int)s->len) != 1)
-		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
-	s->len = 0;
+	if (PQputCopyData(s->db, s->copy.p, (int)s->copy.len) != 1)
+		return tsk_db_seterr(s->db, NULL, TSK_ETEMP, "COPY", err, errlen);
+	s->copy.len = 0;
 	return TSK_OK;
 }
 
-/* Emits row i of a COPY into s->buf (no-op for rows to skip). 0, or -1 when out of memory. */
+/* Emits row i of a COPY into s->copy (no-op for rows to skip). 0, or -1 when out of memory. */
 typedef int (*row_fn)(struct tsk_sink *s, const struct tsk_reading *r, size_t i);
 
 /* One binary COPY of rows 0..n-1 through emit. */
 static int
 copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
-    char *state, char *err, size_t errlen)
+    enum tsk_db_kind *kind, char *err, size_t errlen)
 {
 	static const char hdr[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 	PGresult *res;
 	int rc = TSK_OK;
 
 	res = PQexec(s->db, sql);
+	*kind = TSK_DB_OTHER;
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		sqlstate(res, state);
-		rc = classify(s, res);
-		tsk_seterr(err, errlen, rc, "COPY: %s", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(s->db));
-		oneline(err);
+		rc = copy_failed(s, res, kind, err, errlen);
 		PQclear(res);
 		return rc;
 	}
 	PQclear(res);
-	s->len = 0;
-	if (reserve(s, sizeof hdr - 1) != 0)
+	tsk_buf_reset(&s->copy);
+	if (tsk_buf_add(&s->copy, hdr, sizeof hdr - 1) != 0)
 		goto nomem;
-	memcpy(s->buf, hdr, sizeof hdr - 1);
-	s->len = sizeof hdr - 1;
 	for (size_t i = 0; i < n; i++) {
 		if (emit(s, r, i) != 0)
 			goto nomem;
-		if (s->len >= COPY_CHUNK && (rc = copy_flush(s, err, errlen)) != TSK_OK)
+		if (s->copy.len >= COPY_CHUNK && (rc = copy_flush(s, err, errlen)) != TSK_OK)
 			goto abort;
 	}
 	if (reserve(s, 2) != 0)
@@ -542,7 +498,7 @@ copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size
 	if ((rc = copy_flush(s, err, errlen)) != TSK_OK)
 		goto abort;
 	if (PQputCopyEnd(s->db, NULL) != 1)
-		return tsk_seterr(err, errlen, TSK_ETEMP, "COPY: %s", PQerrorMessage(s->db));
+		return tsk_db_seterr(s->db, NULL, TSK_ETEMP, "COPY", err, errlen);
 	goto result;
 nomem:
 	rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory (or a string over 2 GiB) building the COPY data");
@@ -551,10 +507,7 @@ abort:
 result:
 	while ((res = PQgetResult(s->db)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TSK_OK) {
-			sqlstate(res, state);
-			rc = classify(s, res);
-			tsk_seterr(err, errlen, rc, "COPY: %s", PQresultErrorMessage(res));
-			oneline(err);
+			rc = copy_failed(s, res, kind, err, errlen);
 		} else if (PQresultStatus(res) == PGRES_COMMAND_OK && rows != NULL) {
 			*rows = strtoull(PQcmdTuples(res), NULL, 10);
 		}
@@ -637,25 +590,10 @@ emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
 {
 	const struct tsk_reading *x = &r[s->cat[k]];
 	json_t *type = json_object_get(x->labels, "type");
-	union {
-		double d;
-		uint64_t u;
-	} v;
 
-	if (reserve(s, 2 + 4 + 4) != 0)
-		return -1;
-	put16(s, 9);
-	put32(s, 4);
-	put32(s, (uint32_t)s->grp[s->cat[k]]);
-	if (put_text(s, x->device_id) != 0 || put_text(s, x->sensor_id) != 0 || reserve(s, 24) != 0)
-		return -1;
-	put32(s, 8);
-	put64(s, (uint64_t)(x->ts_us - PG_EPOCH_US));
-	v.d = x->value;
-	put32(s, 8);
-	put64(s, v.u);
-	if (put_text(s, x->unit) != 0 || put_text(s, json_is_string(type) ? json_string_value(type) : NULL) != 0 ||
-	    put_text(s, x->site) != 0 || put_text(s, x->asset_tag) != 0)
+	if (row_head(s, x, 9, s->grp[s->cat[k]]) != 0 || put_text(s, x->unit) != 0 ||
+	    put_text(s, json_is_string(type) ? json_string_value(type) : NULL) != 0 || put_text(s, x->site) != 0 ||
+	    put_text(s, x->asset_tag) != 0)
 		return -1;
 	return 0;
 }
@@ -829,18 +767,19 @@ static int
 attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
     struct tsk_sink_result *res, int *schema_gone, int *dup, char *err, size_t errlen)
 {
-	char state[6] = "", grp[16];
+	char grp[16];
+	enum tsk_db_kind kind = TSK_DB_OTHER;
 	const char *p[] = { grp };
 	PGresult *pr;
 	int rc;
 
-	if ((rc = run(s, "BEGIN", 0, NULL, NULL, state, err, errlen)) != TSK_OK)
+	if ((rc = run(s, "BEGIN", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	if (s->catalog && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
-	    NULL, state, err, errlen)) != TSK_OK)
+	    NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	if (!direct && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
-	    state, err, errlen)) != TSK_OK)
+	    &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	for (size_t k = 0; k < norder; k++) {
 		struct tenant *t = &s->t[s->order[k]];
@@ -853,14 +792,14 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 		}
 		if (direct) {
 			s->cur = s->gstart[k];
-			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, state, err, errlen);
+			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, &kind, err, errlen);
 			if (rc == TSK_OK && s->catalog) {
 				if ((sql = tenant_sql(s, t, SQL_CATALOG)) == NULL)
 					rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 				else
-					rc = run(s, sql, 1, p, NULL, state, err, errlen);
+					rc = run(s, sql, 1, p, NULL, &kind, err, errlen);
 			}
-		} else if ((rc = run(s, sql, 1, p, &pr, state, err, errlen)) == TSK_OK) {
+		} else if ((rc = run(s, sql, 1, p, &pr, &kind, err, errlen)) == TSK_OK) {
 			stored = strtoull(PQcmdTuples(pr), NULL, 10);
 			PQclear(pr);
 		}
@@ -868,13 +807,13 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 			goto fail;
 		res->stored += stored;
 	}
-	if ((rc = run(s, "COMMIT", 0, NULL, NULL, state, err, errlen)) != TSK_OK)
+	if ((rc = run(s, "COMMIT", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	return TSK_OK;
 fail:
 	/* The tenant was deleted after the list was read: its schema or table is gone. */
-	*schema_gone = strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0;
-	*dup = strcmp(state, "23505") == 0;
+	*schema_gone = kind == TSK_DB_GONE;
+	*dup = kind == TSK_DB_UNIQUE;
 	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQtransactionStatus(s->db) != PQTRANS_IDLE)
 		tsk_db_rollback(s->db);
 	if (rc == TSK_ETEMP && (s->db == NULL || PQstatus(s->db) != CONNECTION_OK))

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ingest/spool.h"
+#include "core/buf.h"
 #include "core/tsk.h"
 
 #define BODY_VERSION 1
@@ -41,11 +42,6 @@
 /* The log normally cycles through ~1000 frames (4 MB). If a long read held a checkpoint back and it
  * grew past this, it is truncated back to this size when it restarts, instead of keeping its peak. */
 #define WAL_SIZE_LIMIT (64 * 1024 * 1024)
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
 
 struct tsk_spool {
 	struct tsk_spool_counters c;
@@ -59,7 +55,7 @@ struct tsk_spool {
 	sqlite3 *w;                     /* write connection, under wmu */
 	sqlite3_stmt *ins_msg, *del_msg, *ins_dead, *purge_dead, *begin, *commit, *rollback;
 	int64_t next_id;                /* under wmu */
-	struct buf wbuf;                /* encoding buffer, under wmu */
+	struct tsk_buf wbuf;            /* encoding buffer, under wmu */
 	sqlite3 *r;                     /* read connection, under rmu */
 	sqlite3_stmt *peek, *oldest, *dead_n, *dead_reasons, *dead_list;
 };
@@ -166,65 +162,26 @@ sqlerr(const struct tsk_spool *sp, sqlite3 *db, int rc, const char *what, char *
 /* ---- body encoding ---- */
 
 static int
-buf_reserve(struct buf *b, size_t more)
-{
-	if (b->cap - b->len >= more)
-		return 0;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap - b->len < more)
-		cap *= 2;
-	unsigned char *p = realloc(b->p, cap);
-	if (p == NULL)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (buf_reserve(b, n) != 0)
-		return -1;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static int
-buf_varint(struct buf *b, uint64_t v)
-{
-	unsigned char t[10];
-	size_t n = 0;
-
-	do {
-		t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v != 0);
-	return buf_add(b, t, n);
-}
-
-static int
-buf_str(struct buf *b, const char *s)
+buf_str(struct tsk_buf *b, const char *s)
 {
 	size_t n = strlen(s);
 
-	return buf_varint(b, n) != 0 || buf_add(b, s, n) != 0 ? -1 : 0;
+	return tsk_buf_varint(b, n) != 0 || tsk_buf_add(b, s, n) != 0 ? -1 : 0;
 }
 
 static int
-buf_u64(struct buf *b, uint64_t v)
+buf_u64(struct tsk_buf *b, uint64_t v)
 {
 	unsigned char t[8];
 
 	put_le64(t, v);
-	return buf_add(b, t, 8);
+	return tsk_buf_add(b, t, 8);
 }
 
 static int
 labels_out(const char *s, size_t n, void *data)
 {
-	return buf_add(data, s, n);
+	return tsk_buf_add(data, s, n);
 }
 
 static uint32_t
@@ -244,12 +201,12 @@ row_crc(int64_t id, int64_t received_us, const char *tenant, size_t tlen, const 
 
 /* Labels: a 4-byte length, patched after jansson has written the compact JSON. */
 static int
-encode_labels(struct buf *b, json_t *labels)
+encode_labels(struct tsk_buf *b, json_t *labels)
 {
 	size_t at = b->len;
 	uint32_t n;
 
-	if (buf_reserve(b, 4) != 0)
+	if (tsk_buf_reserve(b, 4) != 0)
 		return -1;
 	b->len += 4;
 	if (json_dump_callback(labels, labels_out, b, JSON_COMPACT) != 0)
@@ -258,12 +215,12 @@ encode_labels(struct buf *b, json_t *labels)
 		return -1;
 	n = (uint32_t)(b->len - at - 4);
 	for (int i = 0; i < 4; i++)
-		b->p[at + i] = (unsigned char)(n >> (8 * i));
+		b->p[at + i] = (char)(unsigned char)(n >> (8 * i));
 	return 0;
 }
 
 static int
-encode_reading(struct buf *b, const char *tenant, const struct tsk_reading *r)
+encode_reading(struct tsk_buf *b, const char *tenant, const struct tsk_reading *r)
 {
 	unsigned char flags = 0;
 	uint64_t bits;
@@ -278,7 +235,7 @@ encode_reading(struct buf *b, const char *tenant, const struct tsk_reading *r)
 	flags |= r->asset_tag != NULL ? F_ASSET : 0;
 	flags |= has_labels ? F_LABELS : 0;
 	if (buf_str(b, t) || buf_str(b, r->device_id) || buf_str(b, r->sensor_id) ||
-	    buf_u64(b, (uint64_t)r->ts_us) || buf_u64(b, bits) || buf_add(b, &flags, 1))
+	    buf_u64(b, (uint64_t)r->ts_us) || buf_u64(b, bits) || tsk_buf_add(b, &flags, 1))
 		return -1;
 	if ((r->unit != NULL && buf_str(b, r->unit)) || (r->site != NULL && buf_str(b, r->site)) ||
 	    (r->asset_tag != NULL && buf_str(b, r->asset_tag)))
@@ -289,7 +246,7 @@ encode_reading(struct buf *b, const char *tenant, const struct tsk_reading *r)
 }
 
 static int
-encode_msg(const struct tsk_spool *sp, struct buf *b, int64_t id, const struct tsk_spool_msg *m, char *err,
+encode_msg(const struct tsk_spool *sp, struct tsk_buf *b, int64_t id, const struct tsk_spool_msg *m, char *err,
     size_t errlen)
 {
 	unsigned char ver = BODY_VERSION, crc[4];
@@ -313,16 +270,16 @@ encode_msg(const struct tsk_spool *sp, struct buf *b, int64_t id, const struct t
 			return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: reading %zu has an empty tenant",
 			    sp->path, i);
 	}
-	b->len = 0;
-	if (buf_add(b, &ver, 1) != 0 || buf_varint(b, m->n) != 0)
+	tsk_buf_reset(b);
+	if (tsk_buf_add(b, &ver, 1) != 0 || tsk_buf_varint(b, m->n) != 0)
 		goto oom;
 	for (size_t i = 0; i < m->n; i++)
 		if (encode_reading(b, m->tenant, &m->r[i]) != 0)
 			goto oom;
-	c = row_crc(id, m->received_us, m->tenant, strlen(m->tenant), b->p, b->len);
+	c = row_crc(id, m->received_us, m->tenant, strlen(m->tenant), (const unsigned char *)b->p, b->len);
 	for (int i = 0; i < 4; i++)
 		crc[i] = (unsigned char)(c >> (8 * i));
-	if (buf_add(b, crc, 4) != 0)
+	if (tsk_buf_add(b, crc, 4) != 0)
 		goto oom;
 	return TSK_OK;
 oom:
@@ -415,21 +372,6 @@ check_row(int64_t id, const char *tenant, int64_t received_us, int64_t n, const 
 }
 
 static int
-readings_push(struct tsk_readings *rs, struct tsk_reading *r)
-{
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 64;
-		struct tsk_reading *v = realloc(rs->v, cap * sizeof *v);
-		if (v == NULL)
-			return -1;
-		rs->v = v;
-		rs->cap = cap;
-	}
-	rs->v[rs->n++] = *r;
-	return 0;
-}
-
-static int
 decode_reading(struct rd *d, const char *tenant, struct tsk_reading *r)
 {
 	const unsigned char *p, *flags;
@@ -496,7 +438,7 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 	for (uint64_t i = 0; i < count; i++) {
 		if (decode_reading(&d, tenant, &r) != 0)
 			goto undo;
-		if (readings_push(&b->readings, &r) != 0) {
+		if (tsk_readings_push(&b->readings, &r) != 0) {
 			tsk_reading_free(&r);
 			goto undo;
 		}
@@ -954,7 +896,7 @@ release(struct tsk_spool *sp, int had_wal, int had_shm)
 	unlock_file(sp);
 	pthread_mutex_destroy(&sp->wmu);
 	pthread_mutex_destroy(&sp->rmu);
-	free(sp->wbuf.p);
+	tsk_buf_free(&sp->wbuf);
 	free(sp->path);
 	free(sp->wal_path);
 	free(sp->shm_path);

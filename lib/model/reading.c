@@ -53,6 +53,30 @@ dup_or_null(const char *s, int *oom)
 	return d;
 }
 
+/* Room for one more reading at rs->v[rs->n]. 0 or -1. */
+static int
+room_for_one(struct tsk_readings *rs)
+{
+	if (rs->n < rs->cap)
+		return 0;
+	size_t cap = rs->cap ? rs->cap * 2 : 16;
+	struct tsk_reading *v = realloc(rs->v, cap * sizeof *v);
+	if (v == NULL)
+		return -1;
+	rs->v = v;
+	rs->cap = cap;
+	return 0;
+}
+
+int
+tsk_readings_push(struct tsk_readings *rs, const struct tsk_reading *r)
+{
+	if (room_for_one(rs) != 0)
+		return -1;
+	rs->v[rs->n++] = *r;
+	return 0;
+}
+
 struct tsk_reading *
 tsk_readings_add(struct tsk_readings *rs, const char *tenant, const char *device_id, const char *sensor_id,
     int64_t ts_us, double value, const char *unit, json_t *labels, const char *site, const char *asset_tag)
@@ -60,14 +84,8 @@ tsk_readings_add(struct tsk_readings *rs, const char *tenant, const char *device
 	struct tsk_reading *r;
 	int oom = 0;
 
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 16;
-		struct tsk_reading *v = realloc(rs->v, cap * sizeof *v);
-		if (v == NULL)
-			return NULL;
-		rs->v = v;
-		rs->cap = cap;
-	}
+	if (room_for_one(rs) != 0)
+		return NULL;
 	r = &rs->v[rs->n];
 	memset(r, 0, sizeof *r);
 	r->tenant = dup_or_null(tenant, &oom);

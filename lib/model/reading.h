@@ -38,6 +38,9 @@ void tsk_readings_free(struct tsk_readings *rs);
 struct tsk_reading *tsk_readings_add(struct tsk_readings *rs, const char *tenant, const char *device_id,
     const char *sensor_id, int64_t ts_us, double value, const char *unit, json_t *labels,
     const char *site, const char *asset_tag);
+/* Appends *r as it is: the list takes over its strings and labels. 0, or -1 when out of memory (r is
+ * still the caller's). */
+int tsk_readings_push(struct tsk_readings *rs, const struct tsk_reading *r);
 void tsk_reading_free(struct tsk_reading *r);
 
 /* The JSON-line form above (a new reference). */

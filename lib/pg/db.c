@@ -40,10 +40,34 @@ tsk_db_message(PGconn *db, const PGresult *res)
 int
 tsk_db_error(PGconn *db, const PGresult *res, char *err, size_t errlen)
 {
-	int rc = tsk_db_classify(db, res);
+	return tsk_db_seterr(db, res, tsk_db_classify(db, res), NULL, err, errlen);
+}
 
-	copy_message(err, errlen, tsk_db_message(db, res));
-	return rc;
+int
+tsk_db_seterr(PGconn *db, const PGresult *res, int status, const char *what, char *err, size_t errlen)
+{
+	char m[TSK_ERRLEN];
+
+	copy_message(m, sizeof m, tsk_db_message(db, res));
+	if (what != NULL)
+		return tsk_seterr(err, errlen, status, "%s: %s", what, m);
+	return tsk_seterr(err, errlen, status, "%s", m);
+}
+
+enum tsk_db_kind
+tsk_db_kind(const PGresult *res)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (state == NULL)
+		return TSK_DB_OTHER;
+	if (strcmp(state, "23505") == 0)
+		return TSK_DB_UNIQUE;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 || strncmp(state, "54", 2) == 0)
+		return TSK_DB_DATA;
+	if (strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0)
+		return TSK_DB_GONE;
+	return TSK_DB_OTHER;
 }
 
 int
@@ -108,12 +132,14 @@ tsk_db_classify(PGconn *db, const PGresult *res)
 }
 
 int
-tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
-    char *err, size_t errlen)
+tsk_db_exec_kind(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
+    enum tsk_db_kind *kind, char *err, size_t errlen)
 {
 	PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 
+	if (kind != NULL)
+		*kind = TSK_DB_OTHER;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		if (out != NULL)
 			*out = res;
@@ -122,10 +148,19 @@ tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params,
 		return TSK_OK;
 	}
 	int rc = tsk_db_error(db, res, err, errlen);
+	if (kind != NULL)
+		*kind = tsk_db_kind(res);
 	PQclear(res);
 	if (out != NULL)
 		*out = NULL;
 	return rc;
+}
+
+int
+tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
+    char *err, size_t errlen)
+{
+	return tsk_db_exec_kind(db, sql, nparams, params, out, NULL, err, errlen);
 }
 
 int
@@ -192,7 +227,7 @@ tsk_db_set_schema(PGconn *db, const char *schema, char *err, size_t errlen)
 	if ((rc = in_transaction(db, err, errlen)) != TSK_OK)
 		return rc;
 	if ((q = tsk_db_ident(db, schema)) == NULL)
-		return tsk_seterr(err, errlen, TSK_EFAIL, "cannot quote schema name: %s", PQerrorMessage(db));
+		return tsk_db_seterr(db, NULL, TSK_EFAIL, "cannot quote schema name", err, errlen);
 	snprintf(sql, sizeof sql, "SET LOCAL search_path TO %s, public", q);
 	PQfreemem(q);
 	rc = tsk_db_cmd(db, sql, err, errlen);

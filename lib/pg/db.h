@@ -25,10 +25,28 @@ const char *tsk_db_message(PGconn *db, const PGresult *res);
  * receives tsk_db_message() on one line, and the class (tsk_db_classify) is returned. */
 int tsk_db_error(PGconn *db, const PGresult *res, char *err, size_t errlen);
 
+/* Writes tsk_db_message into err on one line, after "what: " when what is not NULL, and returns
+ * status: `return tsk_db_seterr(db, res, tsk_db_classify(db, res), "COPY", err, errlen);` */
+int tsk_db_seterr(PGconn *db, const PGresult *res, int status, const char *what, char *err, size_t errlen);
+
+/* What a failed result's SQLSTATE says, for callers that treat some failures apart (tsk_db_classify
+ * folds them into temporary, exists and permanent). */
+enum tsk_db_kind {
+	TSK_DB_OTHER = 0,
+	TSK_DB_UNIQUE,  /* 23505 unique_violation */
+	TSK_DB_DATA,    /* the data was refused: data exception (class 22), another integrity violation (23),
+	                 * a program limit such as an index row too large (54) */
+	TSK_DB_GONE     /* the schema (3F000) or the table (42P01) named does not exist */
+};
+enum tsk_db_kind tsk_db_kind(const PGresult *res);
+
 /* Runs one statement with text parameters (NULL entries are SQL NULL). On success *out (when not NULL)
  * receives the result, which the caller PQclear()s. On failure err holds the server's message. */
 int tsk_db_exec(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
     char *err, size_t errlen);
+/* tsk_db_exec that also says what kind of failure it was (*kind: TSK_DB_OTHER on success). */
+int tsk_db_exec_kind(PGconn *db, const char *sql, int nparams, const char *const *params, PGresult **out,
+    enum tsk_db_kind *kind, char *err, size_t errlen);
 /* Runs a statement (INSERT, UPDATE, DELETE, ...) and adds the number of rows it affected to *rows
  * (when not NULL). */
 int tsk_db_exec_rows(PGconn *db, const char *sql, int nparams, const char *const *params, long long *rows,

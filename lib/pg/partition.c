@@ -10,7 +10,6 @@
 
 #include "pg/db.h"
 #include "pg/partition.h"
-#include "registry/tenant.h"
 #include "core/time.h"
 #include "core/tsk.h"
 
@@ -53,32 +52,6 @@ int64_t
 tsk_partition_cutoff(int64_t now_us, int64_t retention_us)
 {
 	return month_start(now_us - retention_us, 0);
-}
-
-/* The tenant's retention in microseconds; 0 means keep forever (no setting, "forever", 0). */
-static int
-retention(PGconn *db, const char *tenant, int64_t *us, char *err, size_t errlen)
-{
-	json_t *settings = NULL, *v;
-	int rc;
-
-	*us = 0;
-	if ((rc = tsk_tenant_settings(db, tenant, &settings, err, errlen)) != TSK_OK)
-		return rc;
-	v = json_object_get(settings, "retention");
-	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		if (strcmp(s, "forever") != 0 && strcmp(s, "") != 0 && strcmp(s, "0") != 0 &&
-		    tsk_duration_parse(s, us) != TSK_OK)
-			rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting retention \"%s\" is not a duration (90d)",
-			    tenant, s);
-	} else if (json_is_number(v) && json_number_value(v) > 0) {
-		*us = (int64_t)(json_number_value(v) * 1e6); /* seconds */
-	} else if (v != NULL && !json_is_null(v) && !json_is_number(v)) {
-		rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting retention is not a duration", tenant);
-	}
-	json_decref(settings);
-	return rc;
 }
 
 struct part {
@@ -153,7 +126,7 @@ create_month(PGconn *db, const char *schema, int64_t lo, int64_t hi, int *create
 	qlo = PQescapeLiteral(db, los, strlen(los));
 	qhi = PQescapeLiteral(db, his, strlen(his));
 	if (qn == NULL || qlo == NULL || qhi == NULL) {
-		rc = tsk_seterr(err, errlen, TSK_EFAIL, "cannot quote: %s", PQerrorMessage(db));
+		rc = tsk_db_seterr(db, NULL, TSK_EFAIL, "cannot quote", err, errlen);
 		goto cleanup;
 	}
 	/* The lock also serializes two maintainers: the second one then sees the table and skips it. */
@@ -212,7 +185,7 @@ apply_retention(PGconn *db, const char *schema, const struct part *parts, int n,
 			continue;
 		char *qn = tsk_db_ident(db, parts[i].name);
 		if (qn == NULL) {
-			rc = tsk_seterr(err, errlen, TSK_EFAIL, "cannot quote: %s", PQerrorMessage(db));
+			rc = tsk_db_seterr(db, NULL, TSK_EFAIL, "cannot quote", err, errlen);
 			goto cleanup;
 		}
 		snprintf(sql, sizeof sql, "DROP TABLE %s", qn);
@@ -235,12 +208,12 @@ cleanup:
 }
 
 static int
-maintain_one(PGconn *db, const char *tenant, int64_t now_us, int ahead, struct tsk_partition_result *r,
-    char *err, size_t errlen)
+maintain_one(PGconn *db, const char *tenant, int64_t now_us, int ahead, int64_t ret,
+    struct tsk_partition_result *r, char *err, size_t errlen)
 {
 	struct part *parts = NULL;
 	int nparts = 0, rc;
-	int64_t ret, cut = INT64_MIN, first = month_start(now_us, 0), end = month_start(now_us, ahead + 1);
+	int64_t cut = INT64_MIN, first = month_start(now_us, 0), end = month_start(now_us, ahead + 1);
 	int64_t *months = NULL;
 	int nmonths = 0;
 	PGresult *res = NULL;
@@ -253,8 +226,6 @@ maintain_one(PGconn *db, const char *tenant, int64_t now_us, int ahead, struct t
 	rc = tsk_db_enter_tenant(db, tenant, schema, err, errlen);
 	tsk_db_rollback(db);
 	if (rc != TSK_OK)
-		return rc;
-	if ((rc = retention(db, tenant, &ret, err, errlen)) != TSK_OK)
 		return rc;
 	if (ret > 0)
 		cut = tsk_partition_cutoff(now_us, ret);
@@ -315,26 +286,14 @@ cleanup:
 }
 
 int
-tsk_partition_maintain(PGconn *db, const char *tenant, int64_t now_us, int ahead,
+tsk_partition_maintain(PGconn *db, const char *tenant, int64_t now_us, int ahead, int64_t retention_us,
     struct tsk_partition_result *out, char *err, size_t errlen)
 {
 	struct tsk_partition_result local;
-	struct tsk_partition_result *r = out != NULL ? out : &local;
-	PGresult *res;
-	int rc;
 
-	memset(r, 0, sizeof *r);
 	if (ahead < 0 || ahead > 120)
 		return tsk_seterr(err, errlen, TSK_EINVAL, "months ahead must be between 0 and 120");
-	if (tenant != NULL)
-		return maintain_one(db, tenant, now_us, ahead, r, err, errlen);
-	if ((rc = tsk_db_exec(db, "SELECT slug FROM public.tenant ORDER BY slug", 0, NULL, &res, err, errlen)) != TSK_OK)
-		return rc;
-	for (int i = 0; i < PQntuples(res) && rc == TSK_OK; i++) {
-		rc = maintain_one(db, PQgetvalue(res, i, 0), now_us, ahead, r, err, errlen);
-		if (rc == TSK_ENOTFOUND)
-			rc = TSK_OK; /* deleted meanwhile */
-	}
-	PQclear(res);
-	return rc;
+	if (out == NULL)
+		memset(out = &local, 0, sizeof local);
+	return maintain_one(db, tenant, now_us, ahead, retention_us, out, err, errlen);
 }

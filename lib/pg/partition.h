@@ -34,15 +34,16 @@ struct tsk_partition_result {
 };
 
 /*
- * Maintains one tenant (slug), or every tenant when tenant is NULL: creates the partitions of the
- * current month and `ahead` months after it, creates a partition for every month (not past retention,
- * not after the last month created ahead) that has rows in the default partition and moves those rows,
- * drops partitions wholly older than the tenant's "retention" setting (none: keep forever), deletes rows
- * of the default partition and rollup buckets older than the same boundary. Idempotent; results add up
- * into *out (may be NULL). now_us is the current time (the tests pass their own).
- * TSK_ENOTFOUND for an unknown tenant, TSK_EINVAL for an unparseable retention setting.
+ * Maintains one tenant (slug): creates the partitions of the current month and `ahead` months after it,
+ * creates a partition for every month (not past retention, not after the last month created ahead) that
+ * has rows in the default partition and moves those rows, drops partitions wholly older than
+ * retention_us (0: keep forever), deletes rows of the default partition and rollup buckets older than the
+ * same boundary. Idempotent; results add up into *out (may be NULL). now_us is the current time (the
+ * tests pass their own). TSK_ENOTFOUND for an unknown tenant.
+ * The tenant's retention is a tenant setting: tsk_tenant_maintain (registry/tenant.h) reads it and
+ * maintains one tenant or all of them.
  */
-int tsk_partition_maintain(PGconn *db, const char *tenant, int64_t now_us, int ahead,
+int tsk_partition_maintain(PGconn *db, const char *tenant, int64_t now_us, int ahead, int64_t retention_us,
     struct tsk_partition_result *out, char *err, size_t errlen);
 
 /* The retention boundary for a retention of `retention_us` at now_us: the start of the UTC month holding

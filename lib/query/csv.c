@@ -11,11 +11,10 @@ int
 tsk_csv_init(struct tsk_csv *w, size_t cap, tsk_csv_sink_fn sink, void *ctx)
 {
 	memset(w, 0, sizeof *w);
-	w->cap = cap != 0 ? cap : TSK_CSV_BUFSIZE;
+	w->size = cap != 0 ? cap : TSK_CSV_BUFSIZE;
 	w->sink = sink;
 	w->ctx = ctx;
-	w->buf = malloc(w->cap);
-	if (w->buf == NULL) {
+	if (tsk_buf_reserve(&w->buf, w->size) != 0) {
 		snprintf(w->err, sizeof w->err, "out of memory");
 		return w->status = TSK_EFAIL;
 	}
@@ -25,9 +24,8 @@ tsk_csv_init(struct tsk_csv *w, size_t cap, tsk_csv_sink_fn sink, void *ctx)
 void
 tsk_csv_free(struct tsk_csv *w)
 {
-	free(w->buf);
-	w->buf = NULL;
-	w->len = w->cap = 0;
+	tsk_buf_free(&w->buf);
+	w->size = 0;
 }
 
 int
@@ -35,12 +33,12 @@ tsk_csv_flush(struct tsk_csv *w)
 {
 	if (w->status != TSK_OK)
 		return w->status;
-	if (w->len == 0)
+	if (w->buf.len == 0)
 		return TSK_OK;
-	w->status = w->sink(w->ctx, w->buf, w->len, w->err, sizeof w->err);
+	w->status = w->sink(w->ctx, w->buf.p, w->buf.len, w->err, sizeof w->err);
 	if (w->status == TSK_OK)
-		w->bytes += w->len;
-	w->len = 0;
+		w->bytes += w->buf.len;
+	w->buf.len = 0;
 	return w->status;
 }
 
@@ -50,19 +48,16 @@ reserve(struct tsk_csv *w, size_t n)
 {
 	if (w->status != TSK_OK)
 		return w->status;
-	if (w->cap - w->len >= n)
-		return TSK_OK;
-	if (tsk_csv_flush(w) != TSK_OK)
-		return w->status;
-	if (w->cap >= n)
-		return TSK_OK;
-	char *nb = realloc(w->buf, n);
-	if (nb == NULL) {
+	if (w->size - w->buf.len < n) {
+		if (tsk_csv_flush(w) != TSK_OK)
+			return w->status;
+		if (w->size < n)
+			w->size = n;
+	}
+	if (tsk_buf_need(&w->buf, n) != 0) {
 		snprintf(w->err, sizeof w->err, "out of memory for a %zu-byte field", n);
 		return w->status = TSK_EFAIL;
 	}
-	w->buf = nb;
-	w->cap = n;
 	return TSK_OK;
 }
 
@@ -71,7 +66,7 @@ static inline void
 sep(struct tsk_csv *w)
 {
 	if (w->col++ > 0)
-		w->buf[w->len++] = ',';
+		w->buf.p[w->buf.len++] = ',';
 }
 
 int
@@ -91,11 +86,11 @@ tsk_csv_str(struct tsk_csv *w, const char *s, size_t n)
 		return w->status;
 	sep(w);
 	if (!quote) {
-		memcpy(w->buf + w->len, s, n);
-		w->len += n;
+		memcpy(w->buf.p + w->buf.len, s, n);
+		w->buf.len += n;
 		return TSK_OK;
 	}
-	char *p = w->buf + w->len;
+	char *p = w->buf.p + w->buf.len;
 	*p++ = '"';
 	for (i = 0; i < n; i++) {
 		if (s[i] == '"')
@@ -103,7 +98,7 @@ tsk_csv_str(struct tsk_csv *w, const char *s, size_t n)
 		*p++ = s[i];
 	}
 	*p++ = '"';
-	w->len = (size_t)(p - w->buf);
+	w->buf.len = (size_t)(p - w->buf.p);
 	return TSK_OK;
 }
 
@@ -128,7 +123,7 @@ tsk_csv_num2(struct tsk_csv *w, double d)
 	if (reserve(w, TSK_CSV_NUMLEN + 1) != TSK_OK)
 		return w->status;
 	sep(w);
-	w->len += tsk_csv_fmt2(d, w->buf + w->len);
+	w->buf.len += tsk_csv_fmt2(d, w->buf.p + w->buf.len);
 	return TSK_OK;
 }
 
@@ -147,9 +142,9 @@ tsk_csv_int(struct tsk_csv *w, long long v)
 		u /= 10;
 	} while (u != 0);
 	if (v < 0)
-		w->buf[w->len++] = '-';
+		w->buf.p[w->buf.len++] = '-';
 	while (n > 0)
-		w->buf[w->len++] = tmp[--n];
+		w->buf.p[w->buf.len++] = tmp[--n];
 	return TSK_OK;
 }
 
@@ -159,7 +154,7 @@ tsk_csv_time(struct tsk_csv *w, int64_t us)
 	if (reserve(w, TSK_CSV_TIMELEN + 1) != TSK_OK)
 		return w->status;
 	sep(w);
-	w->len += tsk_csv_fmt_time(us, w->buf + w->len);
+	w->buf.len += tsk_csv_fmt_time(us, w->buf.p + w->buf.len);
 	return TSK_OK;
 }
 
@@ -168,8 +163,8 @@ tsk_csv_end_row(struct tsk_csv *w)
 {
 	if (reserve(w, 2) != TSK_OK)
 		return w->status;
-	w->buf[w->len++] = '\r';
-	w->buf[w->len++] = '\n';
+	w->buf.p[w->buf.len++] = '\r';
+	w->buf.p[w->buf.len++] = '\n';
 	w->col = 0;
 	w->rows++;
 	return TSK_OK;

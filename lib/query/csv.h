@@ -14,12 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+
 /* Receives len bytes; returns TSK_OK or a status with err filled. */
 typedef int (*tsk_csv_sink_fn)(void *ctx, const char *buf, size_t len, char *err, size_t errlen);
 
 struct tsk_csv {
-	char *buf;
-	size_t len, cap;
+	struct tsk_buf buf; /* rows not yet handed to the sink */
+	size_t size;        /* handed over before it would pass this (a larger field raises it) */
 	int col;            /* fields written in the current row */
 	int status;         /* TSK_OK, or the sink's first failure */
 	uint64_t rows;      /* rows ended, header included */

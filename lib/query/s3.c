@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "query/s3.h"
+#include "core/buf.h"
 #include "core/tsk.h"
 
 #define RESP_MAX 16384
@@ -20,8 +21,8 @@ struct tsk_s3_upload {
 	char sigv4[96];        /* "aws:amz:REGION:s3" */
 	char *access_key, *secret_key, *token;
 	const volatile sig_atomic_t *cancel;
-	char *buf;             /* the current part */
-	size_t len, cap;
+	struct tsk_buf part;   /* the current part */
+	size_t part_size;      /* a part is sent once it holds this much */
 	char *upload_id;       /* set once a multipart upload was started */
 	char (*etags)[ETAG_MAX];
 	int parts;
@@ -356,7 +357,7 @@ send_part(struct tsk_s3_upload *u, char *err, size_t errlen)
 		goto out;
 	}
 	sprintf(query, "partNumber=%d&uploadId=%s", u->parts + 1, id);
-	rc = request(u, "PUT", query, u->buf, u->len, NULL, r, err, errlen);
+	rc = request(u, "PUT", query, u->part.p, u->part.len, NULL, r, err, errlen);
 	if (rc != TSK_OK)
 		goto out;
 	if (*r->etag == '\0') {
@@ -372,16 +373,16 @@ send_part(struct tsk_s3_upload *u, char *err, size_t errlen)
 		u->etags = e;
 	}
 	snprintf(u->etags[u->parts++], ETAG_MAX, "%s", r->etag);
-	u->sent += u->len;
-	u->len = 0;
+	u->sent += u->part.len;
+	tsk_buf_reset(&u->part);
 	/* Past every thousand parts the part size doubles, so the 10 000-part limit allows terabytes while
-	 * an ordinary export keeps the small buffer. */
-	if (u->parts % 1000 == 0 && u->cap < (512u << 20)) {
-		char *nb = realloc(u->buf, u->cap * 2);
-		if (nb != NULL) {
-			u->buf = nb;
-			u->cap *= 2;
-		}
+	 * an ordinary export keeps the small buffer. When the bigger buffer cannot be had, the parts stay
+	 * as they were. */
+	if (u->parts % 1000 == 0 && u->part_size < (512u << 20)) {
+		if (tsk_buf_reserve(&u->part, u->part_size * 2) == 0)
+			u->part_size *= 2;
+		else
+			tsk_buf_reset(&u->part);
 	}
 out:
 	free(r);
@@ -394,30 +395,28 @@ static int
 complete(struct tsk_s3_upload *u, char *err, size_t errlen)
 {
 	struct resp *r = NULL;
-	char *id = NULL, *query = NULL, *xml = NULL;
-	size_t cap = 128 + (size_t)u->parts * (ETAG_MAX + 64), n;
+	char *id = NULL, *query = NULL;
+	struct tsk_buf xml = TSK_BUF_INIT;
 	int rc;
 
 	r = malloc(sizeof *r);
 	id = encode_value(u->upload_id);
 	query = id != NULL ? malloc(strlen(id) + 16) : NULL;
-	xml = malloc(cap);
-	if (r == NULL || query == NULL || xml == NULL) {
+	tsk_buf_puts(&xml, "<CompleteMultipartUpload>");
+	for (int i = 0; i < u->parts; i++)
+		tsk_buf_printf(&xml, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i + 1, u->etags[i]);
+	tsk_buf_puts(&xml, "</CompleteMultipartUpload>");
+	if (r == NULL || query == NULL || tsk_buf_failed(&xml)) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto out;
 	}
 	sprintf(query, "uploadId=%s", id);
-	n = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
-	for (int i = 0; i < u->parts; i++)
-		n += (size_t)snprintf(xml + n, cap - n, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i + 1,
-		    u->etags[i]);
-	n += (size_t)snprintf(xml + n, cap - n, "</CompleteMultipartUpload>");
-	rc = request(u, "POST", query, xml, n, "application/xml", r, err, errlen);
+	rc = request(u, "POST", query, xml.p, xml.len, "application/xml", r, err, errlen);
 out:
 	free(r);
 	free(id);
 	free(query);
-	free(xml);
+	tsk_buf_free(&xml);
 	return rc;
 }
 
@@ -452,7 +451,7 @@ tsk_s3_upload_open(const struct tsk_s3_config *c, const char *bucket, const char
 		return tsk_seterr(err, errlen, TSK_EFAIL, "libsodium failed to initialise");
 	if ((u = calloc(1, sizeof *u)) == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-	u->cap = c->part_size >= TSK_S3_MIN_PART ? c->part_size : TSK_S3_PART_SIZE;
+	u->part_size = c->part_size >= TSK_S3_MIN_PART ? c->part_size : TSK_S3_PART_SIZE;
 	u->cancel = c->cancel;
 	snprintf(u->sigv4, sizeof u->sigv4, "aws:amz:%s:s3", region);
 	ekey = tsk_s3_encode_key(key);
@@ -461,11 +460,11 @@ tsk_s3_upload_open(const struct tsk_s3_config *c, const char *bucket, const char
 	u->access_key = strdup(c->access_key);
 	u->secret_key = strdup(c->secret_key);
 	u->token = c->session_token != NULL && *c->session_token ? strdup(c->session_token) : NULL;
-	u->buf = malloc(u->cap);
+	tsk_buf_reserve(&u->part, u->part_size);
 	u->base = ekey != NULL ? malloc(strlen(endpoint) + strlen(bucket) + strlen(ekey) + 3) : NULL;
 	u->curl = curl_easy_init();
 	if (ekey == NULL || u->bucket == NULL || u->key == NULL || u->access_key == NULL || u->secret_key == NULL ||
-	    u->buf == NULL || u->base == NULL || u->curl == NULL) {
+	    tsk_buf_failed(&u->part) || u->base == NULL || u->curl == NULL) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto out;
 	}
@@ -485,12 +484,12 @@ tsk_s3_upload_write(struct tsk_s3_upload *u, const void *data, size_t len, char 
 	const char *p = data;
 
 	while (len > 0) {
-		size_t n = u->cap - u->len < len ? u->cap - u->len : len;
-		memcpy(u->buf + u->len, p, n);
-		u->len += n;
+		size_t room = u->part_size - u->part.len, n = room < len ? room : len;
+		if (tsk_buf_add(&u->part, p, n) != 0)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		p += n;
 		len -= n;
-		if (u->len == u->cap) {
+		if (u->part.len == u->part_size) {
 			int rc = send_part(u, err, errlen);
 			if (rc != TSK_OK)
 				return rc;
@@ -508,16 +507,16 @@ tsk_s3_upload_finish(struct tsk_s3_upload *u, char *err, size_t errlen)
 	if (u->upload_id == NULL) {
 		if ((r = malloc(sizeof *r)) == NULL)
 			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-		rc = request(u, "PUT", NULL, u->buf, u->len, "text/csv", r, err, errlen);
+		rc = request(u, "PUT", NULL, u->part.p, u->part.len, "text/csv", r, err, errlen);
 		free(r);
 		if (rc == TSK_OK) {
-			u->sent += u->len;
-			u->len = 0;
+			u->sent += u->part.len;
+			tsk_buf_reset(&u->part);
 			u->done = 1;
 		}
 		return rc;
 	}
-	if (u->len > 0 && (rc = send_part(u, err, errlen)) != TSK_OK)
+	if (u->part.len > 0 && (rc = send_part(u, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = complete(u, err, errlen)) == TSK_OK)
 		u->done = 1;
@@ -572,7 +571,7 @@ tsk_s3_upload_free(struct tsk_s3_upload *u)
 	free(u->access_key);
 	free(u->secret_key);
 	free(u->token);
-	free(u->buf);
+	tsk_buf_free(&u->part);
 	free(u->upload_id);
 	free(u->etags);
 	free(u);

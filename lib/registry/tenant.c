@@ -5,7 +5,9 @@
 
 #include "pg/db.h"
 #include "pg/migrate.h"
+#include "pg/partition.h"
 #include "registry/tenant.h"
+#include "core/time.h"
 #include "core/tsk.h"
 
 int
@@ -62,42 +64,58 @@ tsk_tenant_domain_check(const char *domain, char *norm, size_t normlen, char *er
 	return TSK_OK;
 }
 
+/* Runs a statement on one domain row of tenant slug ($1 the domain, $2 the slug). TSK_OK when it changed
+ * one row; when it changed none, the tenant's TSK_ENOTFOUND, or 1 (the tenant exists: the caller says
+ * what was wrong with the domain). */
+static int
+domain_row(PGconn *db, const char *sql, int np, const char *const *p, const char *slug, char *err, size_t errlen)
+{
+	long long n = 0;
+	int rc = tsk_db_exec_rows(db, sql, np, p, &n, err, errlen);
+
+	if (rc != TSK_OK || n == 1)
+		return rc;
+	if ((rc = tsk_tenant_exists(db, slug, err, errlen)) != TSK_OK)
+		return rc;
+	return 1;
+}
+
 static int
 add_domain(PGconn *db, const char *slug, const char *domain, int primary, char *err, size_t errlen)
 {
 	char norm[256];
 	const char *p[] = { norm, slug, primary ? "true" : "false" };
-	PGresult *res;
 	int rc;
 
 	if ((rc = tsk_tenant_domain_check(domain, norm, sizeof norm, err, errlen)) != TSK_OK)
 		return rc;
-	rc = tsk_db_exec(db,
+	rc = domain_row(db,
 	    "INSERT INTO public.domain (domain, tenant_id, is_primary) SELECT $1, id, $3 FROM public.tenant "
-	    "WHERE slug = $2 ON CONFLICT (domain) DO NOTHING RETURNING domain", 3, p, &res, err, errlen);
-	if (rc != TSK_OK)
-		return rc;
-	int n = PQntuples(res);
-	PQclear(res);
-	if (n == 1)
-		return TSK_OK;
-	if ((rc = tsk_tenant_exists(db, slug, err, errlen)) != TSK_OK)
+	    "WHERE slug = $2 ON CONFLICT (domain) DO NOTHING", 3, p, slug, err, errlen);
+	if (rc != 1)
 		return rc;
 	return tsk_seterr(err, errlen, TSK_EEXIST, "domain \"%s\" is taken", norm);
+}
+
+/* Runs a statement on the tenant's row of public.tenant ($1 the slug): TSK_OK when it found that row,
+ * TSK_ENOTFOUND when there is none. */
+static int
+tenant_row(PGconn *db, const char *sql, int np, const char *const *p, char *err, size_t errlen)
+{
+	long long n = 0;
+	int rc = tsk_db_exec_rows(db, sql, np, p, &n, err, errlen);
+
+	if (rc == TSK_OK && n != 1)
+		rc = tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", p[0]);
+	return rc;
 }
 
 int
 tsk_tenant_exists(PGconn *db, const char *slug, char *err, size_t errlen)
 {
 	const char *p[] = { slug };
-	PGresult *res;
-	int rc = tsk_db_exec(db, "SELECT 1 FROM public.tenant WHERE slug = $1", 1, p, &res, err, errlen);
 
-	if (rc != TSK_OK)
-		return rc;
-	rc = PQntuples(res) == 1 ? TSK_OK : tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", slug);
-	PQclear(res);
-	return rc;
+	return tenant_row(db, "SELECT 1 FROM public.tenant WHERE slug = $1", 1, p, err, errlen);
 }
 
 int
@@ -258,7 +276,6 @@ tsk_tenant_setting(PGconn *db, const char *slug, const char *key, const char *va
 {
 	json_t *v = NULL;
 	char *text = NULL;
-	PGresult *res;
 	int rc;
 
 	if (key == NULL || *key == '\0')
@@ -274,15 +291,11 @@ tsk_tenant_setting(PGconn *db, const char *slug, const char *key, const char *va
 			return tsk_seterr(err, errlen, TSK_EINVAL, "invalid value for %s", key);
 	}
 	const char *p[] = { slug, key, text };
-	rc = tsk_db_exec(db, value != NULL
-	    ? "UPDATE public.tenant SET settings = jsonb_set(settings, ARRAY[$2], $3::jsonb) WHERE slug = $1 RETURNING 1"
-	    : "UPDATE public.tenant SET settings = settings - $2 WHERE slug = $1 RETURNING 1",
-	    value != NULL ? 3 : 2, p, &res, err, errlen);
+	rc = tenant_row(db, value != NULL
+	    ? "UPDATE public.tenant SET settings = jsonb_set(settings, ARRAY[$2], $3::jsonb) WHERE slug = $1"
+	    : "UPDATE public.tenant SET settings = settings - $2 WHERE slug = $1",
+	    value != NULL ? 3 : 2, p, err, errlen);
 	free(text);
-	if (rc != TSK_OK)
-		return rc;
-	rc = PQntuples(res) == 1 ? TSK_OK : tsk_seterr(err, errlen, TSK_ENOTFOUND, "unknown tenant \"%s\"", slug);
-	PQclear(res);
 	return rc;
 }
 
@@ -304,6 +317,65 @@ tsk_tenant_settings(PGconn *db, const char *slug, json_t **out, char *err, size_
 	return TSK_OK;
 }
 
+/* The tenant's retention in microseconds; 0 means keep forever (no setting, "forever", 0). */
+static int
+retention(PGconn *db, const char *tenant, int64_t *us, char *err, size_t errlen)
+{
+	json_t *settings = NULL, *v;
+	int rc;
+
+	*us = 0;
+	if ((rc = tsk_tenant_settings(db, tenant, &settings, err, errlen)) != TSK_OK)
+		return rc;
+	v = json_object_get(settings, "retention");
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		if (strcmp(s, "forever") != 0 && strcmp(s, "") != 0 && strcmp(s, "0") != 0 &&
+		    tsk_duration_parse(s, us) != TSK_OK)
+			rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting retention \"%s\" is not a duration (90d)",
+			    tenant, s);
+	} else if (json_is_number(v) && json_number_value(v) > 0) {
+		*us = (int64_t)(json_number_value(v) * 1e6); /* seconds */
+	} else if (v != NULL && !json_is_null(v) && !json_is_number(v)) {
+		rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting retention is not a duration", tenant);
+	}
+	json_decref(settings);
+	return rc;
+}
+
+static int
+maintain_one(PGconn *db, const char *slug, int64_t now_us, int ahead, struct tsk_partition_result *r, char *err,
+    size_t errlen)
+{
+	int64_t ret;
+	int rc = retention(db, slug, &ret, err, errlen);
+
+	return rc != TSK_OK ? rc : tsk_partition_maintain(db, slug, now_us, ahead, ret, r, err, errlen);
+}
+
+int
+tsk_tenant_maintain(PGconn *db, const char *slug, int64_t now_us, int ahead, struct tsk_partition_result *out,
+    char *err, size_t errlen)
+{
+	struct tsk_partition_result local;
+	struct tsk_partition_result *r = out != NULL ? out : &local;
+	PGresult *res;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	if (slug != NULL)
+		return maintain_one(db, slug, now_us, ahead, r, err, errlen);
+	if ((rc = tsk_db_exec(db, "SELECT slug FROM public.tenant ORDER BY slug", 0, NULL, &res, err, errlen)) != TSK_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(res) && rc == TSK_OK; i++) {
+		rc = maintain_one(db, PQgetvalue(res, i, 0), now_us, ahead, r, err, errlen);
+		if (rc == TSK_ENOTFOUND)
+			rc = TSK_OK; /* deleted meanwhile */
+	}
+	PQclear(res);
+	return rc;
+}
+
 int
 tsk_tenant_domain_add(PGconn *db, const char *slug, const char *domain, char *err, size_t errlen)
 {
@@ -315,20 +387,13 @@ tsk_tenant_domain_rm(PGconn *db, const char *slug, const char *domain, char *err
 {
 	char norm[256];
 	const char *p[] = { norm, slug };
-	PGresult *res;
 	int rc;
 
 	if ((rc = tsk_tenant_domain_check(domain, norm, sizeof norm, err, errlen)) != TSK_OK)
 		return rc;
-	rc = tsk_db_exec(db, "DELETE FROM public.domain d USING public.tenant t WHERE d.tenant_id = t.id"
-	    " AND d.domain = $1 AND t.slug = $2 RETURNING 1", 2, p, &res, err, errlen);
-	if (rc != TSK_OK)
-		return rc;
-	int n = PQntuples(res);
-	PQclear(res);
-	if (n == 1)
-		return TSK_OK;
-	if ((rc = tsk_tenant_exists(db, slug, err, errlen)) != TSK_OK)
+	rc = domain_row(db, "DELETE FROM public.domain d USING public.tenant t WHERE d.tenant_id = t.id"
+	    " AND d.domain = $1 AND t.slug = $2", 2, p, slug, err, errlen);
+	if (rc != 1)
 		return rc;
 	return tsk_seterr(err, errlen, TSK_ENOTFOUND, "tenant \"%s\" has no domain \"%s\"", slug, norm);
 }

@@ -3,11 +3,13 @@
 #define TSK_TENANT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/tsk.h"
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "pg/partition.h"
 
 /* ^[a-z0-9][a-z0-9-]{0,62}$, not "public", not starting with "pg". TSK_OK or TSK_EINVAL + why. */
 int tsk_tenant_slug_check(const char *slug, char *err, size_t errlen);
@@ -31,6 +33,13 @@ int tsk_tenant_setting(PGconn *db, const char *slug, const char *key, const char
     size_t errlen);
 /* The tenant's settings object (a new reference). */
 int tsk_tenant_settings(PGconn *db, const char *slug, json_t **out, char *err, size_t errlen);
+
+/* `tsk-tenant maintain`: tsk_partition_maintain (pg/partition.h) for one tenant (slug), or every tenant
+ * when slug is NULL, each with the retention of its "retention" setting (a duration such as "90d", or a
+ * number of seconds; none, "forever", "" or 0: keep forever). *out (may be NULL) is zeroed, then counts
+ * over the tenants. TSK_ENOTFOUND for an unknown tenant, TSK_EINVAL for an unparseable retention. */
+int tsk_tenant_maintain(PGconn *db, const char *slug, int64_t now_us, int ahead, struct tsk_partition_result *out,
+    char *err, size_t errlen);
 
 int tsk_tenant_domain_add(PGconn *db, const char *slug, const char *domain, char *err, size_t errlen);
 int tsk_tenant_domain_rm(PGconn *db, const char *slug, const char *domain, char *err, size_t errlen);

@@ -15,7 +15,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 
 OUT=${TSK_FUZZ_BUILD:-build/fuzz}
-SRC="tests/fuzz/fuzz_payload.c lib/model/payload.c lib/model/topic.c lib/model/reading.c lib/core/time.c lib/core/tsk.c"
+SRC="tests/fuzz/fuzz_payload.c lib/model/payload.c lib/model/payload_single.c lib/model/payload_standard.c lib/model/payload_senml.c lib/model/payload_reading.c lib/model/topic.c lib/model/reading.c lib/core/text.c lib/core/time.c lib/core/tsk.c"
 BIN=$OUT/fuzz_payload
 SEEDS=tests/fuzz/corpus
 mkdir -p "$OUT/corpus"

@@ -41,10 +41,24 @@ test_buf(void)
 	tsk_buf_add(&b, "\0\1", 2);
 	is_int(b.len, 16, "bytes with NUL appended");
 
+	/* tsk_buf_need, then direct stores (the binary COPY encoder's way). */
+	tsk_buf_reset(&b);
+	for (int i = 0; i < 3000; i++) {
+		if (tsk_buf_need(&b, 3) != 0)
+			break;
+		b.p[b.len++] = 'a';
+		b.p[b.len++] = 'b';
+		b.p[b.len++] = 'c';
+	}
+	is_int(b.len, 9000, "need then direct stores, across growths");
+	ok(b.cap - b.len > 0 && memcmp(b.p + 8997, "abc", 3) == 0, "the last stores are there, room for the NUL");
+	is_int(tsk_buf_need(&b, 0), 0, "need 0 succeeds");
+
 	/* A failure is sticky until reset: reserve more than memory can hold. */
 	ok(tsk_buf_reserve(&b, SIZE_MAX - 8) == -1, "an impossible reservation fails");
 	ok(tsk_buf_failed(&b), "the buffer says it failed");
 	ok(tsk_buf_puts(&b, "x") == -1 && tsk_buf_cstr(&b) == NULL, "and stays failed");
+	ok(tsk_buf_need(&b, 1) == -1, "need fails too, even with room left");
 	tsk_buf_reset(&b);
 	ok(!tsk_buf_failed(&b) && tsk_buf_puts(&b, "y") == 0, "reset clears the failure");
 
