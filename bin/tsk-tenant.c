@@ -204,17 +204,12 @@ cmd_domain(void *ctx, int argc, char **argv)
 }
 
 static int
-read_password(struct opts *o, char *pw, size_t len)
-{
-	return tsk_auth_read_password("Password: ", 1, pw, len, o->cli.err, sizeof o->cli.err);
-}
-
-static int
 cmd_user(void *ctx, int argc, char **argv)
 {
 	struct opts *o = ctx;
 	static const char *const cols[] = { "email", "staff", "active", "tenants", "created_at", NULL };
-	char pw[256];
+	char pw[TSK_PASSWORD_MAX + 2];
+	size_t pwlen;
 	json_t *arr;
 	int rc, staff = 0;
 
@@ -228,8 +223,10 @@ cmd_user(void *ctx, int argc, char **argv)
 	const char *sub = argv[0], *email = argv[1];
 	if (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "verify") == 0) {
 		int verify = sub[0] == 'v';
-		rc = verify ? tsk_auth_read_password("Password: ", 0, pw, sizeof pw, o->cli.err, sizeof o->cli.err)
-		            : read_password(o, pw, sizeof pw);
+		/* A password that cannot be one (too long, a NUL byte) is bad input: exit 2, also for verify. */
+		rc = tsk_cli_read_password("Password: ", !verify, pw, sizeof pw, &pwlen, o->cli.err, sizeof o->cli.err);
+		if (rc != TSK_OK)
+			return fail(o, rc);
 		if (rc == TSK_OK) {
 			if (sub[0] == 'a')
 				rc = tsk_user_add(o->cli.db, email, pw, o->staff, o->cli.err, sizeof o->cli.err);

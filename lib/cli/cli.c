@@ -5,11 +5,15 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include <sodium.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "pg/db.h"
+#include "registry/auth.h"
 
 void
 tsk_cli_init(struct tsk_cli *c, const char *prog, const char *usage)
@@ -287,4 +291,70 @@ tsk_cli_size(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v;
 	return 0;
+}
+
+/* One line of f into out (outlen bytes), without its line end. The whole line is read even when it is
+ * too long, so *len says how long it really was. -1 at end of input with nothing read. */
+static int
+read_secret_line(FILE *f, char *out, size_t outlen, size_t *len)
+{
+	size_t n = 0;
+	int c, any = 0;
+
+	while ((c = getc(f)) != EOF && c != '\n') {
+		any = 1;
+		if (n + 1 < outlen)
+			out[n] = (char)c;
+		n++;
+	}
+	if (!any && c == EOF)
+		return -1;
+	if (n > 0 && n < outlen && out[n - 1] == '\r')
+		n--;
+	out[n < outlen ? n : outlen - 1] = '\0';
+	*len = n;
+	return 0;
+}
+
+static int
+read_tty(const char *prompt, char *out, size_t outlen, size_t *len)
+{
+	struct termios old, noecho;
+	int rc;
+
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
+	if (tcgetattr(STDIN_FILENO, &old) != 0)
+		return -1;
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
+	rc = read_secret_line(stdin, out, outlen, len);
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	return rc;
+}
+
+int
+tsk_cli_read_password(const char *prompt, int confirm, char *out, size_t outlen, size_t *len, char *err,
+    size_t errlen)
+{
+	char again[TSK_PASSWORD_MAX + 2];
+	size_t alen;
+	int tty = isatty(STDIN_FILENO), rc = TSK_OK;
+
+	if ((tty ? read_tty(prompt, out, outlen, len) : read_secret_line(stdin, out, outlen, len)) != 0)
+		return tsk_seterr(err, errlen, TSK_EINVAL, tty ? "no password read" : "no password on standard input");
+	/* Longer than the buffer, or longer than any password may be: refused whole, never truncated. */
+	if (*len >= outlen || *len > TSK_PASSWORD_MAX)
+		rc = tsk_seterr(err, errlen, TSK_EINVAL, "password longer than %d bytes", TSK_PASSWORD_MAX);
+	else if (memchr(out, '\0', *len) != NULL)
+		rc = tsk_seterr(err, errlen, TSK_EINVAL, "password contains a NUL byte");
+	else if (tty && confirm &&
+	    (read_tty("Again: ", again, sizeof again, &alen) != 0 || alen != *len || memcmp(out, again, alen) != 0))
+		rc = tsk_seterr(err, errlen, TSK_EINVAL, "the passwords do not match");
+	sodium_memzero(again, sizeof again);
+	if (rc != TSK_OK)
+		sodium_memzero(out, outlen);
+	return rc;
 }

@@ -134,6 +134,14 @@ int tsk_cli_dispatch(struct tsk_cli *c, const struct tsk_cli_command *cmds, size
  * and turns `rc` 0 or 3 into 1 when stdout failed. Returns the final exit code. */
 int tsk_cli_finish(struct tsk_cli *c, int rc);
 
+/*
+ * Reads a password: from the terminal without echo (asked twice when confirm), else one line of
+ * standard input (its newline removed). out holds outlen bytes, at least TSK_PASSWORD_MAX + 2: a longer
+ * line or one with a NUL byte is refused (TSK_EINVAL with why), never cut. *len receives its length.
+ */
+int tsk_cli_read_password(const char *prompt, int confirm, char *out, size_t outlen, size_t *len, char *err,
+    size_t errlen);
+
 /* Number parsing for options: a whole decimal in lo..hi, or a byte size with k/M/G (binary). 0 or -1. */
 int tsk_cli_long(const char *s, long lo, long hi, long *out);
 int tsk_cli_size(const char *s, uint64_t *out);
