@@ -65,22 +65,24 @@ mqtt_stop() {
 	rm -f "$TSK_TEST_DIR/mosquitto.pid"
 }
 
-# servers_start DIR [fast|durable]: fast turns off fsync (tests); durable keeps PostgreSQL's defaults
-# (benchmarks and the demo).
-servers_start() {
+# pg_cluster_start DIR [fast|durable]: a PostgreSQL cluster under DIR (created when new) on a free
+# loopback port, with a database tsk. Exports PGBIN TSK_PG_OWNER TSK_PGDATA TSK_TEST_PGPORT TSK_TEST_DSN;
+# pg_stop and pg_start stop and start it again, pg_cluster_stop stops it if it runs. servers_start
+# starts the suite's shared one with it; a test that stops PostgreSQL starts a private one.
+# fast turns off fsync (tests); durable keeps PostgreSQL's defaults (benchmarks and the demo).
+pg_cluster_start() {
 	local dir=$1 mode=${2:-fast}
 	PGBIN=$(tsk_pg_bindir) || return 1
 	TSK_PG_OWNER=$(tsk_pg_user)
 	export PGBIN TSK_PG_OWNER
 	mkdir -p "$dir"
-	TSK_TEST_DIR=$(cd "$dir" && pwd)
-	export TSK_TEST_DIR
-	chmod 755 "$TSK_TEST_DIR"
+	dir=$(cd "$dir" && pwd)
+	chmod 755 "$dir"
 	# The cluster's owner must reach its directory; a checkout under /root is out of its reach, so the
 	# data then lives under /var/tmp, named after DIR (initdb and pg_ctl need a path they can walk).
-	TSK_PGDATA=$TSK_TEST_DIR/pg
-	if ! tsk_as_pg test -x "$TSK_TEST_DIR"; then
-		TSK_PGDATA=/var/tmp/tsk-pg-$(printf '%s' "$TSK_TEST_DIR" | cksum | cut -d' ' -f1)
+	TSK_PGDATA=$dir/pg
+	if ! tsk_as_pg test -x "$dir"; then
+		TSK_PGDATA=/var/tmp/tsk-pg-$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
 	fi
 	export TSK_PGDATA
 	if [ ! -f "$TSK_PGDATA/PG_VERSION" ]; then
@@ -88,8 +90,8 @@ servers_start() {
 		chown "$TSK_PG_OWNER" "$TSK_PGDATA" 2>/dev/null
 		chmod 700 "$TSK_PGDATA"
 		tsk_as_pg "$PGBIN/initdb" -D "$TSK_PGDATA" -U tsk --auth=trust -E UTF8 --locale=C.UTF-8 \
-			--no-sync >"$TSK_TEST_DIR/initdb.log" 2>&1 ||
-			{ echo "initdb failed; see $TSK_TEST_DIR/initdb.log" >&2; return 1; }
+			--no-sync >"$dir/initdb.log" 2>&1 ||
+			{ echo "initdb failed; see $dir/initdb.log" >&2; return 1; }
 	fi
 	local try
 	for try in 1 2 3; do
@@ -119,6 +121,21 @@ servers_start() {
 		PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres -c "CREATE DATABASE tsk" >/dev/null
 	TSK_TEST_DSN="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=tsk"
 	export TSK_TEST_PGPORT TSK_TEST_DSN
+}
+
+pg_cluster_stop() {
+	[ -n "${TSK_PGDATA:-}" ] && [ -f "$TSK_PGDATA/postmaster.pid" ] || return 0
+	pg_stop
+}
+
+# servers_start DIR [fast|durable]: the PostgreSQL cluster above and a mosquitto broker, under DIR.
+servers_start() {
+	local dir=$1 mode=${2:-fast}
+	mkdir -p "$dir"
+	TSK_TEST_DIR=$(cd "$dir" && pwd)
+	export TSK_TEST_DIR
+	chmod 755 "$TSK_TEST_DIR"
+	pg_cluster_start "$TSK_TEST_DIR" "$mode" || return 1
 
 	TSK_TEST_MQTT_PORT=$(tsk_free_port)
 	export TSK_TEST_MQTT_PORT

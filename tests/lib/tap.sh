@@ -53,3 +53,43 @@ fresh_db() {
 }
 # q SQL: one value (or rows, |-separated) from the current test database.
 q() { psql "$TSK_DATABASE_URL" -qAtX -c "$1" 2>&1; }
+
+# wait_for SECONDS CMD...: runs CMD until it succeeds, every 0.1 s; after SECONDS gives up with a diag
+# naming CMD and status 1. The one poll loop of the shell tests: a test waits for a condition, never
+# for a fixed time.
+wait_for() {
+	local secs=$1 now end
+	shift
+	now=${EPOCHREALTIME/[.,]/}
+	end=$((now + secs * 1000000))
+	until "$@"; do
+		now=${EPOCHREALTIME/[.,]/}
+		if [ "$now" -ge "$end" ]; then
+			diag "wait_for: gave up after ${secs}s waiting for: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# lock_table TABLE: a session of its own holds ACCESS EXCLUSIVE on TABLE (in the current test
+# database) from when this returns (the lock is granted) until unlock_table: the database "blocked"
+# for exactly as long as the test needs, not for a guessed time.
+table_locked() {
+	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = '$1'::regclass
+	        AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
+}
+lock_table() {
+	rm -f "$T/lock.fifo"
+	mkfifo "$T/lock.fifo" || return 1
+	psql "$TSK_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 <"$T/lock.fifo" >"$T/lock.out" 2>&1 &
+	_tap_locker=$!
+	exec 9>"$T/lock.fifo"
+	echo "BEGIN; LOCK TABLE $1 IN ACCESS EXCLUSIVE MODE;" >&9
+	wait_for 30 table_locked "$1"
+}
+unlock_table() {
+	echo "COMMIT;" >&9
+	exec 9>&-
+	wait "$_tap_locker"
+}
