@@ -8,7 +8,6 @@ tsk tenant create --slug outage --name Outage >/dev/null
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 N=40000
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM outage.reading"; }
 rows_are() { [ "$(rows)" = "$1" ]; }

@@ -7,7 +7,6 @@ fresh_db t_ingest_redeliver
 tsk tenant create --slug redo --name Redo >/dev/null
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM redo.reading"; }
 stat_field() { grep -o "\"$1\":[0-9]*" "$SPOOL.stats" | head -1 | cut -d: -f2; }

@@ -8,7 +8,6 @@ tsk tenant create --slug bp --name BP >/dev/null
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 N=6000
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 stat_field() { grep -o "\"$1\":[0-9]*" "$SPOOL.stats" | head -1 | cut -d: -f2; }
 gated() { grep -q '"connected":false' "$SPOOL.stats" && [ "$(stat_field full_waits)" -gt 0 ]; }
