@@ -45,24 +45,58 @@ pg_stop() {
 	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_PGDATA" -w -t 60 -m fast stop >/dev/null
 }
 
+# The broker's files live in TSK_MQTT_DIR (a broker of a test's own), else in TSK_TEST_DIR.
 mqtt_start() {
-	mosquitto -c "$TSK_TEST_DIR/mosquitto.conf" >>"$TSK_TEST_DIR/mosquitto.log" 2>&1 &
-	echo $! >"$TSK_TEST_DIR/mosquitto.pid"
+	local d=${TSK_MQTT_DIR:-$TSK_TEST_DIR}
+	mosquitto -c "$d/mosquitto.conf" >>"$d/mosquitto.log" 2>&1 &
+	echo $! >"$d/mosquitto.pid"
 	local i
 	for i in $(seq 1 300); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_MQTT_PORT") 2>/dev/null && return 0
-		kill -0 "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null || break
+		kill -0 "$(cat "$d/mosquitto.pid")" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "mosquitto did not start; see $TSK_TEST_DIR/mosquitto.log" >&2
+	echo "mosquitto did not start; see $d/mosquitto.log" >&2
 	return 1
 }
 
 mqtt_stop() {
-	[ -f "$TSK_TEST_DIR/mosquitto.pid" ] || return 0
-	kill "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null
-	wait "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null
-	rm -f "$TSK_TEST_DIR/mosquitto.pid"
+	local d=${TSK_MQTT_DIR:-$TSK_TEST_DIR}
+	[ -f "$d/mosquitto.pid" ] || return 0
+	kill "$(cat "$d/mosquitto.pid")" 2>/dev/null
+	wait "$(cat "$d/mosquitto.pid")" 2>/dev/null
+	rm -f "$d/mosquitto.pid"
+}
+
+# mqtt_broker_start DIR: a mosquitto broker under DIR on a free loopback port (another port when the
+# one probed was taken meanwhile). Exports TSK_TEST_MQTT_PORT; without TSK_MQTT_DIR set, DIR becomes
+# it (a test's broker of its own; servers_start sets TSK_TEST_DIR's). mqtt_stop stops it.
+mqtt_broker_start() {
+	local d=$1 try
+	mkdir -p "$d/mosquitto"
+	[ "$d" = "${TSK_TEST_DIR:-}" ] || { TSK_MQTT_DIR=$d; export TSK_MQTT_DIR; }
+	for try in 1 2 3; do
+		TSK_TEST_MQTT_PORT=$(tsk_free_port)
+		export TSK_TEST_MQTT_PORT
+		cat >"$d/mosquitto.conf" <<CONF
+listener $TSK_TEST_MQTT_PORT 127.0.0.1
+allow_anonymous true
+user root
+persistence true
+persistence_location $d/mosquitto/
+autosave_interval 60
+max_queued_messages 0
+max_inflight_messages 0
+max_packet_size 4194304
+log_dest stderr
+log_type error
+log_type warning
+CONF
+		mqtt_start 2>/dev/null && return 0
+		mqtt_stop
+	done
+	echo "mosquitto did not start; see $d/mosquitto.log" >&2
+	return 1
 }
 
 # pg_cluster_start DIR [fast|durable]: a PostgreSQL cluster under DIR (created when new) on a free
@@ -137,24 +171,7 @@ servers_start() {
 	chmod 755 "$TSK_TEST_DIR"
 	pg_cluster_start "$TSK_TEST_DIR" "$mode" || return 1
 
-	TSK_TEST_MQTT_PORT=$(tsk_free_port)
-	export TSK_TEST_MQTT_PORT
-	mkdir -p "$TSK_TEST_DIR/mosquitto"
-	cat >"$TSK_TEST_DIR/mosquitto.conf" <<CONF
-listener $TSK_TEST_MQTT_PORT 127.0.0.1
-allow_anonymous true
-user root
-persistence true
-persistence_location $TSK_TEST_DIR/mosquitto/
-autosave_interval 60
-max_queued_messages 0
-max_inflight_messages 0
-max_packet_size 4194304
-log_dest stderr
-log_type error
-log_type warning
-CONF
-	mqtt_start
+	mqtt_broker_start "$TSK_TEST_DIR"
 }
 
 servers_stop() {

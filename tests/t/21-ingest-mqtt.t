@@ -5,6 +5,7 @@
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_mqtt
 tsk tenant create --slug umc --name UMC >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 pub() { mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 "$@"; }

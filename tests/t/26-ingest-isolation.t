@@ -6,6 +6,7 @@
 fresh_db t_ingest_iso
 tsk tenant create --slug iso-a --name A >/dev/null
 tsk tenant create --slug iso-b --name B >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }

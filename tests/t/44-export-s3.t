@@ -12,7 +12,7 @@ if ! s3_start "$T/s3srv" 2>"$T/s3err"; then
 	ok 1 "the S3 test server starts: $(tail -3 "$T/s3err")"
 	done_testing
 fi
-trap 's3_stop' EXIT
+at_exit s3_stop
 ok 0 "the S3 test server runs at $TSK_S3_ENDPOINT"
 
 # The server itself refuses a wrong secret (so the checks below test signatures, not just our client).
