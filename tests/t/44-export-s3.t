@@ -90,10 +90,8 @@ mkfifo "$T/fifo"
 pid=$!
 exec 3>"$T/fifo"
 cat "$T/big.jsonl" >&3
-for i in $(seq 1 100); do
-	[ -n "$(find "$S3_DATA" -path '*uploads*' -name 2 2>/dev/null)" ] && break
-	sleep 0.1
-done
+two_parts() { [ -n "$(find "$S3_DATA" -path '*uploads*' -name 2 2>/dev/null)" ]; }
+wait_for 30 two_parts
 ok "$([ -n "$(find "$S3_DATA" -path '*uploads*' -name 2)" ]; echo $?)" "two parts were uploaded before the signal"
 kill -TERM "$pid"
 wait "$pid"
