@@ -1,7 +1,8 @@
 #!/bin/bash
 # make valgrind: every C unit test under valgrind (memcheck, leaks), then the end-to-end tests that run
-# the tools under valgrind (tests/t/*valgrind.t). The whole suite under valgrind would take hours:
-# the 50 000-message and outage tests are about time, not memory, and run under ASan in `make asan`.
+# the tools under valgrind (tests/valgrind/*.t; not part of make test, where they would cost more than
+# the rest of the suite). The whole suite under valgrind would take hours: the 50 000-message and
+# outage tests are about time, not memory, and run under ASan in `make asan`.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export TSK_ROOT=$(pwd) TSK_BUILD=${TSK_BUILD:-build}
@@ -15,4 +16,6 @@ cat >"$dir/vg-exec" <<SH
 exec $vg "\$@"
 SH
 chmod +x "$dir/vg-exec"
-prove --exec "$dir/vg-exec" "$TSK_BUILD"/tests/test_* && prove tests/t/*valgrind.t
+# The unit test programs (not the compiler's .d dependency files next to them).
+units=$(for f in "$TSK_BUILD"/tests/test_*; do [ -f "$f" ] && [ -x "$f" ] && echo "$f"; done)
+prove -j "${PROVE_JOBS:-2}" --exec "$dir/vg-exec" $units && prove -j "${PROVE_JOBS:-2}" ${PROVE_FLAGS:-} tests/valgrind/*.t

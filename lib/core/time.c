@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,51 @@
 #include "core/time.h"
 #include "core/tsk.h"
 
+/* TSK_NOW, when set to an RFC 3339 time or epoch seconds, is a fixed clock for tests and reproducible
+ * reports. It is read once, on the first call; later changes to the environment are not seen. An
+ * unparseable value is ignored (the real clock). The state is atomic: any thread may make the first
+ * call, and two racing first calls compute the same answer. */
+static _Atomic int now_state; /* 0 not read yet, 1 real clock, 2 fixed */
+static _Atomic int64_t now_fixed;
+
+static int
+now_env(int64_t *out)
+{
+	const char *s = getenv("TSK_NOW");
+	char *end;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (tsk_time_parse_rfc3339(s, out) == TSK_OK)
+		return 0;
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(v) || v > 9.0e12)
+		return -1;
+	*out = (int64_t)llround(v * 1e6);
+	return 0;
+}
+
 int64_t
 tsk_now_us(void)
 {
 	struct timespec ts;
+	int st = atomic_load_explicit(&now_state, memory_order_acquire);
 
+	if (st == 0) {
+		int64_t fixed;
+		if (now_env(&fixed) == 0) {
+			atomic_store_explicit(&now_fixed, fixed, memory_order_relaxed);
+			st = 2;
+		} else {
+			st = 1;
+		}
+		atomic_store_explicit(&now_state, st, memory_order_release);
+	}
+	if (st == 2)
+		return atomic_load_explicit(&now_fixed, memory_order_relaxed);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * TSK_US_PER_S + ts.tv_nsec / 1000;
 }

@@ -45,42 +45,78 @@ pg_stop() {
 	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_PGDATA" -w -t 60 -m fast stop >/dev/null
 }
 
+# The broker's files live in TSK_MQTT_DIR (a broker of a test's own), else in TSK_TEST_DIR.
 mqtt_start() {
-	mosquitto -c "$TSK_TEST_DIR/mosquitto.conf" >>"$TSK_TEST_DIR/mosquitto.log" 2>&1 &
-	echo $! >"$TSK_TEST_DIR/mosquitto.pid"
+	local d=${TSK_MQTT_DIR:-$TSK_TEST_DIR}
+	mosquitto -c "$d/mosquitto.conf" >>"$d/mosquitto.log" 2>&1 &
+	echo $! >"$d/mosquitto.pid"
 	local i
 	for i in $(seq 1 300); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_MQTT_PORT") 2>/dev/null && return 0
-		kill -0 "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null || break
+		kill -0 "$(cat "$d/mosquitto.pid")" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "mosquitto did not start; see $TSK_TEST_DIR/mosquitto.log" >&2
+	echo "mosquitto did not start; see $d/mosquitto.log" >&2
 	return 1
 }
 
 mqtt_stop() {
-	[ -f "$TSK_TEST_DIR/mosquitto.pid" ] || return 0
-	kill "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null
-	wait "$(cat "$TSK_TEST_DIR/mosquitto.pid")" 2>/dev/null
-	rm -f "$TSK_TEST_DIR/mosquitto.pid"
+	local d=${TSK_MQTT_DIR:-$TSK_TEST_DIR}
+	[ -f "$d/mosquitto.pid" ] || return 0
+	kill "$(cat "$d/mosquitto.pid")" 2>/dev/null
+	wait "$(cat "$d/mosquitto.pid")" 2>/dev/null
+	rm -f "$d/mosquitto.pid"
 }
 
-# servers_start DIR [fast|durable]: fast turns off fsync (tests); durable keeps PostgreSQL's defaults
-# (benchmarks and the demo).
-servers_start() {
+# mqtt_broker_start DIR: a mosquitto broker under DIR on a free loopback port (another port when the
+# one probed was taken meanwhile). Exports TSK_TEST_MQTT_PORT; without TSK_MQTT_DIR set, DIR becomes
+# it (a test's broker of its own; servers_start sets TSK_TEST_DIR's). mqtt_stop stops it.
+mqtt_broker_start() {
+	local d=$1 try
+	mkdir -p "$d/mosquitto"
+	[ "$d" = "${TSK_TEST_DIR:-}" ] || { TSK_MQTT_DIR=$d; export TSK_MQTT_DIR; }
+	for try in 1 2 3; do
+		TSK_TEST_MQTT_PORT=$(tsk_free_port)
+		export TSK_TEST_MQTT_PORT
+		cat >"$d/mosquitto.conf" <<CONF
+listener $TSK_TEST_MQTT_PORT 127.0.0.1
+allow_anonymous true
+user root
+persistence true
+persistence_location $d/mosquitto/
+autosave_interval 60
+max_queued_messages 0
+max_inflight_messages 0
+max_packet_size 4194304
+log_dest stderr
+log_type error
+log_type warning
+CONF
+		mqtt_start 2>/dev/null && return 0
+		mqtt_stop
+	done
+	echo "mosquitto did not start; see $d/mosquitto.log" >&2
+	return 1
+}
+
+# pg_cluster_start DIR [fast|durable]: a PostgreSQL cluster under DIR (created when new) on a free
+# loopback port, with a database tsk. Exports PGBIN TSK_PG_OWNER TSK_PGDATA TSK_TEST_PGPORT TSK_TEST_DSN;
+# pg_stop and pg_start stop and start it again, pg_cluster_stop stops it if it runs. servers_start
+# starts the suite's shared one with it; a test that stops PostgreSQL starts a private one.
+# fast turns off fsync (tests); durable keeps PostgreSQL's defaults (benchmarks and the demo).
+pg_cluster_start() {
 	local dir=$1 mode=${2:-fast}
 	PGBIN=$(tsk_pg_bindir) || return 1
 	TSK_PG_OWNER=$(tsk_pg_user)
 	export PGBIN TSK_PG_OWNER
 	mkdir -p "$dir"
-	TSK_TEST_DIR=$(cd "$dir" && pwd)
-	export TSK_TEST_DIR
-	chmod 755 "$TSK_TEST_DIR"
+	dir=$(cd "$dir" && pwd)
+	chmod 755 "$dir"
 	# The cluster's owner must reach its directory; a checkout under /root is out of its reach, so the
 	# data then lives under /var/tmp, named after DIR (initdb and pg_ctl need a path they can walk).
-	TSK_PGDATA=$TSK_TEST_DIR/pg
-	if ! tsk_as_pg test -x "$TSK_TEST_DIR"; then
-		TSK_PGDATA=/var/tmp/tsk-pg-$(printf '%s' "$TSK_TEST_DIR" | cksum | cut -d' ' -f1)
+	TSK_PGDATA=$dir/pg
+	if ! tsk_as_pg test -x "$dir"; then
+		TSK_PGDATA=/var/tmp/tsk-pg-$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
 	fi
 	export TSK_PGDATA
 	if [ ! -f "$TSK_PGDATA/PG_VERSION" ]; then
@@ -88,8 +124,8 @@ servers_start() {
 		chown "$TSK_PG_OWNER" "$TSK_PGDATA" 2>/dev/null
 		chmod 700 "$TSK_PGDATA"
 		tsk_as_pg "$PGBIN/initdb" -D "$TSK_PGDATA" -U tsk --auth=trust -E UTF8 --locale=C.UTF-8 \
-			--no-sync >"$TSK_TEST_DIR/initdb.log" 2>&1 ||
-			{ echo "initdb failed; see $TSK_TEST_DIR/initdb.log" >&2; return 1; }
+			--no-sync >"$dir/initdb.log" 2>&1 ||
+			{ echo "initdb failed; see $dir/initdb.log" >&2; return 1; }
 	fi
 	local try
 	for try in 1 2 3; do
@@ -119,25 +155,23 @@ servers_start() {
 		PGHOST=127.0.0.1 PGPORT=$TSK_TEST_PGPORT PGUSER=tsk psql -q -d postgres -c "CREATE DATABASE tsk" >/dev/null
 	TSK_TEST_DSN="host=127.0.0.1 port=$TSK_TEST_PGPORT user=tsk dbname=tsk"
 	export TSK_TEST_PGPORT TSK_TEST_DSN
+}
 
-	TSK_TEST_MQTT_PORT=$(tsk_free_port)
-	export TSK_TEST_MQTT_PORT
-	mkdir -p "$TSK_TEST_DIR/mosquitto"
-	cat >"$TSK_TEST_DIR/mosquitto.conf" <<CONF
-listener $TSK_TEST_MQTT_PORT 127.0.0.1
-allow_anonymous true
-user root
-persistence true
-persistence_location $TSK_TEST_DIR/mosquitto/
-autosave_interval 60
-max_queued_messages 0
-max_inflight_messages 0
-max_packet_size 4194304
-log_dest stderr
-log_type error
-log_type warning
-CONF
-	mqtt_start
+pg_cluster_stop() {
+	[ -n "${TSK_PGDATA:-}" ] && [ -f "$TSK_PGDATA/postmaster.pid" ] || return 0
+	pg_stop
+}
+
+# servers_start DIR [fast|durable]: the PostgreSQL cluster above and a mosquitto broker, under DIR.
+servers_start() {
+	local dir=$1 mode=${2:-fast}
+	mkdir -p "$dir"
+	TSK_TEST_DIR=$(cd "$dir" && pwd)
+	export TSK_TEST_DIR
+	chmod 755 "$TSK_TEST_DIR"
+	pg_cluster_start "$TSK_TEST_DIR" "$mode" || return 1
+
+	mqtt_broker_start "$TSK_TEST_DIR"
 }
 
 servers_stop() {

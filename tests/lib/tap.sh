@@ -10,6 +10,31 @@ _tap_n=0
 _tap_failed=0
 T=$(mktemp -d "${TSK_TEST_DIR:-/tmp}/t.XXXXXX")
 
+# at_exit CMD: run CMD (eval'd) when the test exits, however it exits; the last registered runs first.
+_tap_atexit=()
+at_exit() { _tap_atexit=("$1" "${_tap_atexit[@]}"); }
+_tap_exit() {
+	local c j
+	# A test that stopped early leaves nothing running behind it: its own background jobs end first.
+	for j in $(jobs -p); do kill "$j" 2>/dev/null; done
+	for c in "${_tap_atexit[@]}"; do eval "$c"; done
+}
+trap _tap_exit EXIT
+
+# own_broker: a mosquitto broker of the test's own (tsk-ingest subscribes to every tenant's topics by
+# default, so tests running at once must not share one); exports TSK_TEST_MQTT_PORT, stopped at exit.
+own_broker() {
+	mqtt_broker_start "$T/mqtt" || { echo "Bail out! no broker of its own"; exit 1; }
+	at_exit mqtt_stop
+}
+# own_postgres: a PostgreSQL cluster of the test's own, for a test that stops and starts it (the shared
+# one serves the other files at the same time); exports TSK_TEST_PGPORT TSK_PGDATA, stopped at exit.
+# Under TSK_TEST_DIR (not $T), where the cluster's owner can reach it.
+own_postgres() {
+	pg_cluster_start "$(mktemp -d "${TSK_TEST_DIR:-/tmp}/pg.XXXXXX")" fast || { echo "Bail out! no PostgreSQL of its own"; exit 1; }
+	at_exit pg_cluster_stop
+}
+
 ok() { # ok CONDITION-EXIT-STATUS DESCRIPTION ; use: ok $? "desc" or cmd; ok $? ...
 	_tap_n=$((_tap_n + 1))
 	if [ "$1" -eq 0 ]; then echo "ok $_tap_n - $2"; else
@@ -53,3 +78,49 @@ fresh_db() {
 }
 # q SQL: one value (or rows, |-separated) from the current test database.
 q() { psql "$TSK_DATABASE_URL" -qAtX -c "$1" 2>&1; }
+
+# wait_for SECONDS CMD...: runs CMD until it succeeds, every 0.1 s; after SECONDS gives up with a diag
+# naming CMD and status 1. The one poll loop of the shell tests: a test waits for a condition, never
+# for a fixed time.
+wait_for() {
+	local secs=$1 now end
+	shift
+	now=${EPOCHREALTIME/[.,]/}
+	end=$((now + secs * 1000000))
+	until "$@"; do
+		now=${EPOCHREALTIME/[.,]/}
+		if [ "$now" -ge "$end" ]; then
+			diag "wait_for: gave up after ${secs}s waiting for: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# hold_begin SQL: a session of its own (in the current test database) runs SQL (BEGIN and a LOCK, an
+# advisory lock) and stays connected until hold_end disconnects it, which releases whatever it held
+# (an open transaction is rolled back). What the test holds, it holds for exactly as long as it needs,
+# not for a guessed time.
+hold_begin() {
+	rm -f "$T/hold.fifo"
+	mkfifo "$T/hold.fifo" || return 1
+	psql "$TSK_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 <"$T/hold.fifo" >"$T/hold.out" 2>&1 &
+	_tap_holder=$!
+	exec 9>"$T/hold.fifo"
+	echo "$1" >&9
+}
+hold_end() {
+	# \q, not just the end of input: processes started meanwhile inherited the pipe's write end.
+	echo '\q' >&9
+	exec 9>&-
+	wait "$_tap_holder"
+}
+# lock_table TABLE: ACCESS EXCLUSIVE on TABLE, granted when this returns, until unlock_table.
+table_locked() {
+	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = '$1'::regclass
+	        AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
+}
+lock_table() {
+	hold_begin "BEGIN; LOCK TABLE $1 IN ACCESS EXCLUSIVE MODE;" && wait_for 30 table_locked "$1"
+}
+unlock_table() { hold_end; }

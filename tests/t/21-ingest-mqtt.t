@@ -5,13 +5,16 @@
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_mqtt
 tsk tenant create --slug umc --name UMC >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 pub() { mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 "$@"; }
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM umc.reading"; }
 rows_are() { [ "$(rows)" = "$1" ]; }
+stat_field() { grep -o "\"$1\":[0-9]*" "$SPOOL.stats" 2>/dev/null | head -1 | cut -d: -f2; }
+# stats_show PATTERN...: the running process's stats (written every second) match every PATTERN.
+stats_show() { local out p; out=$(tsk ingest stats --spool "$SPOOL"); for p; do grep -Eq -- "$p" <<<"$out" || return 1; done; }
 ingest_start() {
 	rm -f "$SPOOL.stats"
 	"$TSK_BUILD/tsk-ingest" -v mqtt --url "$MQTT_URL" --spool "$SPOOL" --client-id t21-ingest --session-expiry 10m \
@@ -31,7 +34,8 @@ is "$(q "SELECT value || '|' || unit FROM umc.reading WHERE ts = '2025-10-17T10:
 	"the README's mosquitto_pub example"
 is "$(q "SELECT site FROM umc.reading WHERE device_id = 'GW-2'")" "Bloco A" "site from the topic"
 
-sleep 1.2
+# The stats file is rewritten every second: wait until it has caught up with the three rows.
+wait_for 15 stats_show '"stored":3' '"depth":0' '"oldest_age_s":0'
 out=$(tsk ingest stats --spool "$SPOOL")
 like "$out" '"running":true' "stats of the running process (its spool is locked)"
 like "$out" '"received":3' "stats: received"
@@ -51,15 +55,17 @@ ok $? "after the restart the persistent session delivers all 500"
 
 # SIGTERM drains: with PostgreSQL refusing writes (a lock), messages wait in the spool; SIGTERM
 # with a short --drain-timeout leaves them there, exit 0, and `drain` moves them later.
-psql "$TSK_DATABASE_URL" -qAtX -c "BEGIN; LOCK TABLE umc.reading IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(9); COMMIT" >/dev/null &
-LOCKER=$!
-sleep 0.5
+lock_table umc.reading
+ok $? "the reading table is locked"
 "$TSK_BUILD/tests/mqtt_load" -p "$TSK_TEST_MQTT_PORT" -n 200 -o 1000 -T umc -D 10 >/dev/null
-sleep 1
+# All 200 spooled (the lock keeps every one of them there) before the signal.
+spooled_over() { [ "$(stat_field depth)" -ge "$1" ] 2>/dev/null; }
+wait_for 20 spooled_over 200
+ok $? "the 200 messages are in the spool"
 kill -TERM $ING
 wait $ING
 is $? 0 "SIGTERM while the database is blocked: still exit 0 after the drain timeout"
-wait $LOCKER
+unlock_table
 out=$(tsk ingest stats --spool "$SPOOL")
 like "$out" '"running":false' "stats without a running process read the spool"
 like "$out" '"depth":[1-9]' "messages left in the spool"

@@ -7,10 +7,10 @@
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_kill
 tsk tenant create --slug kill --name Kill >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 N=50000
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM kill.reading"; }
 rows_are() { [ "$(rows)" = "$1" ]; }
@@ -37,8 +37,9 @@ diag "first SIGKILL with $first rows stored"
 ok $(( first < N ? 0 : 1 )) "the first SIGKILL lands mid-stream ($first of $N stored)"
 ingest_start
 ok $? "restarted on the same spool (the flock died with the process)"
-wait_for 20 rows_over "$first"
-sleep 0.7
+# Let the restarted process get well into the stream (more than a batch of 2 000 flushed) before the
+# second kill.
+wait_for 30 rows_over "$((first + 2500))"
 kill -KILL $ING
 wait $ING 2>/dev/null
 second=$(rows)
@@ -59,7 +60,8 @@ is "$(q "SELECT count(*) FROM (SELECT device_id, sensor_id, ts FROM kill.reading
 	"no (device, sensor, ts) twice"
 is "$(q "SELECT count(*) FROM kill.sensor")" 1000 "catalog: the 200 x 5 sensors"
 
-sleep 1.2
+# The stats file is rewritten every second: wait until it shows the spool emptied.
+wait_for 15 grep -q '"depth":0' "$SPOOL.stats"
 out=$(tsk ingest stats --spool "$SPOOL")
 like "$out" '"depth":0' "the spool is empty"
 diag "after the last restart: $(echo "$out" | grep -o '"stored":[0-9]*,"duplicates":[0-9]*')"

@@ -5,9 +5,9 @@
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_redeliver
 tsk tenant create --slug redo --name Redo >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM redo.reading"; }
 stat_field() { grep -o "\"$1\":[0-9]*" "$SPOOL.stats" | head -1 | cut -d: -f2; }
@@ -53,7 +53,10 @@ for f in a b; do
 	eval "P_$f=$pid"
 done
 "$TSK_BUILD/tests/mqtt_load" -p "$TSK_TEST_MQTT_PORT" -n 500 -o 5000 -T redo -D 20 >/dev/null
-sleep 1
+# Both have spooled all 500 (no database: they stay there) before the signal.
+spooled() { [ "$(grep -o '"depth":[0-9]*' "$1.stats" 2>/dev/null | head -1 | cut -d: -f2)" = 500 ]; }
+wait_for 20 spooled "$T/a.db" && wait_for 20 spooled "$T/b.db"
+ok $? "both spooled the 500 messages"
 kill -TERM $P_a $P_b
 wait $P_a $P_b
 out_a=$(tsk ingest drain --spool "$T/a.db")

@@ -6,9 +6,9 @@
 fresh_db t_ingest_iso
 tsk tenant create --slug iso-a --name A >/dev/null
 tsk tenant create --slug iso-b --name B >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 received() { [ "$(grep -o '"received":[0-9]*' "$SPOOL.stats" | cut -d: -f2)" -ge "$1" ] && grep -q '"depth":0' "$SPOOL.stats"; }
 pubm() { mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 -t "$1" -m "$2"; }

@@ -5,10 +5,10 @@
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_bp
 tsk tenant create --slug bp --name BP >/dev/null
+own_broker
 MQTT_URL="mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT"
 SPOOL=$T/spool.db
 N=6000
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
 stat_field() { grep -o "\"$1\":[0-9]*" "$SPOOL.stats" | head -1 | cut -d: -f2; }
 gated() { grep -q '"connected":false' "$SPOOL.stats" && [ "$(stat_field full_waits)" -gt 0 ]; }
@@ -24,9 +24,9 @@ ING=$!
 wait_for 20 subscribed
 ok $? "tsk-ingest subscribed"
 
-psql "$TSK_DATABASE_URL" -qAtX -c "BEGIN; LOCK TABLE bp.reading IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(15); COMMIT" >/dev/null &
-LOCKER=$!
-sleep 0.5
+# The database blocked (a lock on reading) until the test has seen what it waits for.
+lock_table bp.reading
+ok $? "the reading table is locked"
 "$TSK_BUILD/tests/mqtt_load" -p "$TSK_TEST_MQTT_PORT" -n $N -c 2 -T bp -D 50 >"$T/pub.out"
 is $? 0 "the broker took all $N messages while the database was blocked"
 wait_for 20 gated
@@ -40,7 +40,7 @@ ok $? "it says why it left the broker"
 kill -0 $ING
 ok $? "tsk-ingest is still running"
 
-wait $LOCKER
+unlock_table
 wait_for 60 rows_are $N
 is "$(rows)" $N "after the lock was released all $N messages arrived"
 is "$(q "SELECT count(DISTINCT value) FROM bp.reading")" $N "each once"

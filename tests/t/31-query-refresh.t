@@ -32,9 +32,14 @@ out=$(tsk query refresh)
 ok $? "refresh without --tenant"
 like "$out" '"tenants":2,"rows":300,' "refreshes every tenant: 240 + 60 rows"
 is "$(rollup_ok acme)$(rollup_ok beta)" 00 "both tenants' rollups equal the raw aggregates"
+# The refresh reads the database's clock once: the watermark is that reading minus the lag, so it lies
+# between the clock read just before and just after it, minus a minute (no guess about how long it took).
+before=$(q "SELECT clock_timestamp()")
 out=$(tsk query refresh -t acme)
+after=$(q "SELECT clock_timestamp()")
 like "$out" '"tenants":1,"rows":0,"buckets_1m":0,"buckets_1h":0' "a second refresh finds nothing new"
-is "$(q "SELECT watermark <= now() - interval '59 seconds' AND watermark > now() - interval '5 minutes' FROM acme.rollup_state")" t \
+is "$(q "SELECT watermark BETWEEN timestamptz '$before' - interval '1 minute' AND timestamptz '$after' - interval '1 minute'
+         FROM acme.rollup_state")" t \
 	"the watermark trails the clock by the 1-minute lag"
 
 ins acme d2 '2025-10-17 08:00+00' 10
@@ -64,16 +69,29 @@ is "$(rollup_ok acme)" 0 "and the rollups are unchanged"
 
 # The race: a transaction stamps ingested_at = now() (its start), then commits after a refresh ran.
 # The refresh must keep the watermark below that stamp, or the row would never reach the rollups.
+# The writer inserts, then waits for an advisory lock the test holds (a session lock, outside any
+# transaction, so the writer's is the only one open): it stays open until the test lets go, after the
+# refresh.
+advisory_held() {
+	[ "$(q "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory'
+	        AND l.objid = 31 AND l.granted AND d.datname = current_database()")" = 1 ]
+}
+hold_begin "SELECT pg_advisory_lock(31);"
+wait_for 20 advisory_held
+ok $? "the test holds the advisory lock"
 psql "$TSK_DATABASE_URL" -qAtX -c "BEGIN; INSERT INTO acme.reading (device_id, sensor_id, ts, value)
-	VALUES ('d1', 's', '2025-10-17 08:10:10+00', 777); SELECT pg_sleep(4); COMMIT;" >/dev/null 2>&1 &
+	VALUES ('d1', 's', '2025-10-17 08:10:10+00', 777); SELECT pg_advisory_xact_lock(31); COMMIT;" >/dev/null 2>&1 &
 bg=$!
-for i in $(seq 1 100); do
-	[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()")" = 1 ] && break
-	sleep 0.1
-done
-sleep 0.5
+# The writer has inserted and waits, its transaction open (the database itself says so).
+writer_open() {
+	[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+	        AND wait_event = 'advisory' AND xact_start IS NOT NULL AND pid <> pg_backend_pid()")" = 1 ]
+}
+wait_for 20 writer_open
+ok $? "a writer's transaction is open"
 tsk query refresh -t acme >/dev/null
 ok $? "refresh while a writer's transaction is open"
+hold_end
 wait $bg
 is "$(q "SELECT ingested_at > (SELECT watermark FROM acme.rollup_state) FROM acme.reading WHERE value = 777")" t \
 	"the watermark stayed below the open transaction's ingested_at"
@@ -84,14 +102,13 @@ is "$(rollup_ok acme)" 0 "rollups equal the raw aggregates after the race"
 
 # Two refreshes at once: the state row serializes them; both succeed, the result is the same.
 ins acme d3 '2025-10-17 08:00+00' 100
-tsk query refresh -t acme >/tmp/r1.$$ & p1=$!
-tsk query refresh -t acme >/tmp/r2.$$ & p2=$!
+tsk query refresh -t acme >"$T/r1" & p1=$!
+tsk query refresh -t acme >"$T/r2" & p2=$!
 wait $p1; s1=$?
 wait $p2; s2=$?
 is "$s1$s2" 00 "two concurrent refreshes both succeed"
-is "$(cat /tmp/r1.$$ /tmp/r2.$$ | grep -o '"rows":[0-9]*' | sort | tr '\n' ' ')" '"rows":0 "rows":100 ' \
+is "$(cat "$T/r1" "$T/r2" | grep -o '"rows":[0-9]*' | sort | tr '\n' ' ')" '"rows":0 "rows":100 ' \
 	"one of them aggregates the 100 new rows, the other finds nothing left"
-rm -f /tmp/r1.$$ /tmp/r2.$$
 is "$(rollup_ok acme)" 0 "rollups equal the raw aggregates"
 
 err=$(tsk query refresh -t nope 2>&1)

@@ -5,19 +5,25 @@
 fresh_db t_q32
 tsk tenant create --slug acme --name Acme >/dev/null
 
+# One fixed instant for the tools (TSK_NOW: "now", -6h, the default windows) and for the SQL that
+# checks them ($AT), so that nothing depends on when the test runs or how long a step takes: a whole
+# second of the database's clock. (Only latest's online flag uses the database's own now(); the data's
+# ages, 2 minutes, 10 minutes and 3 hours, are far from its thresholds of 1 and 4 hours.)
+NOW=$(q "SELECT extract(epoch FROM date_trunc('second', now()))::bigint")
+export TSK_NOW=$NOW
+AT="to_timestamp($NOW)"
 # dev-a/t1: a reading a minute for 30 hours up to 2 minutes ago; dev-a/t2: last reading 3 hours ago;
-# dev-b/h1: last reading 10 minutes ago. Times are whole seconds so the SQL below can name them.
+# dev-b/h1: last reading 10 minutes ago.
 q "SET search_path = acme;
-   CREATE TEMP TABLE t0 AS SELECT date_trunc('second', now()) AS now;
    INSERT INTO reading (device_id, sensor_id, ts, value, unit, labels)
-   SELECT 'dev-a', 't1', (SELECT now FROM t0) - interval '2 minutes' - (i || ' minutes')::interval, 20 + (i % 17) * 0.25,
+   SELECT 'dev-a', 't1', $AT - interval '2 minutes' - (i || ' minutes')::interval, 20 + (i % 17) * 0.25,
           'celsius', '{\"type\": \"temperature\"}'
    FROM generate_series(0, 1799) i;
    INSERT INTO reading (device_id, sensor_id, ts, value, unit)
-   SELECT 'dev-a', 't2', (SELECT now FROM t0) - interval '3 hours' - (i || ' minutes')::interval, 50 + i, 'percent_rh'
+   SELECT 'dev-a', 't2', $AT - interval '3 hours' - (i || ' minutes')::interval, 50 + i, 'percent_rh'
    FROM generate_series(0, 9) i;
-   INSERT INTO reading (device_id, sensor_id, ts, value, unit) VALUES ('dev-b', 'h1', (SELECT now FROM t0) - interval '10 minutes', 61.5, 'percent_rh');
-   INSERT INTO device (device_id, last_seen) SELECT 'dev-a', now() - interval '2 minutes' UNION ALL SELECT 'dev-b', now() - interval '10 minutes';
+   INSERT INTO reading (device_id, sensor_id, ts, value, unit) VALUES ('dev-b', 'h1', $AT - interval '10 minutes', 61.5, 'percent_rh');
+   INSERT INTO device (device_id, last_seen) SELECT 'dev-a', $AT - interval '2 minutes' UNION ALL SELECT 'dev-b', $AT - interval '10 minutes';
    INSERT INTO sensor (device_id, sensor_id, unit, type, last_seen, last_ts, last_value)
    SELECT device_id, sensor_id, min(unit), 'x', max(ts), max(ts), (array_agg(value ORDER BY ts DESC))[1] FROM reading GROUP BY 1, 2" >/dev/null
 # jf PATH...: for each JSON line on standard input, the values at the paths (a.b, a.0), space-separated:
@@ -56,7 +62,7 @@ st=$(tsk query -t acme raw --device dev-a --sensor t1 --from -6h --limit 1 --sta
 is "$(jf stats.count stats.avg stats.min stats.max stats.first_ts stats.last_ts <<<"$st")" \
 	"$(q "SELECT concat_ws(' ', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value),
 	      $(fmt_ts 'min(ts)'), $(fmt_ts 'max(ts)')) FROM acme.reading WHERE device_id = 'dev-a' AND sensor_id = 't1'
-	      AND ts >= (SELECT now - interval '6 hours' FROM (SELECT date_trunc('second', now()) now) x)")" \
+	      AND ts >= $AT - interval '6 hours'")" \
 	"raw --stats: count, avg, min, max, first and last ts over the whole filter (not just --limit)"
 tbl=$(tsk query -t acme raw --device dev-b --stats --format table)
 like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels\n' "raw --format table: a header"
@@ -83,7 +89,7 @@ h=$(tsk query -t acme history --device dev-a --sensor t1 --from -4h --to -2h)
 is "$(jf ts value count interval <<<"$h" | sed -n 2,4p)" \
 	"$(q "SET search_path = acme; SELECT $(fmt_ts b) || ' ' || a || ' ' || n || ' 1m' FROM (SELECT date_bin('1 minute', ts, '2000-01-01') b,
 	      avg(value) a, count(*) n FROM reading WHERE device_id = 'dev-a' AND sensor_id = 't1'
-	      AND ts >= now() - interval '4 hours' AND ts <= now() - interval '2 hours' GROUP BY 1) x ORDER BY b OFFSET 1 LIMIT 3")" \
+	      AND ts >= $AT - interval '4 hours' AND ts <= $AT - interval '2 hours' GROUP BY 1) x ORDER BY b OFFSET 1 LIMIT 3")" \
 	"history: 1m points oldest first, value = the bucket average"
 tbl=$(tsk query -t acme history --device dev-a --sensor t1 --from -30m --format table)
 like "$tbl" '^ts +device_id +sensor_id +value +min +max +count +chart' "history table: a chart column"
@@ -94,7 +100,7 @@ s=$(tsk query -t acme summary --device dev-a)
 is "$(jf online sensors.1.sensor_id sensors.2 <<<"$s")" "true t2 null" "summary: dev-a online (a reading in the last 5 minutes), 2 sensors"
 is "$(jf sensors.0.sensor_id sensors.0.last_value sensors.0.online sensors.0.count_24h sensors.0.avg_24h sensors.0.min_24h sensors.0.max_24h <<<"$s")" \
 	"$(q "SELECT concat_ws(' ', 't1', 20, 'true', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value))
-	      FROM acme.reading WHERE sensor_id = 't1' AND ts > now() - interval '24 hours'")" \
+	      FROM acme.reading WHERE sensor_id = 't1' AND ts > $AT - interval '24 hours'")" \
 	"summary: t1's last value and 24 h count, avg, min, max"
 is "$(jf sensors.1.sensor_id sensors.1.online sensors.1.count_24h <<<"$s")" 't2 false 10' "summary: t2 offline (3 hours)"
 is "$(tsk query -t acme summary --device dev-b | jf online sensors.0.online)" 'false true' \

@@ -7,17 +7,23 @@ fresh_db t_q33
 tsk tenant create --slug acme --name Acme >/dev/null
 tsk tenant create --slug beta --name Beta >/dev/null
 
+# One fixed instant for tsk-tenant maintain (TSK_NOW) and for the SQL that names its months ($AT):
+# nothing depends on the month (or the second) the test runs in. Months are UTC months, as the tool's
+# are, whatever the server's time zone.
+NOW=$(q "SELECT extract(epoch FROM date_trunc('second', now()))::bigint")
+export TSK_NOW=$NOW
+AT="to_timestamp($NOW)"
 parts() { q "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE i.inhparent = '$1.reading'::regclass"; }
 # month N months from now as reading_pYYYY_MM
-pname() { q "SELECT to_char(date_trunc('month', now()) + interval '$1 months', '\"reading_p\"YYYY_MM')"; }
+pname() { q "SELECT to_char(date_trunc('month', $AT AT TIME ZONE 'UTC') + interval '$1 months', '\"reading_p\"YYYY_MM')"; }
 count() { q "SELECT count(*) FROM acme.reading"; }
 checksum() { q "SELECT md5(string_agg(device_id || sensor_id || ts || value, ',' ORDER BY device_id, sensor_id, ts)) FROM acme.reading"; }
 
 # Rows now, late (2 and 14 months ago), near future (+2 months) and far future (+5 years), one a day.
 q "SET search_path = acme;
    INSERT INTO reading (device_id, sensor_id, ts, value)
-   SELECT 'd', 's' || k, date_trunc('month', now()) + (k || ' months')::interval + (i || ' days')::interval + interval '1 hour', i + k * 100
+   SELECT 'd', 's' || k, (date_trunc('month', $AT AT TIME ZONE 'UTC') + (k || ' months')::interval + (i || ' days')::interval + interval '1 hour') AT TIME ZONE 'UTC', i + k * 100
    FROM unnest(ARRAY[-14, -2, 0, 2, 60]) k, generate_series(0, 9) i" >/dev/null
 is "$(parts acme)" reading_default "before: only the default partition"
 before=$(count)
@@ -34,7 +40,7 @@ is "$(count)" "$before" "no row lost"
 is "$(checksum)" "$sum0" "every row unchanged"
 is "$(q "SELECT count(*) FROM acme.reading_default")" 10 "only the far-future rows (beyond the months made ahead) stay in the default partition"
 is "$(q "SELECT count(*) FROM acme.reading r JOIN pg_class c ON c.oid = r.tableoid
-         WHERE c.relname <> to_char(date_trunc('month', r.ts), '\"reading_p\"YYYY_MM') AND c.relname <> 'reading_default'")" 0 \
+         WHERE c.relname <> to_char(date_trunc('month', r.ts AT TIME ZONE 'UTC'), '\"reading_p\"YYYY_MM') AND c.relname <> 'reading_default'")" 0 \
 	"every other row sits in its month's partition"
 is "$(tsk query -t acme raw --sensor s60 --limit 100 | wc -l)" 10 "far-future rows are queryable"
 is "$(tsk query -t acme raw --sensor s-14 --limit 100 | wc -l)" 10 "late rows are queryable"
@@ -48,8 +54,8 @@ is "$(checksum)" "$sum0" "and loses nothing"
 # New rows route to the partitions; a late row for a month that has none lands in the default
 # partition and gets its month at the next run.
 q "INSERT INTO acme.reading (device_id, sensor_id, ts, value) VALUES
-   ('d', 'late', date_trunc('month', now()) - interval '7 months' + interval '3 days', 1),
-   ('d', 'now', now(), 2)" >/dev/null
+   ('d', 'late', (date_trunc('month', $AT AT TIME ZONE 'UTC') - interval '7 months' + interval '3 days') AT TIME ZONE 'UTC', 1),
+   ('d', 'now', $AT, 2)" >/dev/null
 is "$(q "SELECT c.relname FROM acme.reading r JOIN pg_class c ON c.oid = r.tableoid WHERE sensor_id = 'now'")" "$(pname 0)" \
 	"a new row goes to this month's partition"
 is "$(q "SELECT c.relname FROM acme.reading r JOIN pg_class c ON c.oid = r.tableoid WHERE sensor_id = 'late'")" reading_default \
@@ -68,7 +74,7 @@ total=$(count)
 # 10 months' retention: the boundary is the start of the month 10 months ago, so the -14 month goes,
 # the -7 month stays.
 tsk tenant set acme retention '"300d"' >/dev/null
-cut=$(q "SELECT date_trunc('month', now() - interval '300 days')")
+cut=$(q "SELECT date_trunc('month', $AT - interval '300 days', 'UTC')")
 old=$(q "SELECT count(*) FROM acme.reading WHERE ts < '$cut'")
 is "$old" 10 "10 rows are older than the boundary ($cut)"
 # a row before the boundary that sits in the default partition (its month has no partition)

@@ -49,7 +49,7 @@ mkfifo "$T/fifo"
 pid=$!
 exec 3>"$T/fifo"
 cat "$T/in.jsonl" >&3
-for i in $(seq 1 50); do [ "$(leftovers)" -gt 0 ] && break; sleep 0.1; done
+wait_for 20 eval '[ "$(leftovers)" -gt 0 ]'
 is "$(leftovers)" 1 "while running, a temporary file sits next to the target"
 kill -TERM "$pid"
 wait "$pid"

@@ -12,7 +12,7 @@ if ! s3_start "$T/s3srv" 2>"$T/s3err"; then
 	ok 1 "the S3 test server starts: $(tail -3 "$T/s3err")"
 	done_testing
 fi
-trap 's3_stop' EXIT
+at_exit s3_stop
 ok 0 "the S3 test server runs at $TSK_S3_ENDPOINT"
 
 # The server itself refuses a wrong secret (so the checks below test signatures, not just our client).
@@ -90,10 +90,8 @@ mkfifo "$T/fifo"
 pid=$!
 exec 3>"$T/fifo"
 cat "$T/big.jsonl" >&3
-for i in $(seq 1 100); do
-	[ -n "$(find "$S3_DATA" -path '*uploads*' -name 2 2>/dev/null)" ] && break
-	sleep 0.1
-done
+two_parts() { [ -n "$(find "$S3_DATA" -path '*uploads*' -name 2 2>/dev/null)" ]; }
+wait_for 30 two_parts
 ok "$([ -n "$(find "$S3_DATA" -path '*uploads*' -name 2)" ]; echo $?)" "two parts were uploaded before the signal"
 kill -TERM "$pid"
 wait "$pid"

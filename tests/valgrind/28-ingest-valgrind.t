@@ -5,6 +5,7 @@
 . "$(dirname "$0")/../lib/tap.sh"
 command -v valgrind >/dev/null || { echo "1..0 # SKIP valgrind not installed"; exit 0; }
 if ldd "$TSK_BUILD/tsk-ingest" | grep -q libasan; then echo "1..0 # SKIP sanitizer build"; exit 0; fi
+own_broker
 fresh_db t_ingest_vg
 tsk tenant create --slug vg --name VG >/dev/null
 SPOOL=$T/spool.db
@@ -31,14 +32,19 @@ rm -f "$SPOOL.stats"
 $TSK_VG "$TSK_BUILD/tsk-ingest" mqtt --url "mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT" --spool "$SPOOL" \
 	--client-id t28-ingest --session-expiry 1m --flush-interval 50ms >/dev/null 2>"$T/mqtt.err" &
 ING=$!
-for i in $(seq 1 100); do grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null && break; sleep 0.2; done
+subscribed() { grep -q '"connected":true' "$SPOOL.stats" 2>/dev/null; }
+wait_for 60 subscribed
 for i in 1 2 3; do
 	mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 -t tenants/vg/devices/M/sensors/s -m "{\"value\": $i, \"timestamp\": \"2025-05-0${i}T00:00:00Z\"}"
 done
 mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 -t tenants/vg/devices/M/sensors/s -m 'garbage'
 mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 -t tenants/nobody/devices/M/sensors/s -m '1'
-for i in $(seq 1 100); do [ "$(q "SELECT count(*) FROM vg.reading WHERE device_id = 'M'")" = 3 ] && break; sleep 0.2; done
-sleep 1
+stored_m() { [ "$(q "SELECT count(*) FROM vg.reading WHERE device_id = 'M'")" = 3 ]; }
+# Every message handled (the garbage and the unknown tenant too): the stats file, rewritten every
+# second, shows all 5 received and the spool empty.
+handled() { grep -q '"received":5,' "$SPOOL.stats" 2>/dev/null && grep -q '"depth":0' "$SPOOL.stats"; }
+wait_for 60 stored_m
+wait_for 60 handled
 kill -TERM $ING
 wait $ING
 rc=$?
