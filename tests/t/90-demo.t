@@ -10,6 +10,15 @@ like "$out" 'CH-01 +return-temp +celsius' "the chiller's sensors in the catalog"
 like "$out" 'F80332010002D8E1_rssi' "the SenML gateway's readings"
 like "$out" 'bucket +device_id +sensor_id +avg' "bucket table"
 like "$out" 'bucket,device_id,sensor_id,avg,min,max,last,count' "CSV export"
+# The ingest counters are printed once every published reading is in: all 1045 stored, the database up.
+counters=$(grep '"mode":"mqtt"' <<<"$out" | head -1)
+like "$counters" '"stored":1045,"duplicates":0' "the counters shown count every published reading"
+like "$counters" '"db":\{"up":true\}' "with the database up"
+unlike_arriving=$(grep -c 'still arriving' <<<"$out")
+is "$unlike_arriving" 0 "shown after the readings arrived, not while they were on their way"
+# The README's pipelines work after `. var/demo.env`: the tools are on PATH.
+is "$(env -i HOME="$HOME" PATH=/usr/bin:/bin bash -c ". '$TSK_DEMO_VAR/demo.env' && command -v tsk-query")" \
+	"$TSK_BUILD/tsk-query" ". var/demo.env puts the tools on PATH"
 # The demo's own servers, not the suite's: read its ports from var/demo.env in a subshell.
 demo_env() { (. "$TSK_DEMO_VAR/demo.env" && eval "echo \$$1"); }
 TSK_DATABASE_URL=$(demo_env TSK_DATABASE_URL)
@@ -21,6 +30,9 @@ is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT m.role FROM public.membership m 
 out=$(bash tests/demo.sh start 2>&1)
 ok $? "demo start again"
 like "$out" 'servers already running' "reuses the running servers"
+counters=$(grep '"mode":"mqtt"' <<<"$out" | head -1)
+done_n=$(sed -n 's/.*"stored":\([0-9]*\),"duplicates":\([0-9]*\).*/\1 \2/p' <<<"$counters" | awk '{ print $1 + $2 }')
+is "$done_n" 2090 "the second run's counters include its 1045 readings (stored, or duplicates of the first run's)"
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.tenant")" 1 "still one tenant"
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.app_user")" 2 "still two users"
 pgport=$(demo_env TSK_TEST_PGPORT)
