@@ -160,48 +160,13 @@ sink(void *ctx, const char *buf, size_t len, char *err, size_t errlen)
 }
 
 static int
-s3_config(struct opts *o, const struct tsk_conf *conf, struct tsk_s3_config *c)
-{
-	const char *ak = getenv("TSK_S3_ACCESS_KEY"), *sk = getenv("TSK_S3_SECRET_KEY");
-
-	memset(c, 0, sizeof *c);
-	/* Keys come as a pair from one place: TSK_S3_*, else AWS_*, else the configuration file. */
-	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
-		ak = getenv("AWS_ACCESS_KEY_ID");
-		sk = getenv("AWS_SECRET_ACCESS_KEY");
-		c->session_token = getenv("AWS_SESSION_TOKEN");
-	}
-	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
-		ak = tsk_conf_get(conf, "s3_access_key");
-		sk = tsk_conf_get(conf, "s3_secret_key");
-		c->session_token = NULL;
-	}
-	c->access_key = ak;
-	c->secret_key = sk;
-	c->endpoint = o->s3endpoint != NULL ? o->s3endpoint : tsk_conf_get(conf, "s3_endpoint");
-	c->region = tsk_conf_get(conf, "s3_region");
-	if (c->region == NULL && (c->region = getenv("AWS_REGION")) == NULL)
-		c->region = getenv("AWS_DEFAULT_REGION");
-	const char *ps = tsk_conf_get(conf, "s3_part_size");
-	if (ps != NULL) {
-		char *end;
-		unsigned long long mib = strtoull(ps, &end, 10);
-		if (*end != '\0' || mib < 5 || mib > 5120)
-			return tsk_seterr(o->cli.err, sizeof o->cli.err, TSK_EINVAL, "s3_part_size is in MiB, 5 to 5120: \"%s\"", ps);
-		c->part_size = (size_t)mib << 20;
-	}
-	c->cancel = &stop_signal;
-	return TSK_OK;
-}
-
-static int
 open_dest(struct opts *o, const struct tsk_conf *conf)
 {
 	struct tsk_s3_config c;
 	int rc;
 
 	if (o->s3url != NULL) {
-		if ((rc = s3_config(o, conf, &c)) != TSK_OK)
+		if ((rc = tsk_s3_config_load(conf, o->s3endpoint, &stop_signal, &c, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 			return rc;
 		rc = tsk_export_dest_s3(&o->dest, &c, o->s3url, o->cli.err, sizeof o->cli.err);
 	} else if (o->output != NULL && strcmp(o->output, "-") != 0) {

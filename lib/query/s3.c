@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "query/s3.h"
+#include "core/conf.h"
 #include "core/buf.h"
 #include "core/tsk.h"
 
@@ -73,6 +74,26 @@ tsk_s3_encode_key(const char *key)
 }
 
 int
+tsk_s3_key_check(const char *key, char *err, size_t errlen)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n > 1024)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "an S3 key has 1 to 1024 bytes");
+	/* A "." or ".." segment would be resolved by HTTP clients and proxies ("a/../b" sent as "/b"), so
+	 * the object written would not be the one named: refused rather than rewritten. */
+	for (const char *seg = key; seg != NULL; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
+		size_t len = strcspn(seg, "/");
+		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+			return tsk_seterr(err, errlen, TSK_EINVAL, "S3 key \"%s\" has a \".\" or \"..\" segment", key);
+	}
+	for (const char *p = key; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return tsk_seterr(err, errlen, TSK_EINVAL, "S3 key has a control character");
+	return TSK_OK;
+}
+
+int
 tsk_s3_parse_url(const char *url, char **bucket, char **key, char *err, size_t errlen)
 {
 	const char *b, *slash;
@@ -91,8 +112,9 @@ tsk_s3_parse_url(const char *url, char **bucket, char **key, char *err, size_t e
 			return tsk_seterr(err, errlen, TSK_EINVAL, "\"%s\": invalid bucket name", url);
 	if (slash - b < 3 || slash - b > 63)
 		return tsk_seterr(err, errlen, TSK_EINVAL, "\"%s\": a bucket name has 3 to 63 characters", url);
-	if (strlen(slash + 1) > 1024)
-		return tsk_seterr(err, errlen, TSK_EINVAL, "an S3 key has at most 1024 bytes");
+	int rc;
+	if ((rc = tsk_s3_key_check(slash + 1, err, errlen)) != TSK_OK)
+		return rc;
 	*bucket = strndup(b, (size_t)(slash - b));
 	*key = strdup(slash + 1);
 	if (*bucket == NULL || *key == NULL) {
@@ -224,6 +246,7 @@ attempt(struct tsk_s3_upload *u, const char *method, const char *query, const vo
 
 	curl_easy_reset(u->curl);
 	curl_easy_setopt(u->curl, CURLOPT_URL, url);
+	curl_easy_setopt(u->curl, CURLOPT_PATH_AS_IS, 1L); /* the path signed is the path sent */
 	curl_easy_setopt(u->curl, CURLOPT_AWS_SIGV4, u->sigv4);
 	curl_easy_setopt(u->curl, CURLOPT_USERNAME, u->access_key);
 	curl_easy_setopt(u->curl, CURLOPT_PASSWORD, u->secret_key);
@@ -431,6 +454,8 @@ tsk_s3_upload_open(const struct tsk_s3_config *c, const char *bucket, const char
 	int rc = TSK_OK;
 
 	*out = NULL;
+	if ((rc = tsk_s3_key_check(key, err, errlen)) != TSK_OK)
+		return rc;
 	if (c->access_key == NULL || *c->access_key == '\0' || c->secret_key == NULL || *c->secret_key == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL,
 		    "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or TSK_S3_ACCESS_KEY and TSK_S3_SECRET_KEY)");
@@ -587,4 +612,40 @@ int
 tsk_s3_upload_parts(const struct tsk_s3_upload *u)
 {
 	return u->parts;
+}
+
+int
+tsk_s3_config_load(const struct tsk_conf *conf, const char *endpoint, const volatile sig_atomic_t *cancel,
+    struct tsk_s3_config *c, char *err, size_t errlen)
+{
+	const char *ak = getenv("TSK_S3_ACCESS_KEY"), *sk = getenv("TSK_S3_SECRET_KEY");
+
+	memset(c, 0, sizeof *c);
+	/* Keys come as a pair from one place: TSK_S3_*, else AWS_*, else the configuration file. */
+	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
+		ak = getenv("AWS_ACCESS_KEY_ID");
+		sk = getenv("AWS_SECRET_ACCESS_KEY");
+		c->session_token = getenv("AWS_SESSION_TOKEN");
+	}
+	if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
+		ak = tsk_conf_get(conf, "s3_access_key");
+		sk = tsk_conf_get(conf, "s3_secret_key");
+		c->session_token = NULL;
+	}
+	c->access_key = ak;
+	c->secret_key = sk;
+	c->endpoint = endpoint != NULL ? endpoint : tsk_conf_get(conf, "s3_endpoint");
+	c->region = tsk_conf_get(conf, "s3_region");
+	if (c->region == NULL && (c->region = getenv("AWS_REGION")) == NULL)
+		c->region = getenv("AWS_DEFAULT_REGION");
+	const char *ps = tsk_conf_get(conf, "s3_part_size");
+	if (ps != NULL) {
+		char *end;
+		unsigned long long mib = strtoull(ps, &end, 10);
+		if (end == ps || *end != '\0' || mib < 5 || mib > 5120)
+			return tsk_seterr(err, errlen, TSK_EINVAL, "s3_part_size is in MiB, 5 to 5120: \"%s\"", ps);
+		c->part_size = (size_t)mib << 20;
+	}
+	c->cancel = cancel;
+	return TSK_OK;
 }

@@ -31,6 +31,19 @@ struct tsk_s3_config {
 #define TSK_S3_MIN_PART (5u << 20) /* S3's minimum for every part but the last */
 #define TSK_S3_MAX_PARTS 10000
 
+/* An object key we write: 1..1024 bytes, no control characters, no "." or ".." path segment (which
+ * HTTP clients resolve, writing another object than the one named). TSK_OK or TSK_EINVAL. */
+int tsk_s3_key_check(const char *key, char *err, size_t errlen);
+
+struct tsk_conf;
+/* The store's settings as every tool reads them: keys as a pair from TSK_S3_ACCESS_KEY and
+ * TSK_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the
+ * s3_access_key and s3_secret_key keys; endpoint (when NULL, the s3_endpoint key), s3_region (else
+ * AWS_REGION, AWS_DEFAULT_REGION), s3_part_size in MiB. c points into conf and the environment.
+ * TSK_OK or TSK_EINVAL. */
+int tsk_s3_config_load(const struct tsk_conf *conf, const char *endpoint, const volatile sig_atomic_t *cancel,
+    struct tsk_s3_config *c, char *err, size_t errlen);
+
 /* Splits "s3://bucket/key/with/slashes" into bucket and key (new strings the caller frees). */
 int tsk_s3_parse_url(const char *url, char **bucket, char **key, char *err, size_t errlen);
 

@@ -79,6 +79,12 @@ err=$(tsk export --s3 http://exports/x.csv <"$T/raw.jsonl" 2>&1)
 is $? 2 "not an s3:// URL: exit 2"
 err=$(tsk export --s3 s3://exports/ <"$T/raw.jsonl" 2>&1)
 is $? 2 "no key: exit 2"
+# A key with ".." segments was rewritten by the HTTP client (s3://exports/a/../../etc/k.csv became
+# PUT /etc/k.csv): refused before anything is sent.
+err=$(tsk export --s3 s3://exports/a/../../etc/k.csv <"$T/raw.jsonl" 2>&1)
+is $? 2 "a key with .. segments: exit 2"
+like "$err" 'has a "\." or "\.\." segment' "and says why"
+is "$(s3_get etc/k.csv /dev/null)/$(s3_get exports/etc/k.csv /dev/null)" 404/404 "nothing was written anywhere"
 port=$(tsk_free_port)
 err=$(tsk export --s3-endpoint "http://127.0.0.1:$port" --s3 s3://exports/x.csv <"$T/raw.jsonl" 2>&1)
 is $? 75 "store unreachable (--s3-endpoint to a closed port): exit 75 after retries"

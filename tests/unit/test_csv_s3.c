@@ -45,6 +45,14 @@ main(void)
 	url("http://exports/key", NULL, NULL); /* not s3:// */
 	url("s3://ex?ports/key", NULL, NULL);  /* a character that would change the path */
 	url("s3://../key", NULL, NULL);
+	/* "." and ".." segments would be resolved by the HTTP client: s3://bkt/../../etc/k.csv became
+	 * PUT /etc/k.csv. Refused, never rewritten. */
+	url("s3://bkt/../../etc/k.csv", NULL, NULL);
+	url("s3://exports/a/./b.csv", NULL, NULL);
+	url("s3://exports/a/..", NULL, NULL);
+	url("s3://exports/.", NULL, NULL);
+	url("s3://exports/a/..b/c..d/.e", "exports", "a/..b/c..d/.e"); /* dots inside a name are fine */
+	url("s3://exports/a\nb", NULL, NULL);                          /* a control character */
 
 	enc("plain/key-1_2.3~x.csv", "plain/key-1_2.3~x.csv");
 	enc("a b+c;é.csv", "a%20b%2Bc%3B%C3%A9.csv");
