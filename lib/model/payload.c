@@ -1,5 +1,5 @@
 /*
- * The payload parsers of CONTRACT.md §3: what every format shares, and the entry points. One file per
+ * The payload parsers (tsk-formats(5), PAYLOAD FORMATS): what every format shares, and the entry points. One file per
  * format:
  *   payload.c           this file: strings for the enums, info; numbers and times; the per-message
  *                       context (rejections, skips, de-duplication, emitting readings); loading JSON,
@@ -603,7 +603,7 @@ tsk_payload_parse_envelope(const char *tenant_hint, json_t *env, int64_t arrival
 	tsk_payload_info_init(&local);
 	memset(&t, 0, sizeof t);
 	ctx_init(&c, out, info != NULL ? info : &local, arrival_us);
-	/* The order is POST /ingest's (CONTRACT.md §4): topic, then payload, then format. */
+	/* The order is the HTTP ingest contract's: topic, then payload, then format. */
 	if (!json_is_object(env))
 		reason = tsk_pl_reject(&c, TSK_PAYLOAD_NOT_OBJECT, "the envelope is not a JSON object");
 	else if (!json_is_string(topic) || json_string_length(topic) == 0)

@@ -1,5 +1,5 @@
 /*
- * The payload parsers (CONTRACT.md §3): MQTT topic + payload bytes, or an EMQX / mosquitto_sub envelope,
+ * The payload parsers (tsk-formats(5)): MQTT topic + payload bytes, or an EMQX / mosquitto_sub envelope,
  * or a tsk-ingest input line, in; normalized readings (reading.h) out.
  *
  * Formats are tried in the order single value → standard → SenML and the first that accepts the payload

@@ -1,4 +1,4 @@
-/* SenML packs (RFC 8428) as Khomp LoRaWAN gateways send them (CONTRACT.md §3). */
+/* SenML packs (RFC 8428) as Khomp LoRaWAN gateways send them (tsk-formats(5)). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* The single value payload (CONTRACT.md §3): topic form 1 with a bare number or {"value": ...}. */
+/* The single value payload (tsk-formats(5)): topic form 1 with a bare number or {"value": ...}. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* The standard payload (CONTRACT.md §3): {"device_id", "timestamp", "sensors": [{"sensor_id", "value", ...}]},
+/* The standard payload (tsk-formats(5)): {"device_id", "timestamp", "sensors": [{"sensor_id", "value", ...}]},
  * and the helpers a single value's object shares with a standard sensor. */
 #include <errno.h>
 #include <math.h>

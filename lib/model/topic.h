@@ -1,5 +1,5 @@
 /*
- * MQTT topics (CONTRACT.md §2). Every topic we accept starts `tenants/{slug}/`; the slug is the only
+ * MQTT topics (tsk-formats(5), MQTT TOPICS). Every topic we accept starts `tenants/{slug}/`; the slug is the only
  * thing that decides a message's tenant. The forms:
  *   1  tenants/{slug}/devices/{device_id}/sensors/{sensor_id}       one reading per message
  *   2  tenants/{slug}/sites/{site}/assets/{asset_tag}/telemetry     site percent-decoded, tag as is

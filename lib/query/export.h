@@ -1,5 +1,5 @@
 /*
- * Export: the CSV layouts of CONTRACT.md §5, rows converted from tsk-query's JSON lines or streamed from
+ * Export: the CSV layouts of tsk-formats(5), rows converted from tsk-query's JSON lines or streamed from
  * the database, and the places a CSV goes (standard output, a file replaced atomically, an S3 object).
  *
  *   buckets: bucket,device_id,sensor_id,avg,min,max,last,count

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tsk-export from JSON lines: the exact CSV bytes of CONTRACT.md §5 (header, CRLF, RFC 4180 quoting of
+# tsk-export from JSON lines: the exact CSV bytes of tsk-formats(5) (header, CRLF, RFC 4180 quoting of
 # commas, quotes and newlines, two decimals, integer counts, RFC 3339 UTC), layout detection and forcing,
 # --help/--version, and write errors reported (a full disk is exit 1, never a silent truncation).
 . "$(dirname "$0")/../lib/tap.sh"
