@@ -253,14 +253,16 @@ cmd_user(void *ctx, int argc, char **argv)
 	} else {
 		return tsk_cli_usage("unknown user command \"%s\"", sub);
 	}
-	/* add and passwd answer with the user's record (never the hash). */
-	if ((rc = tsk_user_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+	/* add and passwd answer with the user's record (never the hash), found by the normalized email. */
+	char norm[256];
+	if ((rc = tsk_email_normalize(o->cli.db, email, norm, sizeof norm, o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+	    (rc = tsk_user_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	json_t *one = json_array();
 	size_t i;
 	json_t *u;
 	json_array_foreach(arr, i, u) {
-		if (strcasecmp(json_string_value(json_object_get(u, "email")), email) == 0)
+		if (strcmp(json_string_value(json_object_get(u, "email")), norm) == 0)
 			json_array_append(one, u);
 	}
 	json_decref(arr);

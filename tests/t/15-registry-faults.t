@@ -1,6 +1,7 @@
 #!/bin/bash
 # Registry faults (issue 8): tenant settings are validated on `set` and a bad one (stored before that,
-# or by hand in SQL) stops neither maintain for the other tenants nor the queries of other tenants.
+# or by hand in SQL) stops neither maintain for the other tenants nor the queries of other tenants;
+# emails are valid UTF-8 and normalized the same way everywhere.
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_faults
 for t in aaa umc zzz; do tsk tenant create --slug $t --name "T $t" >/dev/null; done
@@ -73,5 +74,40 @@ tsk query -t zzz sensors >/dev/null
 ok $? "sensors of another tenant still work"
 tsk tenant set umc offline_after 2h >/dev/null && tsk query -t umc sensors >/dev/null
 ok $? "set fixes it"
+
+# --- 2. Emails ---
+pw() { printf '%s\n' 'Pass@12345'; }
+err=$(pw | tsk tenant user add $'\xff@x.y' 2>&1)
+is $? 2 "user add of invalid UTF-8: exit 2"
+like "$err" 'invalid email address: not valid UTF-8' "with a clear message"
+for sub in passwd rm; do
+	pw | tsk tenant user $sub $'\xff@x.y' >/dev/null 2>&1
+	is $? 2 "user $sub of invalid UTF-8: exit 2"
+done
+tsk tenant member add umc $'\xff@x.y' --role viewer >/dev/null 2>&1
+is $? 2 "member add of invalid UTF-8: exit 2"
+pw | tsk tenant user verify $'\xff@x.y' >/dev/null 2>&1
+is $? 1 "verify of invalid UTF-8: exit 1 (like any email that matches no user)"
+out=$(pw | tsk tenant user add 'Ü@x.y')
+ok $? "user add Ü@x.y"
+like "$out" '"email":"ü@x.y"' "stored lower case (Unicode-aware)"
+is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'ü@x.y'")" 1 "one row, lower case"
+pw | tsk tenant user add 'ü@x.y' >/dev/null 2>&1
+is $? 2 "ü@x.y is the same user: exit 2 (exists)"
+printf 'Other@12345\n' | tsk tenant user passwd 'ü@X.Y' >/dev/null
+ok $? "passwd via ü@X.Y"
+printf 'Other@12345\n' | tsk tenant user verify 'Ü@x.y' >/dev/null
+ok $? "verify via Ü@x.y"
+tsk tenant member add umc 'Ü@X.Y' --role owner >/dev/null
+ok $? "member add via Ü@X.Y"
+like "$(tsk tenant member list umc)" '"email":"ü@x.y","role":"owner"' "one member, normalized"
+printf 'Other@12345\n' | tsk tenant user add 'ẞ@x.y' >/dev/null
+tsk tenant member add umc 'ß@x.y' --role owner >/dev/null
+ok $? "ẞ and ß: the same user"
+tsk tenant member rm umc 'ü@x.y' >/dev/null
+ok $? "member rm via ü@x.y"
+tsk tenant user rm 'Ü@X.Y' >/dev/null
+ok $? "user rm via Ü@X.Y"
+is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'ü@x.y'")" 0 "gone"
 
 done_testing

@@ -1,9 +1,10 @@
-/* Tenant settings validation (registry/settings.h) and the UTF-8 check (core/text.h). */
+/* Tenant settings validation (registry/settings.h) and the UTF-8 check of emails (core/text.h). */
 #include <jansson.h>
 
 #include "tap.h"
 #include "core/text.h"
 #include "core/tsk.h"
+#include "registry/account.h"
 #include "registry/settings.h"
 
 static int
@@ -51,7 +52,7 @@ main(void)
 		{ "max_future", "\"none\"" }, { "raw_retention", "\"forever\"" }, { "archive_messages", "\"yes\"" },
 		{ "archive_messages", "1" }, { "colour", "\"blue\"" }, { "", "1" },
 	};
-	char err[TSK_ERRLEN];
+	char err[TSK_ERRLEN], norm[256];
 	int rc;
 
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
@@ -98,5 +99,9 @@ main(void)
 	ok(!tsk_utf8_valid("\xed\xa0\x80", 3), "a surrogate");
 	ok(!tsk_utf8_valid("\xf4\x90\x80\x80", 4), "past U+10FFFF");
 	ok(!tsk_utf8_valid("a\0b", 3), "a NUL byte");
+	is_int(tsk_email_check("\xff@x.y", norm, sizeof norm, err, sizeof err), TSK_EINVAL, "email of invalid UTF-8");
+	is_str(err, "invalid email address: not valid UTF-8", "says so, without the bytes");
+	is_int(tsk_email_check("Ab@X.Y", norm, sizeof norm, err, sizeof err), TSK_OK, "an ASCII email");
+	is_str(norm, "ab@x.y", "lower-cased");
 	return done_testing();
 }
