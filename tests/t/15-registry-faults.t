@@ -1,7 +1,7 @@
 #!/bin/bash
 # Registry faults (issue 8): tenant settings are validated on `set` and a bad one (stored before that,
 # or by hand in SQL) stops neither maintain for the other tenants nor the queries of other tenants;
-# emails are valid UTF-8 and normalized the same way everywhere.
+# emails are valid UTF-8 and normalized the same way everywhere; the password limits hold.
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_faults
 for t in aaa umc zzz; do tsk tenant create --slug $t --name "T $t" >/dev/null; done
@@ -110,4 +110,24 @@ tsk tenant user rm 'Ü@X.Y' >/dev/null
 ok $? "user rm via Ü@X.Y"
 is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'ü@x.y'")" 0 "gone"
 
+# --- 3. Password limits ---
+head -c 1048576 /dev/zero | tr '\0' a >"$T/big"
+err=$(tsk tenant user add big@x.y <"$T/big" 2>&1 >/dev/null)
+is $? 2 "a 1 MB password: exit 2"
+like "$err" 'password longer than 1024 bytes' "says why"
+is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'big@x.y'")" 0 "and nothing created"
+err=$(printf 'abcd\0efgh12\n' | tsk tenant user add nul@x.y 2>&1 >/dev/null)
+is $? 2 "a password with a NUL byte: exit 2"
+like "$err" 'password contains a NUL byte' "says why"
+is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'nul@x.y'")" 0 "and nothing created"
+p1024=$(head -c 1024 /dev/zero | tr '\0' b)
+printf '%s\n' "$p1024" | tsk tenant user add long@x.y >/dev/null
+ok $? "a 1024-byte password: add"
+printf '%s\n' "$p1024" | tsk tenant user verify long@x.y >/dev/null
+ok $? "and verify"
+err=$(printf '%sb\n' "$p1024" | tsk tenant user verify long@x.y 2>&1 >/dev/null)
+is $? 2 "verify of 1025 bytes whose first 1024 are the password: refused, exit 2 (never truncated)"
+like "$err" 'password longer than 1024 bytes' "says why"
+printf '%sb\n' "$p1024" | tsk tenant user add long2@x.y >/dev/null 2>&1
+is $? 2 "a 1025-byte password: add exits 2"
 done_testing
