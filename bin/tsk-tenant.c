@@ -28,7 +28,9 @@ static const char usage_text[] =
     "  list                                             all tenants\n"
     "  show SLUG                                        one tenant, with row counts\n"
     "  delete SLUG --yes                                drop the tenant and its schema\n"
-    "  set SLUG KEY VALUE | unset SLUG KEY              tenant settings (offline_after, retention, ...)\n"
+    "  set SLUG KEY VALUE | unset SLUG KEY              tenant settings: offline_after, retention,\n"
+    "                                                   max_future, raw_retention (durations: 30d, 1h,\n"
+    "                                                   90m), archive_messages (true/false)\n"
     "  domain add SLUG HOST | rm SLUG HOST | list [SLUG]\n"
     "Users and members:\n"
     "  user add EMAIL [--staff] | passwd EMAIL | rm EMAIL | list | verify EMAIL\n"
@@ -251,14 +253,16 @@ cmd_user(void *ctx, int argc, char **argv)
 	} else {
 		return tsk_cli_usage("unknown user command \"%s\"", sub);
 	}
-	/* add and passwd answer with the user's record (never the hash). */
-	if ((rc = tsk_user_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+	/* add and passwd answer with the user's record (never the hash), found by the normalized email. */
+	char norm[256];
+	if ((rc = tsk_email_normalize(o->cli.db, email, norm, sizeof norm, o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+	    (rc = tsk_user_list(o->cli.db, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	json_t *one = json_array();
 	size_t i;
 	json_t *u;
 	json_array_foreach(arr, i, u) {
-		if (strcasecmp(json_string_value(json_object_get(u, "email")), email) == 0)
+		if (strcmp(json_string_value(json_object_get(u, "email")), norm) == 0)
 			json_array_append(one, u);
 	}
 	json_decref(arr);
@@ -313,6 +317,22 @@ cmd_migrate(void *ctx, int argc, char **argv)
 	    tenants), NULL);
 }
 
+/* Each tenant that could not be maintained, as it happens: the run goes on with the others. */
+static void
+maintain_report(void *ctx, const char *slug, int status, const char *msg)
+{
+	char prefix[TSK_SLUG_MAX + 16];
+
+	(void)ctx;
+	(void)status;
+	/* Messages about a tenant's settings name it already. */
+	snprintf(prefix, sizeof prefix, "tenant %s: ", slug);
+	if (strncmp(msg, prefix, strlen(prefix)) == 0)
+		tsk_err("%s", msg);
+	else
+		tsk_err("%s%s", prefix, msg);
+}
+
 /* Partitions ahead, rows out of the default partition, retention: lib/pg/partition.c. */
 static int
 cmd_maintain(void *ctx, int argc, char **argv)
@@ -322,14 +342,16 @@ cmd_maintain(void *ctx, int argc, char **argv)
 	int rc;
 
 	rc = tsk_tenant_maintain(o->cli.db, tenant_arg(o, argc, argv, 0), tsk_now_us(), TSK_PARTITION_AHEAD, &r,
-	    o->cli.err, sizeof o->cli.err);
-	if (rc != TSK_OK)
+	    maintain_report, o, o->cli.err, sizeof o->cli.err);
+	/* Tenants failed (reported above): the counts of the others still print, then exit 1. */
+	if (rc != TSK_OK && r.failed == 0)
 		return fail(o, rc);
-	tsk_info("%d tenants: %d partitions created, %d dropped, %lld rows moved, %lld deleted", r.tenants, r.created,
-	    r.dropped, r.rows_moved, r.rows_deleted);
-	return print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I}", "tenants", r.tenants, "created", r.created,
-	    "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted", (json_int_t)r.rows_deleted,
-	    "rollup_deleted", (json_int_t)r.rollup_deleted), NULL);
+	tsk_info("%d tenants: %d partitions created, %d dropped, %lld rows moved, %lld deleted, %d failed", r.tenants,
+	    r.created, r.dropped, r.rows_moved, r.rows_deleted, r.failed);
+	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i}", "tenants", r.tenants, "created",
+	    r.created, "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted",
+	    (json_int_t)r.rows_deleted, "rollup_deleted", (json_int_t)r.rollup_deleted, "failed", r.failed), NULL);
+	return rc != TSK_OK ? fail(o, rc) : out;
 }
 
 static const struct tsk_cli_command commands[] = {

@@ -40,3 +40,45 @@ tsk_pct_decode(const char *s, size_t n, char *out, size_t outlen, int strict)
 	out[w] = '\0';
 	return (long)w;
 }
+
+int
+tsk_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p++;
+		int n;
+		unsigned min, cp;
+		if (c == 0)
+			return 0;
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			min = 0x80;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			min = 0x800;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			min = 0x10000;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (end - p < n)
+			return 0;
+		for (int i = 0; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		p += n;
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+	}
+	return 1;
+}

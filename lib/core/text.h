@@ -15,4 +15,8 @@ int tsk_hexval(int c);
  */
 long tsk_pct_decode(const char *s, size_t n, char *out, size_t outlen, int strict);
 
+/* 1 when the len bytes at s are valid UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF) without NUL bytes. */
+int tsk_utf8_valid(const char *s, size_t len);
+
 #endif

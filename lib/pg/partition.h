@@ -31,6 +31,7 @@ struct tsk_partition_result {
 	long long rows_moved;        /* rows moved out of the default partition */
 	long long rows_deleted;      /* rows deleted from the default partition past retention */
 	long long rollup_deleted;    /* rollup rows deleted past retention */
+	int failed;                  /* tenants that could not be maintained (tsk_tenant_maintain) */
 };
 
 /*

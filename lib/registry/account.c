@@ -6,6 +6,7 @@
 #include "registry/auth.h"
 #include "pg/db.h"
 #include "registry/tenant.h"
+#include "core/text.h"
 #include "core/tsk.h"
 
 int
@@ -26,16 +27,51 @@ tsk_email_check(const char *email, char *norm, size_t normlen, char *err, size_t
 	size_t n = email != NULL ? strlen(email) : 0;
 	const char *at = email != NULL ? strchr(email, '@') : NULL;
 
+	/* Not echoed: the bytes are not text a terminal or a JSON log could show. */
+	if (n > 0 && !tsk_utf8_valid(email, n))
+		return tsk_seterr(err, errlen, TSK_EINVAL, "invalid email address: not valid UTF-8");
 	if (n == 0 || n >= normlen || n > 254 || at == NULL || at == email || at[1] == '\0' ||
 	    strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL)
-		return tsk_seterr(err, errlen, TSK_EINVAL, "invalid email address \"%s\"", email ? email : "");
+		return tsk_seterr(err, errlen, TSK_EINVAL, "invalid email address \"%.300s\"", email ? email : "");
 	for (size_t i = 0; i <= n; i++) {
 		unsigned char c = (unsigned char)email[i];
 		if (c != '\0' && (c <= ' ' || c == 0x7f || c == '"' || c == ',' || c == ';' || c == '<' || c == '>'))
 			return tsk_seterr(err, errlen, TSK_EINVAL, "invalid email address \"%s\"", email);
-		norm[i] = (char)tolower(c);
+		norm[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 	}
 	return TSK_OK;
+}
+
+int
+tsk_email_normalize(PGconn *db, const char *email, char *norm, size_t normlen, char *err, size_t errlen)
+{
+	const char *p[] = { norm };
+	PGresult *res;
+	int rc, ascii = 1;
+
+	if ((rc = tsk_email_check(email, norm, normlen, err, errlen)) != TSK_OK)
+		return rc;
+	for (const char *c = norm; *c; c++)
+		if ((unsigned char)*c >= 0x80)
+			ascii = 0;
+	if (ascii)
+		return TSK_OK;
+	/* The same lower() as the table's CHECK (email = lower(email)): Unicode-aware in a UTF-8 database. */
+	rc = tsk_db_exec(db, "SELECT lower($1), current_setting('server_encoding') = 'UTF8'"
+	    " AND current_setting('client_encoding') = 'UTF8'", 1, p, &res, err, errlen);
+	if (rc != TSK_OK)
+		return rc;
+	const char *low = PQgetvalue(res, 0, 0);
+	size_t n = strlen(low);
+	if (PQgetvalue(res, 0, 1)[0] != 't')
+		rc = tsk_seterr(err, errlen, TSK_EINVAL,
+		    "invalid email address \"%s\": non-ASCII addresses need a UTF8 database and connection", email);
+	else if (n >= normlen || n > 254)
+		rc = tsk_seterr(err, errlen, TSK_EINVAL, "invalid email address \"%s\": too long", email);
+	else
+		memcpy(norm, low, n + 1);
+	PQclear(res);
+	return rc;
 }
 
 int
@@ -45,7 +81,7 @@ tsk_user_add(PGconn *db, const char *email, const char *password, int staff, cha
 	const char *p[] = { norm, hash, staff ? "true" : "false" };
 	int rc;
 
-	if ((rc = tsk_email_check(email, norm, sizeof norm, err, errlen)) != TSK_OK ||
+	if ((rc = tsk_email_normalize(db, email, norm, sizeof norm, err, errlen)) != TSK_OK ||
 	    (rc = tsk_auth_hash_password(password, hash, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec(db, "INSERT INTO public.app_user (email, password_hash, is_staff) VALUES ($1, $2, $3)", 3, p,
@@ -76,7 +112,7 @@ tsk_user_passwd(PGconn *db, const char *email, const char *password, char *err, 
 	const char *p[] = { norm, hash };
 	int rc;
 
-	if ((rc = tsk_email_check(email, norm, sizeof norm, err, errlen)) != TSK_OK ||
+	if ((rc = tsk_email_normalize(db, email, norm, sizeof norm, err, errlen)) != TSK_OK ||
 	    (rc = tsk_auth_hash_password(password, hash, err, errlen)) != TSK_OK)
 		return rc;
 	snprintf(what, sizeof what, "unknown user \"%s\"", norm);
@@ -125,7 +161,7 @@ tsk_user_rm(PGconn *db, const char *email, char *err, size_t errlen)
 	const char *p[] = { norm };
 	int rc;
 
-	if ((rc = tsk_email_check(email, norm, sizeof norm, err, errlen)) != TSK_OK)
+	if ((rc = tsk_email_normalize(db, email, norm, sizeof norm, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
 		return rc;
@@ -167,8 +203,8 @@ tsk_user_verify(PGconn *db, const char *email, const char *password, int *is_sta
 	PGresult *res;
 	int rc;
 
-	if (tsk_email_check(email, norm, sizeof norm, err, errlen) != TSK_OK)
-		return tsk_seterr(err, errlen, TSK_EINVAL, "invalid email or password");
+	if ((rc = tsk_email_normalize(db, email, norm, sizeof norm, err, errlen)) != TSK_OK)
+		return rc == TSK_EINVAL ? tsk_seterr(err, errlen, TSK_EINVAL, "invalid email or password") : rc;
 	rc = tsk_db_exec(db, "SELECT password_hash, is_staff FROM public.app_user WHERE email = $1 AND is_active",
 	    1, p, &res, err, errlen);
 	if (rc != TSK_OK)
@@ -204,7 +240,7 @@ tsk_member_add(PGconn *db, const char *slug, const char *email, const char *role
 	const char *p[] = { norm, slug, role };
 	int rc;
 
-	if ((rc = tsk_email_check(email, norm, sizeof norm, err, errlen)) != TSK_OK ||
+	if ((rc = tsk_email_normalize(db, email, norm, sizeof norm, err, errlen)) != TSK_OK ||
 	    (rc = tsk_role_check(role, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
@@ -239,7 +275,7 @@ tsk_member_rm(PGconn *db, const char *slug, const char *email, char *err, size_t
 	const char *p[] = { norm, slug };
 	int rc;
 
-	if ((rc = tsk_email_check(email, norm, sizeof norm, err, errlen)) != TSK_OK)
+	if ((rc = tsk_email_normalize(db, email, norm, sizeof norm, err, errlen)) != TSK_OK)
 		return rc;
 	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
 		return rc;

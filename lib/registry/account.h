@@ -8,8 +8,13 @@
 
 /* owner, admin, operator, technician, viewer. */
 int tsk_role_check(const char *role, char *err, size_t errlen);
-/* Lower-cases and checks an email address into norm (normlen bytes). */
+/* Checks an email address (valid UTF-8, one '@', a '.' after it, at most 254 bytes, no space, control
+ * character or "<>,;) and lower-cases its ASCII letters into norm (normlen bytes). TSK_EINVAL with why. */
 int tsk_email_check(const char *email, char *norm, size_t normlen, char *err, size_t errlen);
+/* tsk_email_check, then, for an address with non-ASCII characters, PostgreSQL's lower() (Unicode-aware
+ * in a UTF-8 database, the same function as app_user's CHECK (email = lower(email))): "Ü@x.y" and
+ * "ü@x.y" are the same user. Every user and member function normalizes its email with it. */
+int tsk_email_normalize(PGconn *db, const char *email, char *norm, size_t normlen, char *err, size_t errlen);
 
 int tsk_user_add(PGconn *db, const char *email, const char *password, int staff, char *err, size_t errlen);
 int tsk_user_passwd(PGconn *db, const char *email, const char *password, char *err, size_t errlen);

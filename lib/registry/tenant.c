@@ -6,7 +6,9 @@
 #include "pg/db.h"
 #include "pg/migrate.h"
 #include "pg/partition.h"
+#include "registry/settings.h"
 #include "registry/tenant.h"
+#include "core/text.h"
 #include "core/time.h"
 #include "core/tsk.h"
 
@@ -280,16 +282,27 @@ tsk_tenant_setting(PGconn *db, const char *slug, const char *key, const char *va
 
 	if (key == NULL || *key == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "empty setting name");
+	if (!tsk_utf8_valid(key, strlen(key)))
+		return tsk_seterr(err, errlen, TSK_EINVAL, "setting name not valid UTF-8");
 	if (value != NULL) {
 		/* JSON when it parses (numbers, true, {...}), else the plain string. */
 		v = json_loads(value, JSON_DECODE_ANY, NULL);
 		if (v == NULL)
 			v = json_string(value);
+		if (v == NULL)
+			return tsk_seterr(err, errlen, TSK_EINVAL, "setting %s: the value is not valid UTF-8", key);
+		/* Known keys only, each checked by its validator (registry/settings.c): nothing is stored that
+		 * maintain, ingest or the queries could not read back. */
+		if ((rc = tsk_setting_check(key, v, err, errlen)) != TSK_OK) {
+			json_decref(v);
+			return rc;
+		}
 		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		json_decref(v);
 		if (text == NULL)
 			return tsk_seterr(err, errlen, TSK_EINVAL, "invalid value for %s", key);
 	}
+	/* unset takes any key, known or not, so a value stored before validation can be removed. */
 	const char *p[] = { slug, key, text };
 	rc = tenant_row(db, value != NULL
 	    ? "UPDATE public.tenant SET settings = jsonb_set(settings, ARRAY[$2], $3::jsonb) WHERE slug = $1"
@@ -317,28 +330,19 @@ tsk_tenant_settings(PGconn *db, const char *slug, json_t **out, char *err, size_
 	return TSK_OK;
 }
 
-/* The tenant's retention in microseconds; 0 means keep forever (no setting, "forever", 0). */
+/* The tenant's retention in microseconds; 0 means keep forever (registry/settings.h). A value that is
+ * not valid (stored before validation, or by hand) is TSK_EFAIL: stored data, not the caller's input. */
 static int
 retention(PGconn *db, const char *tenant, int64_t *us, char *err, size_t errlen)
 {
-	json_t *settings = NULL, *v;
+	json_t *settings = NULL;
 	int rc;
 
 	*us = 0;
 	if ((rc = tsk_tenant_settings(db, tenant, &settings, err, errlen)) != TSK_OK)
 		return rc;
-	v = json_object_get(settings, "retention");
-	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		if (strcmp(s, "forever") != 0 && strcmp(s, "") != 0 && strcmp(s, "0") != 0 &&
-		    tsk_duration_parse(s, us) != TSK_OK)
-			rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting retention \"%s\" is not a duration (90d)",
-			    tenant, s);
-	} else if (json_is_number(v) && json_number_value(v) > 0) {
-		*us = (int64_t)(json_number_value(v) * 1e6); /* seconds */
-	} else if (v != NULL && !json_is_null(v) && !json_is_number(v)) {
-		rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting retention is not a duration", tenant);
-	}
+	if (tsk_setting_duration(settings, tenant, "retention", us, err, errlen) != TSK_OK)
+		rc = TSK_EFAIL;
 	json_decref(settings);
 	return rc;
 }
@@ -355,25 +359,49 @@ maintain_one(PGconn *db, const char *slug, int64_t now_us, int ahead, struct tsk
 
 int
 tsk_tenant_maintain(PGconn *db, const char *slug, int64_t now_us, int ahead, struct tsk_partition_result *out,
-    char *err, size_t errlen)
+    tsk_tenant_report_fn report, void *ctx, char *err, size_t errlen)
 {
 	struct tsk_partition_result local;
 	struct tsk_partition_result *r = out != NULL ? out : &local;
+	char first[TSK_SLUG_MAX + 1] = "";
 	PGresult *res;
-	int rc;
+	int rc, n;
 
 	memset(r, 0, sizeof *r);
-	if (slug != NULL)
-		return maintain_one(db, slug, now_us, ahead, r, err, errlen);
+	if (slug != NULL) {
+		if ((rc = maintain_one(db, slug, now_us, ahead, r, err, errlen)) != TSK_OK && rc != TSK_ENOTFOUND &&
+		    rc != TSK_ETEMP)
+			r->failed++;
+		return rc;
+	}
 	if ((rc = tsk_db_exec(db, "SELECT slug FROM public.tenant ORDER BY slug", 0, NULL, &res, err, errlen)) != TSK_OK)
 		return rc;
-	for (int i = 0; i < PQntuples(res) && rc == TSK_OK; i++) {
-		rc = maintain_one(db, PQgetvalue(res, i, 0), now_us, ahead, r, err, errlen);
-		if (rc == TSK_ENOTFOUND)
-			rc = TSK_OK; /* deleted meanwhile */
+	n = PQntuples(res);
+	/* One tenant's failure (a bad setting, a broken schema, a lock not granted in time) does not stop
+	 * the others: each is reported and counted, and the run fails at the end, TSK_ETEMP when every
+	 * failure was temporary (a retry may do). Only a lost database connection stops it. */
+	int temp = 1;
+	for (int i = 0; i < n; i++) {
+		const char *t = PQgetvalue(res, i, 0);
+		rc = maintain_one(db, t, now_us, ahead, r, err, errlen);
+		if (rc == TSK_OK || rc == TSK_ENOTFOUND) /* deleted meanwhile */
+			continue;
+		if (PQstatus(db) != CONNECTION_OK) {
+			PQclear(res);
+			return TSK_ETEMP;
+		}
+		if (r->failed++ == 0)
+			snprintf(first, sizeof first, "%s", t);
+		if (rc != TSK_ETEMP)
+			temp = 0;
+		if (report != NULL)
+			report(ctx, t, rc, err);
 	}
 	PQclear(res);
-	return rc;
+	if (r->failed > 0)
+		return tsk_seterr(err, errlen, temp ? TSK_ETEMP : TSK_EFAIL,
+		    "%d of %d tenants could not be maintained (first: %s)", r->failed, n, first);
+	return TSK_OK;
 }
 
 int

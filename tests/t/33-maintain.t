@@ -98,10 +98,11 @@ like "$out" '"created":0,"dropped":0,"rows_moved":0,"rows_deleted":0,"rollup_del
 err=$(tsk tenant maintain nope 2>&1)
 is "$?" 2 "unknown tenant: exit 2"
 like "$err" 'unknown tenant "nope"' "says which"
-tsk tenant set beta retention '"ninety days"' >/dev/null
+# (`set` refuses it now: stored by hand, as before settings were validated; tests/t/15-registry-faults.t)
+q "UPDATE public.tenant SET settings = '{\"retention\": \"ninety days\"}' WHERE slug = 'beta'" >/dev/null
 p0=$(parts beta)
 err=$(tsk tenant maintain beta 2>&1)
-is "$?" 2 "an unparseable retention: exit 2"
+is "$?" 1 "an unparseable stored retention: exit 1"
 like "$err" 'retention "ninety days" is not a duration' "says why"
 is "$(parts beta)" "$p0" "and nothing changed"
 
