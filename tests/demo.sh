@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
-B=$ROOT/build
+B=${TSK_BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B ;; esac  # make asan runs the demo on its build
 . tests/lib/servers.sh
 VAR=${TSK_DEMO_VAR:-$ROOT/var}  # TSK_DEMO_VAR: tests run the demo elsewhere
 ENVF=$VAR/demo.env
