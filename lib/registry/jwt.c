@@ -78,7 +78,8 @@ tsk_jwt_sign(const char *secret, const struct tsk_jwt_claims *c, char *out, size
 		return rc;
 	if (sodium_init() < 0)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "libsodium failed to initialize");
-	if (c->sub <= 0 || c->pgen < 0 || strlen(c->tenant) > TSK_SLUG_MAX)
+	if (c->sub <= 0 || c->pgen < 0 || strnlen(c->tenant, sizeof c->tenant) > TSK_SLUG_MAX ||
+	    strnlen(c->jti, sizeof c->jti) != TSK_JWT_JTI_LEN || strspn(c->jti, "0123456789abcdef") != TSK_JWT_JTI_LEN)
 		return tsk_seterr(err, errlen, TSK_EINVAL, "bad token claims");
 	snprintf(sub, sizeof sub, "%lld", (long long)c->sub);
 	p = json_pack("{s:s, s:s}", "token_type", tsk_jwt_type_name(c->type), "sub", sub);

@@ -198,10 +198,52 @@ tsk_auth_jwt(PGconn *db, const char *secret, const char *token, enum tsk_jwt_typ
 }
 
 int
+tsk_auth_bearer(PGconn *db, const char *secret, const char *token, const char *tenant, int64_t now_s,
+    struct tsk_principal *p, char *err, size_t errlen)
+{
+	struct tsk_apitoken t;
+	int rc;
+
+	if (token == NULL || strncmp(token, "tsk_", 4) != 0)
+		return tsk_auth_jwt(db, secret, token, TSK_JWT_ACCESS, tenant, now_s, p, err, errlen);
+	memset(p, 0, sizeof *p);
+	if ((rc = tsk_apitoken_verify(db, token, tenant, TSK_APITOKEN_API, &t, err, errlen)) != TSK_OK) {
+		p->why = TSK_AUTH_BAD_TOKEN;
+		return rc;
+	}
+	p->why = TSK_AUTH_OK;
+	p->user_id = t.user_id;
+	p->is_active = 1;
+	snprintf(p->tenant, sizeof p->tenant, "%s", t.tenant);
+	snprintf(p->role, sizeof p->role, "%s", t.role);
+	p->token_id = t.id;
+	snprintf(p->token_name, sizeof p->token_name, "%s", t.name);
+	return TSK_OK;
+}
+
+int
+tsk_auth_can(const struct tsk_principal *p, enum tsk_auth_cap cap)
+{
+	static const char *const read[] = { "owner", "admin", "operator", "technician", "viewer", NULL };
+	static const char *const write[] = { "owner", "admin", "operator", NULL };
+	static const char *const manage[] = { "owner", "admin", NULL };
+	static const char *const del[] = { "owner", NULL };
+	const char *const *roles = cap == TSK_CAP_WRITE ? write : cap == TSK_CAP_MANAGE_TEAM ? manage :
+	    cap == TSK_CAP_DELETE_TENANT ? del : read;
+
+	if (p == NULL || p->why != TSK_AUTH_OK || p->tenant[0] == '\0')
+		return 0;
+	for (int i = 0; roles[i] != NULL; i++)
+		if (strcmp(p->role, roles[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
 tsk_auth_issue(const char *secret, const struct tsk_principal *p, enum tsk_jwt_type type, int64_t now_s,
     char *out, size_t outlen, char *err, size_t errlen)
 {
-	if (p->why != TSK_AUTH_OK || p->user_id <= 0)
+	if (p->why != TSK_AUTH_OK || p->user_id <= 0 || p->token_id != 0)
 		return tsk_seterr(err, errlen, TSK_EINVAL, "no authenticated user to issue a token for");
 	return tsk_jwt_issue(secret, type, p->user_id, p->tenant, p->pgen, now_s,
 	    type == TSK_JWT_REFRESH ? TSK_JWT_REFRESH_TTL : TSK_JWT_ACCESS_TTL, out, outlen, NULL, err, errlen);

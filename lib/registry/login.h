@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "core/tsk.h"
+#include "registry/apitoken.h"
 #include "registry/jwt.h"
 #include "registry/ratelimit.h"
 
@@ -38,6 +39,9 @@ struct tsk_principal {
 	char tenant[TSK_SLUG_MAX + 1];    /* "" for the public site */
 	char role[16];                    /* the membership role in tenant, "" on the public site */
 	int64_t retry_after_us;           /* TSK_AUTH_RATE_LIMITED: when to try again */
+	int64_t token_id;                 /* authenticated by an API token: its id (user_id is then the
+	                                   * token's user, 0 for a token of its own); 0 otherwise */
+	char token_name[TSK_APITOKEN_NAME_MAX + 1];
 };
 
 /* A short English phrase for why (for logs). */
@@ -75,8 +79,23 @@ int tsk_auth_user(PGconn *db, int64_t user_id, int64_t pgen, const char *tenant,
 int tsk_auth_jwt(PGconn *db, const char *secret, const char *token, enum tsk_jwt_type type, const char *tenant,
     int64_t now_s, struct tsk_principal *p, char *err, size_t errlen);
 
+/*
+ * An `Authorization: Bearer` value on a site: an API token (it starts with "tsk_": tsk_apitoken_verify
+ * for the API; the principal has the token's role and id) or else an access JWT (tsk_auth_jwt).
+ * Refusals are TSK_EINVAL with p->why TSK_AUTH_BAD_TOKEN (or what tsk_auth_user says).
+ */
+int tsk_auth_bearer(PGconn *db, const char *secret, const char *token, const char *tenant, int64_t now_s,
+    struct tsk_principal *p, char *err, size_t errlen);
+
+/* What a principal may do on its tenant, by its role (all need an accepted principal on a tenant):
+ * READ any membership role; WRITE owner, admin, operator (a technician reads only); MANAGE_TEAM owner,
+ * admin; DELETE_TENANT owner. An ingest token has none of them. 1 or 0. */
+enum tsk_auth_cap { TSK_CAP_READ, TSK_CAP_WRITE, TSK_CAP_MANAGE_TEAM, TSK_CAP_DELETE_TENANT };
+int tsk_auth_can(const struct tsk_principal *p, enum tsk_auth_cap cap);
+
 /* A token of `type` for a principal that passed tsk_auth_login or tsk_auth_user (its user, tenant and
- * pgen), with the default lifetime of the type. out holds TSK_JWT_MAX + 1 bytes. */
+ * pgen), with the default lifetime of the type; never for one authenticated by an API token. out holds
+ * TSK_JWT_MAX + 1 bytes. */
 int tsk_auth_issue(const char *secret, const struct tsk_principal *p, enum tsk_jwt_type type, int64_t now_s,
     char *out, size_t outlen, char *err, size_t errlen);
 

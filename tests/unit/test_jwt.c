@@ -150,6 +150,13 @@ main(void)
 	    "and valid from nbf");
 	ok(tsk_jwt_issue(secret, TSK_JWT_ACCESS, 1, "umc", 1, now, 0, tok2, sizeof tok2, NULL, err, sizeof err)
 	    == TSK_EINVAL, "a lifetime of 0 is refused");
+	v = c;
+	v.jti[0] = '\0';
+	ok(tsk_jwt_sign(secret, &v, tok2, sizeof tok2, err, sizeof err) == TSK_EINVAL, "signing without a jti is refused");
+	v = c;
+	v.sub = 0;
+	ok(tsk_jwt_sign(secret, &v, tok2, sizeof tok2, err, sizeof err) == TSK_EINVAL, "signing for user 0 is refused");
+	ok(tsk_jwt_sign(secret, &c, tok2, 40, err, sizeof err) == TSK_EINVAL, "a buffer too small is refused: %s", err);
 
 	/* Keys and tampering */
 	ok(tsk_jwt_verify(other, tok, TSK_JWT_ACCESS, "umc", now, NULL, err, sizeof err) == TSK_EINVAL &&

@@ -16,6 +16,7 @@
 #include "pg/db.h"
 #include "pg/migrate.h"
 #include "registry/account.h"
+#include "registry/apitoken.h"
 #include "registry/jwt.h"
 #include "registry/login.h"
 #include "registry/ratelimit.h"
@@ -228,6 +229,56 @@ main(void)
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_STALE_TOKEN, "refuses it too: %s", err);
 	ok(tsk_auth_logout_everywhere(db, 999999, err, sizeof err) == TSK_ENOTFOUND, "an unknown user: %s", err);
+
+	/* Bearer: an API token or an access JWT; capabilities by role */
+	{
+		char api[TSK_APITOKEN_LEN + 1];
+		static const char *const roles[] = { "owner", "admin", "operator", "technician", "viewer", "ingest" };
+		static const char *const want[] = { "1111", "1110", "1100", "1000", "1000", "0000" };
+		struct tsk_principal r;
+
+		rc = login("owner@umc.localhost", "Changed@12345", "umc", NULL, &p, err, sizeof err);
+		tsk_auth_issue(secret, &p, TSK_JWT_ACCESS, now, tok, sizeof tok, err, sizeof err);
+		rc = tsk_auth_bearer(db, secret, tok, "umc", now, &q, err, sizeof err);
+		ok(rc == TSK_OK && q.user_id == p.user_id && q.token_id == 0 && tsk_auth_can(&q, TSK_CAP_DELETE_TENANT),
+		    "a JWT bearer is the owner, who may delete the tenant");
+		tsk_apitoken_create(db, "umc", "script", "technician", api, NULL, err, sizeof err);
+		rc = tsk_auth_bearer(db, secret, api, "umc", now, &q, err, sizeof err);
+		ok(rc == TSK_OK && q.token_id > 0 && q.user_id == 0 && strcmp(q.role, "technician") == 0 &&
+		    strcmp(q.token_name, "script") == 0 && strcmp(q.tenant, "umc") == 0,
+		    "an API token bearer: token script, role technician");
+		ok(tsk_auth_can(&q, TSK_CAP_READ) && !tsk_auth_can(&q, TSK_CAP_WRITE), "a technician reads, does not write");
+		ok(tsk_auth_issue(secret, &q, TSK_JWT_ACCESS, now, tok2, sizeof tok2, err, sizeof err) == TSK_EINVAL,
+		    "no login token is made from an API token");
+		rc = tsk_auth_bearer(db, secret, api, "other", now, &q, err, sizeof err);
+		ok(rc == TSK_EINVAL && q.why == TSK_AUTH_BAD_TOKEN, "the API token on another tenant: %s", err);
+		tsk_apitoken_create(db, "umc", NULL, "ingest", api, NULL, err, sizeof err);
+		rc = tsk_auth_bearer(db, secret, api, "umc", now, &q, err, sizeof err);
+		ok(rc == TSK_EINVAL && q.why == TSK_AUTH_BAD_TOKEN, "an ingest token is no bearer for the API: %s", err);
+		ok(tsk_auth_bearer(db, secret, "garbage", "umc", now, &q, err, sizeof err) == TSK_EINVAL &&
+		    q.why == TSK_AUTH_BAD_TOKEN, "garbage: %s", err);
+		ok(tsk_auth_bearer(db, secret, NULL, "umc", now, &q, err, sizeof err) == TSK_EINVAL, "no token");
+		ok(tsk_auth_bearer(db, secret, "tsk_", "umc", now, &q, err, sizeof err) == TSK_EINVAL, "tsk_ alone");
+
+		for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+			char got[5];
+			memset(&r, 0, sizeof r);
+			strcpy(r.tenant, "umc");
+			strcpy(r.role, roles[i]);
+			got[0] = (char)('0' + tsk_auth_can(&r, TSK_CAP_READ));
+			got[1] = (char)('0' + tsk_auth_can(&r, TSK_CAP_WRITE));
+			got[2] = (char)('0' + tsk_auth_can(&r, TSK_CAP_MANAGE_TEAM));
+			got[3] = (char)('0' + tsk_auth_can(&r, TSK_CAP_DELETE_TENANT));
+			got[4] = '\0';
+			is_str(got, want[i], "%s: read, write, manage team, delete tenant", roles[i]);
+		}
+		r.why = TSK_AUTH_NOT_MEMBER;
+		strcpy(r.role, "owner");
+		ok(!tsk_auth_can(&r, TSK_CAP_READ), "a refused principal can do nothing");
+		r.why = TSK_AUTH_OK;
+		r.tenant[0] = '\0';
+		ok(!tsk_auth_can(&r, TSK_CAP_READ), "nor can anyone on the public site by role");
+	}
 
 	/* Membership and the active flag, checked on every use */
 	rc = login("viewer@umc.localhost", "Viewer@12345", "umc", NULL, &p, err, sizeof err);
