@@ -96,44 +96,51 @@ tsk_auth_login(PGconn *db, const char *username_or_email, const char *password, 
 	memset(p, 0, sizeof *p);
 	limiter_key(akey, sizeof akey, "account", name);
 	limiter_key(ikey, sizeof ikey, "address", adr != NULL ? limits->address : "");
-	if ((acc != NULL && !tsk_ratelimit_check(acc, akey, now, &wait_a)) ||
-	    (adr != NULL && !tsk_ratelimit_check(adr, ikey, now, &wait_b))) {
-		p->retry_after_us = wait_a > wait_b ? wait_a : wait_b;
+	/* Every attempt takes a token from both buckets before any work, so concurrent attempts cannot get
+	 * past the limit; a success gives them back (and clears the account's failures). */
+	if (acc != NULL && !tsk_ratelimit_hit(acc, akey, now, &wait_a)) {
+		p->retry_after_us = wait_a;
 		return refuse(p, TSK_AUTH_RATE_LIMITED, err, errlen);
 	}
-	if ((rc = tsk_auth_init(err, errlen)) != TSK_OK)
-		return rc;
+	if (adr != NULL && !tsk_ratelimit_hit(adr, ikey, now, &wait_b)) {
+		if (acc != NULL)
+			tsk_ratelimit_refund(acc, akey, now);
+		p->retry_after_us = wait_b;
+		return refuse(p, TSK_AUTH_RATE_LIMITED, err, errlen);
+	}
+	rc = tsk_auth_init(err, errlen);
 	pthread_once(&dummy_once, make_dummy);
-	if (!dummy_ok)
-		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory while preparing the login");
+	if (rc == TSK_OK && !dummy_ok)
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory while preparing the login");
+	if (rc != TSK_OK)
+		goto undo;
 
 	/* Accounts are email addresses, stored in lower case. */
 	if (strchr(name, '@') != NULL && strlen(name) <= 320) {
 		rc = tsk_db_exec(db, "SELECT u.password_hash, " USER_COLS USER_FROM " WHERE u.email = lower(btrim($1))",
 		    2, params, &res, err, errlen);
 		if (rc != TSK_OK)
-			return rc;
+			goto undo; /* the server's failure is no failed login */
 		found = PQntuples(res) == 1;
 	}
 	good = tsk_auth_verify_password(found ? PQgetvalue(res, 0, 0) : dummy_hash, password != NULL ? password : "")
 	    == TSK_OK && found;
 	if (!good) {
 		PQclear(res);
-		if (acc != NULL)
-			tsk_ratelimit_hit(acc, akey, now, NULL);
-		if (adr != NULL)
-			tsk_ratelimit_hit(adr, ikey, now, NULL);
-		return refuse(p, TSK_AUTH_BAD_CREDENTIALS, err, errlen);
+		return refuse(p, TSK_AUTH_BAD_CREDENTIALS, err, errlen); /* the tokens stay taken */
 	}
 	fill(p, res, 1, tenant);
 	member = PQgetvalue(res, 0, 7)[0] == 't';
 	PQclear(res);
+	/* The right password: whatever follows, it was no guess. */
+	if (acc != NULL)
+		tsk_ratelimit_reset(acc, akey);
+	if (adr != NULL)
+		tsk_ratelimit_refund(adr, ikey, now);
 	if (!p->is_active)
 		return refuse(p, TSK_AUTH_DISABLED, err, errlen);
 	if (p->tenant[0] != '\0' && !member)
 		return refuse(p, TSK_AUTH_NOT_MEMBER, err, errlen);
-	if (acc != NULL)
-		tsk_ratelimit_reset(acc, akey);
 
 	char id[24];
 	const char *q[] = { id, NULL };
@@ -149,6 +156,12 @@ tsk_auth_login(PGconn *db, const char *username_or_email, const char *password, 
 		return rc;
 	p->why = TSK_AUTH_OK;
 	return TSK_OK;
+undo:
+	if (acc != NULL)
+		tsk_ratelimit_refund(acc, akey, now);
+	if (adr != NULL)
+		tsk_ratelimit_refund(adr, ikey, now);
+	return rc;
 }
 
 int

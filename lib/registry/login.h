@@ -60,9 +60,10 @@ struct tsk_login_limits {
  * address, in any case (accounts have no separate user name: a value without '@' matches nobody).
  * An unknown user and a wrong password take the same time (argon2id runs against a dummy hash when
  * there is no user) and give the same answer, TSK_AUTH_BAD_CREDENTIALS; each counts as a failure in
- * both limiters. A limited account or address is refused before any hashing. Only after the right
- * password are TSK_AUTH_DISABLED and TSK_AUTH_NOT_MEMBER told apart. On TSK_OK p is filled, the
- * account's failures are forgotten and last_login (and last_login_ip) are set.
+ * both limiters. Every attempt takes its token from both limiters first (so concurrent attempts cannot
+ * overrun them), and a limited account or address is refused before any hashing. The right password
+ * gives the tokens back and forgets the account's failures; only then are TSK_AUTH_DISABLED and
+ * TSK_AUTH_NOT_MEMBER told apart. On TSK_OK p is filled and last_login (and last_login_ip) are set.
  */
 int tsk_auth_login(PGconn *db, const char *username_or_email, const char *password, const char *tenant,
     const struct tsk_login_limits *limits, struct tsk_principal *p, char *err, size_t errlen);

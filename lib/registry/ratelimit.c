@@ -160,6 +160,23 @@ tsk_ratelimit_hit(struct tsk_ratelimit *rl, const char *key, int64_t now_us, int
 }
 
 void
+tsk_ratelimit_refund(struct tsk_ratelimit *rl, const char *key, int64_t now_us)
+{
+	unsigned char id[IDLEN];
+	struct slot *s;
+	double t;
+
+	pthread_mutex_lock(&rl->mu);
+	if ((s = find(set_of(rl, key, id), id)) != NULL) {
+		t = level(rl, s, now_us) + 1;
+		s->tokens = t < rl->burst ? t : rl->burst;
+		if (now_us > s->at)
+			s->at = now_us;
+	}
+	pthread_mutex_unlock(&rl->mu);
+}
+
+void
 tsk_ratelimit_reset(struct tsk_ratelimit *rl, const char *key)
 {
 	unsigned char id[IDLEN];

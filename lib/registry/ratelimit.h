@@ -27,6 +27,10 @@ int tsk_ratelimit_check(struct tsk_ratelimit *rl, const char *key, int64_t now_u
 /* A failure: takes one token. 1 when there was one, 0 when the key was already limited (*retry_after_us
  * as above). */
 int tsk_ratelimit_hit(struct tsk_ratelimit *rl, const char *key, int64_t now_us, int64_t *retry_after_us);
+/* Gives back one token taken by tsk_ratelimit_hit (up to the burst): a caller that takes a token before
+ * an attempt, so that concurrent attempts cannot overrun the limit, returns it when the attempt
+ * succeeded. */
+void tsk_ratelimit_refund(struct tsk_ratelimit *rl, const char *key, int64_t now_us);
 /* Forgets the key (a successful login clears its account's failures). */
 void tsk_ratelimit_reset(struct tsk_ratelimit *rl, const char *key);
 /* Keys with a bucket not yet full (for /metrics and tests). */

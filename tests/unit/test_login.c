@@ -180,6 +180,9 @@ main(void)
 		ok(rc == TSK_OK, "the viewer logs in with the right password: %s", rc == TSK_OK ? "ok" : err);
 		ok(tsk_ratelimit_check(l.by_account, "account:viewer@umc.localhost", l.now_us, NULL),
 		    "and the success cleared the account's failures");
+		for (int i = 0; i < 8; i++)
+			rc |= login("viewer@umc.localhost", "Viewer@12345", "umc", &l, &p, err, sizeof err);
+		ok(rc == TSK_OK, "successful logins from one address take nothing from its limit (8 in a row)");
 		l.address = "not an address";
 		rc = login("viewer@umc.localhost", "Viewer@12345", "umc", &l, &p, err, sizeof err);
 		ok(rc == TSK_OK, "an address that is no IP is limited by, not stored: %s", rc == TSK_OK ? "ok" : err);

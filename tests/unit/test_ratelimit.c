@@ -64,6 +64,18 @@ main(void)
 	for (n = 0; n < 5; n++)
 		tsk_ratelimit_hit(rl, "carol", t, NULL);
 	ok(!tsk_ratelimit_check(rl, "carol", t, NULL), "carol is limited");
+	tsk_ratelimit_refund(rl, "carol", t);
+	ok(tsk_ratelimit_hit(rl, "carol", t, NULL) && !tsk_ratelimit_check(rl, "carol", t, NULL),
+	    "a refund gives back one token");
+	{
+		size_t before = tsk_ratelimit_count(rl, t);
+		for (n = 0; n < 10; n++)
+			tsk_ratelimit_refund(rl, "dave", t);
+		ok(tsk_ratelimit_count(rl, t) == before, "refunds make no entry for an unknown key");
+		for (n = 0; n < 10 && tsk_ratelimit_hit(rl, "dave", t, NULL); n++)
+			;
+		is_int(n, 5, "nor raise its burst");
+	}
 	tsk_ratelimit_reset(rl, "carol");
 	ok(tsk_ratelimit_check(rl, "carol", t, NULL), "a reset forgets her failures");
 	ok(tsk_ratelimit_check(rl, "Carol", t, NULL) && tsk_ratelimit_check(rl, "carol ", t, NULL),
