@@ -70,11 +70,20 @@ fill(struct tsk_principal *p, PGresult *res, int c, const char *tenant)
 	" FROM public.app_user u LEFT JOIN (public.membership m JOIN public.tenant t ON t.id = m.tenant_id" \
 	" AND t.slug = $2) ON m.user_id = u.id"
 
+/* "kind:value", with the value as the lookup sees it (spaces around it trimmed, ASCII letters in lower
+ * case), so " Owner@X" and "owner@x" share one bucket. */
 static void
 limiter_key(char *out, size_t outlen, const char *kind, const char *value)
 {
-	size_t n = (size_t)snprintf(out, outlen, "%s:%s", kind, value != NULL ? value : "");
+	size_t n, len;
 
+	value = value != NULL ? value : "";
+	while (*value == ' ')
+		value++;
+	len = strlen(value);
+	while (len > 0 && value[len - 1] == ' ')
+		len--;
+	n = (size_t)snprintf(out, outlen, "%s:%.*s", kind, (int)(len < 1024 ? len : 1024), value);
 	for (size_t i = 0; i < n && i < outlen; i++)
 		out[i] = (char)tolower((unsigned char)out[i]);
 }

@@ -162,6 +162,8 @@ main(void)
 		for (int i = 0; i < 4; i++)
 			login("ghost@umc.localhost", "Wrong@12345", "umc", &l, &q, err, sizeof err);
 		ok(q.why == TSK_AUTH_RATE_LIMITED, "an unknown account is limited alike (no enumeration)");
+		rc = login("  GHOST@umc.localhost ", "Wrong@12345", "umc", &l, &q, err, sizeof err);
+		ok(q.why == TSK_AUTH_RATE_LIMITED, "spaces and capitals do not make another account's bucket");
 		l.address = "198.51.100.1";
 		rc = login("owner@umc.localhost", "Wrong@12345", "umc", &l, &p, err, sizeof err);
 		ok(p.why == TSK_AUTH_BAD_CREDENTIALS, "another account from another address still gets an answer");
