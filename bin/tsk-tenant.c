@@ -1,6 +1,7 @@
 /*
  * tsk-tenant: tenants (one schema each), domains, users, memberships, settings, schema migrations.
- * Option parsing and orchestration only; the work is in lib/registry/tenant.c, lib/registry/account.c, lib/pg/migrate.c.
+ * Option parsing and orchestration only; the work is in lib/registry/tenant.c, lib/registry/account.c,
+ * lib/registry/apitoken.c, lib/pg/migrate.c.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "registry/account.h"
+#include "registry/apitoken.h"
 #include "registry/auth.h"
 #include "core/conf.h"
 #include "pg/db.h"
@@ -37,6 +39,11 @@ static const char usage_text[] =
     "      (passwords are read from the terminal, or one line of standard input)\n"
     "  member add SLUG EMAIL --role ROLE | rm SLUG EMAIL | list SLUG\n"
     "      roles: owner admin operator technician viewer\n"
+    "API tokens:\n"
+    "  token add SLUG NAME --role ROLE                  a token for scripts, printed once\n"
+    "  token add SLUG [NAME] --ingest                   a token POST /ingest accepts (name: ingest)\n"
+    "  token list SLUG | rm SLUG NAME|ID                list (never the secret), revoke\n"
+    "  token verify SLUG [--ingest]                     check a token read like a password\n"
     "Schema:\n"
     "  migrate                                          apply pending migrations everywhere\n"
     "  maintain [SLUG]                                  reading partitions ahead, retention (all tenants\n"
@@ -59,7 +66,7 @@ static const char usage_text[] =
 struct opts {
 	struct tsk_cli cli;
 	const char *name, *slug, *domain, *role;
-	int staff, yes;
+	int staff, yes, ingest;
 };
 
 /* Prints a library failure as one line and maps it to the exit code. */
@@ -301,6 +308,71 @@ cmd_member(void *ctx, int argc, char **argv)
 	return print_array(o, arr, cols);
 }
 
+/* API tokens: lib/registry/apitoken.c. The token itself is printed by `add` and never again. */
+static int
+cmd_token(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	static const char *const cols[] = { "id", "tenant", "name", "role", "prefix", "created_at", "last_used_at",
+		"revoked_at", NULL };
+	static const char *const add_cols[] = { "id", "tenant", "name", "role", "token", NULL };
+	char token[TSK_APITOKEN_LEN + 1];
+	struct tsk_apitoken t;
+	const char *role;
+	json_t *arr;
+	int rc;
+
+	if (argc == 2 && strcmp(argv[0], "list") == 0) {
+		if ((rc = tsk_apitoken_list(o->cli.db, argv[1], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		return print_array(o, arr, cols);
+	}
+	if (argc == 3 && strcmp(argv[0], "rm") == 0) {
+		if ((rc = tsk_apitoken_revoke(o->cli.db, argv[1], argv[2], &t, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		return print_one(o, json_pack("{s:I, s:s, s:s, s:s, s:b}", "id", (json_int_t)t.id, "tenant", t.tenant,
+		    "name", t.name, "role", t.role, "revoked", 1), NULL);
+	}
+	if (argc == 2 && strcmp(argv[0], "verify") == 0) {
+		/* Read like a password: no echo on a terminal, else one line of standard input. */
+		char line[TSK_PASSWORD_MAX + 2];
+		size_t len;
+		if ((rc = tsk_cli_read_password("Token: ", 0, line, sizeof line, &len, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		rc = tsk_apitoken_verify(o->cli.db, line, argv[1], o->ingest ? TSK_APITOKEN_INGEST : TSK_APITOKEN_API, &t,
+		    o->cli.err, sizeof o->cli.err);
+		sodium_memzero(line, sizeof line);
+		if (rc == TSK_EINVAL) {
+			tsk_err("%s", o->cli.err);
+			return TSK_EXIT_FAIL; /* a refused token is an answer, not a usage error */
+		}
+		if (rc != TSK_OK)
+			return fail(o, rc);
+		return print_one(o, json_pack("{s:I, s:s, s:s, s:s, s:b}", "id", (json_int_t)t.id, "tenant", t.tenant,
+		    "name", t.name, "role", t.role, "valid", 1), NULL);
+	}
+	if ((argc == 2 || argc == 3) && strcmp(argv[0], "add") == 0) {
+		if (o->ingest && o->role != NULL && strcmp(o->role, "ingest") != 0)
+			return tsk_cli_usage("token add: --ingest makes a token of role ingest; leave out --role");
+		role = o->ingest ? "ingest" : o->role;
+		if (role == NULL)
+			return tsk_cli_usage("token add needs --role ROLE or --ingest");
+		if (argc == 2 && strcmp(role, "ingest") != 0)
+			return tsk_cli_usage("token add needs a NAME (only an ingest token has a default name)");
+		rc = tsk_apitoken_create(o->cli.db, argv[1], argc == 3 ? argv[2] : NULL, role, token, &t, o->cli.err,
+		    sizeof o->cli.err);
+		if (rc != TSK_OK)
+			return fail(o, rc);
+		tsk_info("token %s of %s: shown this once, store it now", t.name, t.tenant);
+		rc = print_one(o, json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)t.id, "tenant", t.tenant,
+		    "name", t.name, "role", t.role, "token", token), add_cols);
+		sodium_memzero(token, sizeof token);
+		return rc;
+	}
+	return tsk_cli_usage("usage: token add SLUG NAME --role ROLE | token add SLUG [NAME] --ingest |"
+	    " token list SLUG | token rm SLUG NAME|ID | token verify SLUG [--ingest]");
+}
+
 static int
 cmd_migrate(void *ctx, int argc, char **argv)
 {
@@ -358,18 +430,20 @@ static const struct tsk_cli_command commands[] = {
 	{ "create", cmd_create, DB_ARGS }, { "list", cmd_list, TSK_CLI_NEEDS_DB }, { "show", cmd_show, DB_ARGS },
 	{ "delete", cmd_delete, DB_ARGS }, { "set", cmd_set, DB_ARGS }, { "unset", cmd_set, DB_ARGS },
 	{ "domain", cmd_domain, DB_ARGS }, { "user", cmd_user, DB_ARGS }, { "member", cmd_member, DB_ARGS },
+	{ "token", cmd_token, DB_ARGS },
 	{ "migrate", cmd_migrate, TSK_CLI_NEEDS_DB }, { "maintain", cmd_maintain, DB_ARGS },
 };
 
 int
 main(int argc, char **argv)
 {
-	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES };
+	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES, O_INGEST };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS,
 		{ "name", required_argument, NULL, O_NAME }, { "slug", required_argument, NULL, O_SLUG },
 		{ "domain", required_argument, NULL, O_DOMAIN }, { "role", required_argument, NULL, O_ROLE },
-		{ "staff", no_argument, NULL, O_STAFF }, { "yes", no_argument, NULL, O_YES }, { NULL, 0, NULL, 0 }
+		{ "staff", no_argument, NULL, O_STAFF }, { "yes", no_argument, NULL, O_YES },
+		{ "ingest", no_argument, NULL, O_INGEST }, { NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
 	int c, rc = TSK_EXIT_USAGE;
@@ -387,6 +461,7 @@ main(int argc, char **argv)
 		case O_ROLE: o.role = optarg; break;
 		case O_STAFF: o.staff = 1; break;
 		case O_YES: o.yes = 1; break;
+		case O_INGEST: o.ingest = 1; break;
 		}
 	}
 	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)
