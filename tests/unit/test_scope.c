@@ -106,7 +106,7 @@ main(void)
 	const char *dsn = getenv("TSK_TEST_DSN");
 	const char *slugs[2] = { "scope-a", "scope-b" }, *devs[2] = { "dev-a", "dev-b" };
 	const int nrows[2] = { 30, 50 };
-	char err[TSK_ERRLEN], dbname[64], sql[128], what[128];
+	char err[TSK_ERRLEN] = "", dbname[64], sql[128], what[128];
 	PGconn *admin = NULL, *db = NULL;
 	PGresult *res = NULL;
 	int rc;
