@@ -176,11 +176,47 @@ tsk_sql_param(struct tsk_sql *q, const char *s)
 	return ++q->n;
 }
 
+/*
+ * PostgreSQL's timestamptz runs from 4714-11-24 BC (Julian day 0) to 294276 AD, and has no year 0: RFC
+ * 3339's (proleptic, astronomical) year 0000 is 1 BC, -0001 is 2 BC. tsk_time_format() writes the
+ * astronomical year, which PostgreSQL refuses for years <= 0 ("date/time field value out of range"), so
+ * a time goes to the server in its own spelling: "0001-06-01T00:00:00Z BC" for 0000-06-01. Before the
+ * server's first instant the bound is '-infinity' (no stored row is earlier); int64 microseconds never
+ * reach past its last one.
+ */
+#define PG_MIN_US INT64_C(-210866803200000000) /* 4714-11-24T00:00:00Z BC, in Unix microseconds */
+
+char *
+tsk_sql_time_literal(int64_t us, char *buf)
+{
+	if (us < PG_MIN_US) {
+		snprintf(buf, TSK_TIME_STRLEN, "-infinity");
+		return buf;
+	}
+	tsk_time_format(us, buf);
+	if (buf[0] == '0' && strncmp(buf, "0000-", 5) == 0) {
+		memcpy(buf, "0001", 4);
+		strcat(buf, " BC");
+	} else if (buf[0] == '-') {
+		/* Years -0001 and before: tsk_time_format() writes "-001-..."; rewrite the year as 1 - y BC. */
+		int64_t secs = us / TSK_US_PER_S - (us % TSK_US_PER_S < 0);
+		int64_t days = secs / 86400 - (secs % 86400 < 0);
+		int y, m, d;
+		const char *rest = strchr(buf + 1, '-');
+		char tail[TSK_TIME_STRLEN];
+
+		tsk_time_civil(days, &y, &m, &d);
+		snprintf(tail, sizeof tail, "%s", rest != NULL ? rest : "");
+		snprintf(buf, TSK_TIME_STRLEN, "%04d%.24s BC", 1 - y, tail); /* tail: "-MM-DDTHH:MM:SS.ffffffZ" */
+	}
+	return buf;
+}
+
 int
 tsk_sql_param_time(struct tsk_sql *q, int64_t us)
 {
 	char buf[TSK_TIME_STRLEN];
-	return tsk_sql_param(q, tsk_time_format(us, buf));
+	return tsk_sql_param(q, tsk_sql_time_literal(us, buf));
 }
 
 int

@@ -78,6 +78,10 @@ const char *tsk_sql_text(struct tsk_sql *q);
 void tsk_sql_printf(struct tsk_sql *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds a parameter (a copy of s; NULL is SQL NULL) and returns its number (0 once failed). */
 int tsk_sql_param(struct tsk_sql *q, const char *s);
+/* A time as PostgreSQL's timestamptz reads it: RFC 3339 for years 1..294276, "YYYY-...Z BC" for year
+ * 0000 and before (PostgreSQL has no year 0), "-infinity" before its range. buf holds TSK_TIME_STRLEN
+ * bytes; returns buf. Every time parameter goes through it (tsk_sql_param_time). */
+char *tsk_sql_time_literal(int64_t us, char *buf);
 int tsk_sql_param_time(struct tsk_sql *q, int64_t us);
 int tsk_sql_param_ll(struct tsk_sql *q, long long v);
 /* A text[] literal {"a","b"}: quotes and backslashes escaped, so any id goes through as a value. */
