@@ -173,7 +173,7 @@ cmd_latest(void *arg, int argc, char **argv)
 
 	if (o->cf.f.ndevices != 1)
 		return tsk_cli_usage("latest needs exactly one --device");
-	if ((rc = tsk_series_latest(o->cli.db, o->cli.tenant, o->cf.f.devices[0], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+	if ((rc = tsk_series_latest(o->cli.db, o->cli.tenant, o->cf.f.devices[0], o->cli.now, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_rows(o, cols, arr);
 }

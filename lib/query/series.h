@@ -89,19 +89,22 @@ json_t *tsk_series_stats_json(const struct tsk_series_stats *s);
 
 /*
  * Small answers, returned as JSON arrays (new references):
+ * The online rule, the same in all three: a sensor is online when its last reading arrived (the catalog's
+ * last_seen; without one, its newest reading's ts) within the tenant's offline_after setting (default
+ * 1h) before now_us; a device is online when one of its sensors is.
  * latest:  one row per sensor of the device: {device_id, sensor_id, ts, value, unit, online}.
  * history: interval "auto" (span <= 1h raw, <= 6h 1m, <= 24h 5m, else 1h), "raw", or a bucket size;
  *          f's from/to default to the last 24 h; rows {ts, device_id, sensor_id, value, min, max, count,
  *          interval} with value = avg for buckets (min = max = value, count = 1 for raw), oldest first.
  *          *chosen (may be NULL) receives the interval actually used ("raw", "1m", ...; 8 bytes).
- * summary: one object {device_id, online (a reading in the last 5 minutes), last_seen, sensors: [{sensor_id,
+ * summary: one object {device_id, online (one of its sensors is), last_seen, sensors: [{sensor_id,
  *          unit, last_value, last_ts, online, count_24h, avg_24h, min_24h, max_24h}]}; TSK_ENOTFOUND for
  *          an unknown device.
  * sensors: the catalog {device_id, sensor_id, unit, type, last_seen, last_ts, last_value, online}, online
- *          derived at read time from the tenant's offline_after setting (default 1h); device may be NULL.
+ *          derived at read time; device may be NULL.
  */
-int tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **out, char *err,
-    size_t errlen);
+int tsk_series_latest(PGconn *db, const char *tenant, const char *device, int64_t now_us, json_t **out,
+    char *err, size_t errlen);
 int tsk_series_history(PGconn *db, const char *tenant, const struct tsk_filter *f, const char *interval,
     int64_t now_us, json_t **out, char *chosen, char *err, size_t errlen);
 int tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t now_us, json_t **out,
