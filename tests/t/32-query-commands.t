@@ -52,11 +52,14 @@ is "$(tsk query -t acme raw --device dev-a | wc -l)" 100 "raw: 100 readings unle
 is "$(tsk query -t acme raw --device dev-a --limit 2 --offset 1 | jf value | tr '\n' ' ')" \
 	"$(q "SELECT string_agg(value::text, ' ') || ' ' FROM (SELECT value FROM acme.reading WHERE device_id = 'dev-a' ORDER BY ts DESC, sensor_id OFFSET 1 LIMIT 2) x")" \
 	"raw --limit --offset"
-st=$(tsk query -t acme raw --device dev-a --sensor t1 --from -6h --limit 1 --stats | tail -1)
+# An absolute --from (6 hours before the data's "now", a reading's exact time): a relative -6h against the
+# tool's clock and the SQL's truncated now() disagreed about that reading when both ran in the same second.
+from6=$(q "SELECT extract(epoch FROM max(ts) + interval '2 minutes' - interval '6 hours')::bigint FROM acme.reading WHERE sensor_id = 't1'")
+st=$(tsk query -t acme raw --device dev-a --sensor t1 --from "$from6" --limit 1 --stats | tail -1)
 is "$(jf stats.count stats.avg stats.min stats.max stats.first_ts stats.last_ts <<<"$st")" \
 	"$(q "SELECT concat_ws(' ', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value),
 	      $(fmt_ts 'min(ts)'), $(fmt_ts 'max(ts)')) FROM acme.reading WHERE device_id = 'dev-a' AND sensor_id = 't1'
-	      AND ts >= (SELECT now - interval '6 hours' FROM (SELECT date_trunc('second', now()) now) x)")" \
+	      AND ts >= to_timestamp($from6)")" \
 	"raw --stats: count, avg, min, max, first and last ts over the whole filter (not just --limit)"
 tbl=$(tsk query -t acme raw --device dev-b --stats --format table)
 like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels\n' "raw --format table: a header"
