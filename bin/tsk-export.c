@@ -43,6 +43,8 @@ static const char usage_text[] =
     "  -b, --bucket SIZE      1m 5m 15m 1h 1d, or any Nm Nh Nd (buckets; default 1h)\n"
     "  -D, --device ID        only this device (repeatable)\n"
     "  -s, --sensor ID        only this sensor (repeatable)\n"
+    "      --site S           only readings of this site (repeatable)\n"
+    "      --asset A          only readings of this asset tag (repeatable)\n"
     "      --from TIME        from this time on, inclusive (RFC 3339, -24h, epoch seconds)\n"
     "      --to TIME          up to this time, inclusive\n"
     "  -n, --limit N          at most N rows (default: all of them)\n"

@@ -27,8 +27,10 @@ tsk_filter_free(struct tsk_filter *f)
 {
 	free(f->devices);
 	free(f->sensors);
-	f->devices = f->sensors = NULL;
-	f->ndevices = f->nsensors = 0;
+	free(f->sites);
+	free(f->assets);
+	f->devices = f->sensors = f->sites = f->assets = NULL;
+	f->ndevices = f->nsensors = f->nsites = f->nassets = 0;
 }
 
 static int
@@ -69,6 +71,14 @@ tsk_filter_set(struct tsk_filter *f, const char *key, const char *value, int64_t
 		if (*value == '\0')
 			return tsk_seterr(err, errlen, TSK_EINVAL, "empty %s id", key);
 		if (add_id(dev ? &f->devices : &f->sensors, dev ? &f->ndevices : &f->nsensors, value) != 0)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		return TSK_OK;
+	}
+	if (strcmp(key, "site") == 0 || strcmp(key, "asset") == 0) {
+		int site = key[0] == 's';
+		if (*value == '\0')
+			return tsk_seterr(err, errlen, TSK_EINVAL, "empty %s", site ? "site" : "asset tag");
+		if (add_id(site ? &f->sites : &f->assets, site ? &f->nsites : &f->nassets, value) != 0)
 			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		return TSK_OK;
 	}
@@ -316,6 +326,22 @@ tsk_filter_id_conds(struct tsk_sql *q, const struct tsk_filter_ids *ids, const c
 	id_cond(q, a, "sensor_id", ids->sen, ids->sen_many);
 }
 
+int
+tsk_filter_has_tags(const struct tsk_filter *f)
+{
+	return f->nsites > 0 || f->nassets > 0;
+}
+
+/* " AND col = $n" for one value, " AND col = ANY($n::text[])" for several. */
+static void
+tag_cond(struct tsk_sql *q, const char *col, const char *const *v, size_t n)
+{
+	if (n == 1)
+		id_cond(q, "", col, tsk_sql_param(q, v[0]), 0);
+	else if (n > 1)
+		id_cond(q, "", col, tsk_sql_param_array(q, v, n), 1);
+}
+
 void
 tsk_filter_where(struct tsk_sql *q, const struct tsk_filter *f)
 {
@@ -323,6 +349,8 @@ tsk_filter_where(struct tsk_sql *q, const struct tsk_filter *f)
 
 	tsk_filter_ids(q, f, &ids);
 	tsk_filter_id_conds(q, &ids, "");
+	tag_cond(q, "site", f->sites, f->nsites);
+	tag_cond(q, "asset_tag", f->assets, f->nassets);
 	if (f->has_from) {
 		tsk_sql_printf(q, " AND ts >= ");
 		tsk_sql_ref(q, tsk_sql_param_time(q, f->from_us), q->settings ? "timestamptz" : NULL);

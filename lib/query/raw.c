@@ -33,6 +33,8 @@ raw_row(void *ctx, const PGresult *r, int i)
 	x.value = tsk_run_f8(r, i, 3);
 	x.unit = tsk_run_text(r, i, 4);
 	x.labels = tsk_run_text(r, i, 5);
+	x.site = tsk_run_text(r, i, 6);
+	x.asset_tag = tsk_run_text(r, i, 7);
 	return c->fn(c->ctx, &x);
 }
 
@@ -49,7 +51,7 @@ tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_filter *f, tsk_s
 	if ((rc = tsk_run_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	tsk_sql_init(&s, 0);
-	tsk_sql_printf(&s, "SELECT ts, device_id, sensor_id, value, unit, %s FROM reading WHERE true",
+	tsk_sql_printf(&s, "SELECT ts, device_id, sensor_id, value, unit, %s, site, asset_tag FROM reading WHERE true",
 	    f->no_labels ? "NULL::text" : "labels::text");
 	tsk_filter_where(&s, f);
 	tsk_filter_order_page(&s, f, "ts");
@@ -114,9 +116,9 @@ tsk_series_reading_json(const struct tsk_series_reading *r)
 {
 	json_t *labels = r->labels != NULL ? json_loads(r->labels, 0, NULL) : NULL;
 
-	return json_pack("{s:o, s:s, s:s, s:f, s:s?, s:o}", "ts", tsk_run_jtime(r->ts_us), "device_id", r->device_id,
-	    "sensor_id", r->sensor_id, "value", r->value, "unit", r->unit, "labels",
-	    labels != NULL ? labels : json_object());
+	return json_pack("{s:o, s:s, s:s, s:f, s:s?, s:o, s:s?, s:s?}", "ts", tsk_run_jtime(r->ts_us), "device_id",
+	    r->device_id, "sensor_id", r->sensor_id, "value", r->value, "unit", r->unit, "labels",
+	    labels != NULL ? labels : json_object(), "site", r->site, "asset_tag", r->asset_tag);
 }
 
 json_t *

@@ -62,6 +62,7 @@ struct tsk_series_reading {
 	double value;
 	const char *unit;   /* NULL when the reading has none */
 	const char *labels; /* JSON object text; NULL when f->no_labels */
+	const char *site, *asset_tag; /* NULL when the reading has none */
 };
 typedef int (*tsk_series_reading_fn)(void *ctx, const struct tsk_series_reading *row);
 

@@ -62,7 +62,7 @@ is "$(jf stats.count stats.avg stats.min stats.max stats.first_ts stats.last_ts 
 	      AND ts >= to_timestamp($from6)")" \
 	"raw --stats: count, avg, min, max, first and last ts over the whole filter (not just --limit)"
 tbl=$(tsk query -t acme raw --device dev-b --stats --format table)
-like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels\n' "raw --format table: a header"
+like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels +site +asset_tag\n' "raw --format table: a header (site and asset_tag last)"
 like "$tbl" $'\n\ncount +avg +min +max +first_ts +last_ts\n +1 +61.5 +61.5 +61.5 ' "and the statistics as a second table"
 
 # latest
