@@ -115,8 +115,9 @@ int tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64
 
 /*
  * Rollups. tsk_series_refresh() brings reading_1m and reading_1h of one tenant up to date with the rows
- * ingested since its watermark, recomputing every bucket those rows touch from the raw rows (late data
- * and duplicates are exact). Safe to run concurrently with itself (it locks the tenant's rollup_state
+ * ingested since its watermark: a bucket those rows touch that has no rollup row yet gets their aggregate
+ * (nothing older can be in it), one that has a row is recomputed from all its raw rows (late data and
+ * duplicates are exact); then the hours that contain them. Safe to run concurrently with itself (it locks the tenant's rollup_state
  * row; a second caller waits, then finds little left) and with ingest: the watermark stays
  * rollup_state.lag (1 minute) behind the clock and before the start of the oldest open transaction, so
  * a row committed late is never skipped. tenant NULL refreshes every tenant in turn.
