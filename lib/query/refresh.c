@@ -76,11 +76,12 @@
 	"INSERT INTO reading_1m " ROLLUP_COLS " SELECT bucket, device_id, sensor_id, sum, n, min, max, last, last_ts" \
 	" FROM tsk_dirty WHERE NOT old ORDER BY device_id, sensor_id, bucket"
 
-/* The first refresh of a tenant reads everything once, without the join. */
+/* The first refresh of a tenant reads everything once, without the join; grouped in the key's order,
+ * so the rows reach the key in its order. */
 #define REFRESH_1M_ALL_SQL \
 	"INSERT INTO reading_1m " ROLLUP_COLS " SELECT date_bin('1 minute', ts, " ORIGIN_SQL "), device_id, sensor_id," \
 	" sum(value::text::numeric), count(*), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1], max(ts)" \
-	" FROM reading GROUP BY 1, 2, 3" UPSERT_TAIL
+	" FROM reading GROUP BY 2, 3, 1" UPSERT_TAIL
 
 /* 1h buckets over the touched hours, merged from reading_1m (exact: numeric sums, last by last_ts). Each
  * touched hour reads its own (at most 60) rows through reading_1m's key, a LATERAL range scan: as a join,
@@ -101,7 +102,7 @@
 #define REFRESH_1H_ALL_SQL \
 	"INSERT INTO reading_1h " ROLLUP_COLS " SELECT date_bin('1 hour', bucket, " ORIGIN_SQL "), device_id, sensor_id," \
 	" sum(sum), sum(count), min(min), max(max), (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)" \
-	" FROM reading_1m GROUP BY 1, 2, 3" UPSERT_TAIL
+	" FROM reading_1m GROUP BY 2, 3, 1" UPSERT_TAIL
 
 static int
 refresh_one(PGconn *db, const char *tenant, struct tsk_series_refresh_result *out, char *err, size_t errlen)
