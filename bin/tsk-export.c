@@ -43,6 +43,8 @@ static const char usage_text[] =
     "  -b, --bucket SIZE      1m 5m 15m 1h 1d, or any Nm Nh Nd (buckets; default 1h)\n"
     "  -D, --device ID        only this device (repeatable)\n"
     "  -s, --sensor ID        only this sensor (repeatable)\n"
+    "      --site S           only readings of this site (repeatable)\n"
+    "      --asset A          only readings of this asset tag (repeatable)\n"
     "      --from TIME        from this time on, inclusive (RFC 3339, -24h, epoch seconds)\n"
     "      --to TIME          up to this time, inclusive\n"
     "  -n, --limit N          at most N rows (default: all of them)\n"
@@ -56,6 +58,8 @@ static const char usage_text[] =
     "                         AWS_SECRET_ACCESS_KEY or TSK_S3_ACCESS_KEY, TSK_S3_SECRET_KEY)\n"
     "      --s3-endpoint URL  the S3-compatible store, e.g. http://127.0.0.1:9000 (path-style requests)\n"
     "  -l, --layout L         auto (default), buckets or raw: the layout of standard input\n"
+    "      --excel-safe       text cells starting with = + - @ TAB CR get a ' in front (CSV injection);\n"
+    "                         numbers stay numbers\n"
     "\n"
     "Options:\n"
     "  -d, --dsn DSN          PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
@@ -81,6 +85,7 @@ struct opts {
 	uint64_t rejected;
 	struct timespec last_progress;
 	int no_progress;
+	int excel_safe;
 };
 
 /* Set by SIGINT, SIGTERM, SIGHUP: the loops stop, the output is abandoned, then the signal is re-raised. */
@@ -180,6 +185,7 @@ open_dest(struct opts *o, const struct tsk_conf *conf)
 	o->dest_open = 1;
 	if (rc == TSK_OK)
 		rc = tsk_csv_init(&o->csv, 0, sink, o);
+	o->csv.excel_safe = o->excel_safe;
 	if (rc != TSK_OK && o->cli.err[0] == '\0')
 		snprintf(o->cli.err, sizeof o->cli.err, "%s", o->csv.err);
 	return rc;
@@ -273,11 +279,12 @@ run_query(struct opts *o)
 int
 main(int argc, char **argv)
 {
-	enum { O_S3 = 256, O_S3_ENDPOINT };
+	enum { O_S3 = 256, O_S3_ENDPOINT, O_EXCEL_SAFE };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS, TSK_CLI_FILTER_LONGOPTS,
 		{ "output", required_argument, NULL, 'o' }, { "layout", required_argument, NULL, 'l' },
 		{ "s3", required_argument, NULL, O_S3 }, { "s3-endpoint", required_argument, NULL, O_S3_ENDPOINT },
+		{ "excel-safe", no_argument, NULL, O_EXCEL_SAFE },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
@@ -305,6 +312,7 @@ main(int argc, char **argv)
 			break;
 		case O_S3: o.s3url = optarg; break;
 		case O_S3_ENDPOINT: o.s3endpoint = optarg; break;
+		case O_EXCEL_SAFE: o.excel_safe = 1; break;
 		}
 	}
 	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)

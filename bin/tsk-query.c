@@ -35,6 +35,8 @@ static const char usage_text[] =
     "  -b, --bucket SIZE    1m 5m 15m 1h 1d or any Nm Nh Nd (default 1h); aligned on 2000-01-01T00:00Z\n"
     "  -D, --device ID      device_id (repeatable)\n"
     "  -s, --sensor ID      sensor_id (repeatable)\n"
+    "      --site S         the reading's site (repeatable)\n"
+    "      --asset A        the reading's asset_tag (repeatable)\n"
     "      --from TIME      inclusive; RFC 3339, relative (-24h) or epoch seconds\n"
     "      --to TIME        inclusive; same forms\n"
     "  -n, --limit N        at most N rows\n"
@@ -137,7 +139,8 @@ cmd_raw(void *arg, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	static const char *const cols[] = { "ts", "device_id", "sensor_id", "value", "unit", "labels", NULL };
+	static const char *const cols[] = { "ts", "device_id", "sensor_id", "value", "unit", "labels", "site", "asset_tag",
+		NULL };
 	static const char *const scols[] = { "count", "avg", "min", "max", "first_ts", "last_ts", NULL };
 	struct tsk_series_stats st;
 	int rc;
@@ -173,7 +176,7 @@ cmd_latest(void *arg, int argc, char **argv)
 
 	if (o->cf.f.ndevices != 1)
 		return tsk_cli_usage("latest needs exactly one --device");
-	if ((rc = tsk_series_latest(o->cli.db, o->cli.tenant, o->cf.f.devices[0], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+	if ((rc = tsk_series_latest(o->cli.db, o->cli.tenant, o->cf.f.devices[0], o->cli.now, &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_rows(o, cols, arr);
 }

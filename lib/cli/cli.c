@@ -109,6 +109,8 @@ tsk_cli_filter_option(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, con
 	case 'b': cf->bucket = arg; cf->given++; return 1;
 	case 'D': key = "device"; break;
 	case 's': key = "sensor"; break;
+	case TSK_CLI_O_SITE: key = "site"; break;
+	case TSK_CLI_O_ASSET: key = "asset"; break;
 	case TSK_CLI_O_FROM: key = "from"; break;
 	case TSK_CLI_O_TO: key = "to"; break;
 	case 'n': key = "limit"; cf->limit_given = 1; break;

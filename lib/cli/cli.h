@@ -56,17 +56,19 @@ int tsk_cli_option(struct tsk_cli *c, int opt, const char *arg, int *exit_code);
 
 /*
  * The filter options of the tools that read readings (tsk-query, tsk-export): --bucket --device
- * --sensor --from --to --limit --offset --asc --order. Each value is checked at once, so bad input
+ * --sensor --site --asset --from --to --limit --offset --asc --order. Each value is checked at once, so bad input
  * stops before any connection.
  */
-enum { TSK_CLI_O_FROM = 0x1000, TSK_CLI_O_TO, TSK_CLI_O_OFFSET, TSK_CLI_O_ASC, TSK_CLI_O_ORDER };
+enum { TSK_CLI_O_FROM = 0x1000, TSK_CLI_O_TO, TSK_CLI_O_OFFSET, TSK_CLI_O_ASC, TSK_CLI_O_ORDER, TSK_CLI_O_SITE,
+	TSK_CLI_O_ASSET };
 #define TSK_CLI_FILTER_SHORTOPTS "b:D:s:n:"
 #define TSK_CLI_FILTER_LONGOPTS \
 	{ "bucket", required_argument, NULL, 'b' }, { "device", required_argument, NULL, 'D' }, \
 	{ "sensor", required_argument, NULL, 's' }, { "from", required_argument, NULL, TSK_CLI_O_FROM }, \
 	{ "to", required_argument, NULL, TSK_CLI_O_TO }, { "limit", required_argument, NULL, 'n' }, \
 	{ "offset", required_argument, NULL, TSK_CLI_O_OFFSET }, { "asc", no_argument, NULL, TSK_CLI_O_ASC }, \
-	{ "order", required_argument, NULL, TSK_CLI_O_ORDER }
+	{ "order", required_argument, NULL, TSK_CLI_O_ORDER }, { "site", required_argument, NULL, TSK_CLI_O_SITE }, \
+	{ "asset", required_argument, NULL, TSK_CLI_O_ASSET }
 
 struct tsk_cli_filter {
 	struct tsk_filter f;

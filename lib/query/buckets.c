@@ -90,6 +90,23 @@ buckets_sql(const struct tsk_filter *f, const char *watermark, enum bq kind, str
 	int pB = 0, pF = 0, pT = 0, pWL = 0, pWH = 0;
 	const char *src = bsz % HOUR_US == 0 ? "reading_1h" : "reading_1m";
 
+	/* --site/--asset: the rollups keep no site or asset tag (a reading's own), so the buckets are the
+	 * raw rows' aggregation, with the same sums, last and bounds as the rollup path (exact either way). */
+	if (tsk_filter_has_tags(f)) {
+		if (kind == BQ_DIRTY) {
+			tsk_sql_printf(s, "SELECT false");
+			return tsk_sql_failed(s) ? -1 : 0;
+		}
+		snprintf(iv, sizeof iv, "%" PRId64 " microseconds", bsz);
+		pB = tsk_sql_param(s, iv);
+		tsk_sql_printf(s, "SELECT date_bin($%d::interval, ts, " ORIGIN_SQL ") AS b, device_id, sensor_id, "
+		    AVG_SQL("sum(value::text::numeric)", "count(*)") ", min(value), max(value),"
+		    " (array_agg(value ORDER BY ts DESC))[1], count(*)::bigint FROM reading WHERE true", pB);
+		tsk_filter_where(s, f);
+		tsk_sql_printf(s, " GROUP BY 1, device_id, sensor_id");
+		goto order;
+	}
+
 	if (has_wl) {
 		wl = tsk_series_bucket_start(f->from_us, bsz);
 		if (wl < f->from_us)

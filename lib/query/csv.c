@@ -70,10 +70,16 @@ sep(struct tsk_csv *w)
 }
 
 int
+tsk_csv_dangerous(const char *s, size_t n)
+{
+	return n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+}
+
+int
 tsk_csv_str(struct tsk_csv *w, const char *s, size_t n)
 {
 	size_t quotes = 0, i;
-	int quote = 0;
+	int quote = 0, prefix = 0;
 
 	for (i = 0; i < n; i++) {
 		char c = s[i];
@@ -82,7 +88,12 @@ tsk_csv_str(struct tsk_csv *w, const char *s, size_t n)
 		if (c == '"' || c == ',' || c == '\r' || c == '\n')
 			quote = 1;
 	}
-	if (reserve(w, n + quotes + 3) != TSK_OK)
+	if (w->excel_safe) {
+		prefix = tsk_csv_dangerous(s, n);
+		if (prefix || memchr(s, ';', n) != NULL)
+			quote = 1;
+	}
+	if (reserve(w, n + quotes + 4) != TSK_OK)
 		return w->status;
 	sep(w);
 	if (!quote) {
@@ -92,6 +103,8 @@ tsk_csv_str(struct tsk_csv *w, const char *s, size_t n)
 	}
 	char *p = w->buf.p + w->buf.len;
 	*p++ = '"';
+	if (prefix)
+		*p++ = '\'';
 	for (i = 0; i < n; i++) {
 		if (s[i] == '"')
 			*p++ = '"';

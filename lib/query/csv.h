@@ -28,6 +28,7 @@ struct tsk_csv {
 	uint64_t bytes;     /* bytes handed to the sink */
 	tsk_csv_sink_fn sink;
 	void *ctx;
+	int excel_safe;     /* set after tsk_csv_init: text fields neutralized for spreadsheets (below) */
 	char err[512];
 };
 
@@ -36,6 +37,16 @@ struct tsk_csv {
 /* TSK_OK, or TSK_EFAIL when the buffer cannot be allocated. cap 0 means TSK_CSV_BUFSIZE. */
 int tsk_csv_init(struct tsk_csv *w, size_t cap, tsk_csv_sink_fn sink, void *ctx);
 void tsk_csv_free(struct tsk_csv *w);
+
+/*
+ * excel_safe (tsk-export --excel-safe, and any other writer of CSV meant for a spreadsheet): a text field
+ * (tsk_csv_str, tsk_csv_cstr) that starts with '=', '+', '-', '@', a tab or a carriage return, which a
+ * spreadsheet would read as a formula (CSV injection, OWASP), is written with a single quote in front
+ * and quoted: "'=1+2". A text field holding ';' is quoted too, so a spreadsheet that splits on ';'
+ * cannot start a new cell inside it. Numbers, counts and times (tsk_csv_num2, tsk_csv_int,
+ * tsk_csv_time) are never touched: -1.50 stays a number.
+ */
+int tsk_csv_dangerous(const char *s, size_t len);
 
 /* Fields of the current row, in order. Each returns the writer's status (TSK_OK while healthy). */
 int tsk_csv_str(struct tsk_csv *w, const char *s, size_t len); /* quoted when needed */

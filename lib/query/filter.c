@@ -27,8 +27,10 @@ tsk_filter_free(struct tsk_filter *f)
 {
 	free(f->devices);
 	free(f->sensors);
-	f->devices = f->sensors = NULL;
-	f->ndevices = f->nsensors = 0;
+	free(f->sites);
+	free(f->assets);
+	f->devices = f->sensors = f->sites = f->assets = NULL;
+	f->ndevices = f->nsensors = f->nsites = f->nassets = 0;
 }
 
 static int
@@ -69,6 +71,14 @@ tsk_filter_set(struct tsk_filter *f, const char *key, const char *value, int64_t
 		if (*value == '\0')
 			return tsk_seterr(err, errlen, TSK_EINVAL, "empty %s id", key);
 		if (add_id(dev ? &f->devices : &f->sensors, dev ? &f->ndevices : &f->nsensors, value) != 0)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		return TSK_OK;
+	}
+	if (strcmp(key, "site") == 0 || strcmp(key, "asset") == 0) {
+		int site = key[0] == 's';
+		if (*value == '\0')
+			return tsk_seterr(err, errlen, TSK_EINVAL, "empty %s", site ? "site" : "asset tag");
+		if (add_id(site ? &f->sites : &f->assets, site ? &f->nsites : &f->nassets, value) != 0)
 			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		return TSK_OK;
 	}
@@ -176,11 +186,47 @@ tsk_sql_param(struct tsk_sql *q, const char *s)
 	return ++q->n;
 }
 
+/*
+ * PostgreSQL's timestamptz runs from 4714-11-24 BC (Julian day 0) to 294276 AD, and has no year 0: RFC
+ * 3339's (proleptic, astronomical) year 0000 is 1 BC, -0001 is 2 BC. tsk_time_format() writes the
+ * astronomical year, which PostgreSQL refuses for years <= 0 ("date/time field value out of range"), so
+ * a time goes to the server in its own spelling: "0001-06-01T00:00:00Z BC" for 0000-06-01. Before the
+ * server's first instant the bound is '-infinity' (no stored row is earlier); int64 microseconds never
+ * reach past its last one.
+ */
+#define PG_MIN_US INT64_C(-210866803200000000) /* 4714-11-24T00:00:00Z BC, in Unix microseconds */
+
+char *
+tsk_sql_time_literal(int64_t us, char *buf)
+{
+	if (us < PG_MIN_US) {
+		snprintf(buf, TSK_TIME_STRLEN, "-infinity");
+		return buf;
+	}
+	tsk_time_format(us, buf);
+	if (buf[0] == '0' && strncmp(buf, "0000-", 5) == 0) {
+		memcpy(buf, "0001", 4);
+		strcat(buf, " BC");
+	} else if (buf[0] == '-') {
+		/* Years -0001 and before: tsk_time_format() writes "-001-..."; rewrite the year as 1 - y BC. */
+		int64_t secs = us / TSK_US_PER_S - (us % TSK_US_PER_S < 0);
+		int64_t days = secs / 86400 - (secs % 86400 < 0);
+		int y, m, d;
+		const char *rest = strchr(buf + 1, '-');
+		char tail[TSK_TIME_STRLEN];
+
+		tsk_time_civil(days, &y, &m, &d);
+		snprintf(tail, sizeof tail, "%s", rest != NULL ? rest : "");
+		snprintf(buf, TSK_TIME_STRLEN, "%04d%.24s BC", 1 - y, tail); /* tail: "-MM-DDTHH:MM:SS.ffffffZ" */
+	}
+	return buf;
+}
+
 int
 tsk_sql_param_time(struct tsk_sql *q, int64_t us)
 {
 	char buf[TSK_TIME_STRLEN];
-	return tsk_sql_param(q, tsk_time_format(us, buf));
+	return tsk_sql_param(q, tsk_sql_time_literal(us, buf));
 }
 
 int
@@ -280,6 +326,22 @@ tsk_filter_id_conds(struct tsk_sql *q, const struct tsk_filter_ids *ids, const c
 	id_cond(q, a, "sensor_id", ids->sen, ids->sen_many);
 }
 
+int
+tsk_filter_has_tags(const struct tsk_filter *f)
+{
+	return f->nsites > 0 || f->nassets > 0;
+}
+
+/* " AND col = $n" for one value, " AND col = ANY($n::text[])" for several. */
+static void
+tag_cond(struct tsk_sql *q, const char *col, const char *const *v, size_t n)
+{
+	if (n == 1)
+		id_cond(q, "", col, tsk_sql_param(q, v[0]), 0);
+	else if (n > 1)
+		id_cond(q, "", col, tsk_sql_param_array(q, v, n), 1);
+}
+
 void
 tsk_filter_where(struct tsk_sql *q, const struct tsk_filter *f)
 {
@@ -287,6 +349,8 @@ tsk_filter_where(struct tsk_sql *q, const struct tsk_filter *f)
 
 	tsk_filter_ids(q, f, &ids);
 	tsk_filter_id_conds(q, &ids, "");
+	tag_cond(q, "site", f->sites, f->nsites);
+	tag_cond(q, "asset_tag", f->assets, f->nassets);
 	if (f->has_from) {
 		tsk_sql_printf(q, " AND ts >= ");
 		tsk_sql_ref(q, tsk_sql_param_time(q, f->from_us), q->settings ? "timestamptz" : NULL);

@@ -23,6 +23,10 @@ struct tsk_filter {
 	size_t ndevices;
 	const char **sensors; /* sensor_id = any of these; none means all sensors */
 	size_t nsensors;
+	const char **sites;   /* the reading's site = any of these; none means any site (or none) */
+	size_t nsites;
+	const char **assets;  /* the reading's asset_tag = any of these; none means any */
+	size_t nassets;
 	int has_from, has_to;
 	int64_t from_us, to_us;  /* inclusive bounds on ts, microseconds since the epoch, UTC */
 	int64_t bucket_us;       /* bucket size for tsk_series_buckets(); 0 = not set (error there) */
@@ -38,11 +42,12 @@ void tsk_filter_free(struct tsk_filter *f);
 /*
  * Sets one filter from user text, validating it (TSK_EINVAL with a one-line reason naming the value):
  *   "device", "sensor"  append one id (repeatable; non-empty)
+ *   "site", "asset"     append one site or asset tag (repeatable; non-empty)
  *   "from", "to"        RFC 3339, relative ("-24h") or epoch, against `now_us`
  *   "bucket"            1m 5m 15m 1h 1d, any Nm Nh Nd (N >= 1; at most 366d)
  *   "limit", "offset"   a decimal integer >= 0
  *   "order"             "asc", "desc" or "any"
- * The strings for "device"/"sensor" are not copied: they must outlive the filter (argv does).
+ * The strings for "device"/"sensor"/"site"/"asset" are not copied: they must outlive the filter (argv does).
  */
 int tsk_filter_set(struct tsk_filter *f, const char *key, const char *value, int64_t now_us, char *err,
     size_t errlen);
@@ -78,6 +83,10 @@ const char *tsk_sql_text(struct tsk_sql *q);
 void tsk_sql_printf(struct tsk_sql *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds a parameter (a copy of s; NULL is SQL NULL) and returns its number (0 once failed). */
 int tsk_sql_param(struct tsk_sql *q, const char *s);
+/* A time as PostgreSQL's timestamptz reads it: RFC 3339 for years 1..294276, "YYYY-...Z BC" for year
+ * 0000 and before (PostgreSQL has no year 0), "-infinity" before its range. buf holds TSK_TIME_STRLEN
+ * bytes; returns buf. Every time parameter goes through it (tsk_sql_param_time). */
+char *tsk_sql_time_literal(int64_t us, char *buf);
 int tsk_sql_param_time(struct tsk_sql *q, int64_t us);
 int tsk_sql_param_ll(struct tsk_sql *q, long long v);
 /* A text[] literal {"a","b"}: quotes and backslashes escaped, so any id goes through as a value. */
@@ -102,7 +111,11 @@ struct tsk_filter_ids {
 void tsk_filter_ids(struct tsk_sql *q, const struct tsk_filter *f, struct tsk_filter_ids *ids);
 /* " AND device_id = ... AND sensor_id = ..." */
 void tsk_filter_id_conds(struct tsk_sql *q, const struct tsk_filter_ids *ids, const char *a);
-/* The raw readings' conditions: " AND" ids, ts >= from, ts <= to (parameters added in that order). */
+/* The raw readings' conditions: " AND" ids, site, asset_tag, ts >= from, ts <= to (parameters added in
+ * that order). Site and asset tag are the reading's own columns (as ingested with it), so they exist on
+ * reading only, not on the rollups: tsk_filter_id_conds never writes them, and a bucket query with
+ * either one aggregates the raw rows (tsk_filter_has_tags). */
+int tsk_filter_has_tags(const struct tsk_filter *f);
 void tsk_filter_where(struct tsk_sql *q, const struct tsk_filter *f);
 /* " ORDER BY col [DESC], device_id, sensor_id" (nothing for TSK_ORDER_ANY), then " LIMIT n" and
  * " OFFSET n" when set. */

@@ -33,6 +33,8 @@ raw_row(void *ctx, const PGresult *r, int i)
 	x.value = tsk_run_f8(r, i, 3);
 	x.unit = tsk_run_text(r, i, 4);
 	x.labels = tsk_run_text(r, i, 5);
+	x.site = tsk_run_text(r, i, 6);
+	x.asset_tag = tsk_run_text(r, i, 7);
 	return c->fn(c->ctx, &x);
 }
 
@@ -49,7 +51,7 @@ tsk_series_raw(PGconn *db, const char *tenant, const struct tsk_filter *f, tsk_s
 	if ((rc = tsk_run_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
 		return rc;
 	tsk_sql_init(&s, 0);
-	tsk_sql_printf(&s, "SELECT ts, device_id, sensor_id, value, unit, %s FROM reading WHERE true",
+	tsk_sql_printf(&s, "SELECT ts, device_id, sensor_id, value, unit, %s, site, asset_tag FROM reading WHERE true",
 	    f->no_labels ? "NULL::text" : "labels::text");
 	tsk_filter_where(&s, f);
 	tsk_filter_order_page(&s, f, "ts");
@@ -114,9 +116,9 @@ tsk_series_reading_json(const struct tsk_series_reading *r)
 {
 	json_t *labels = r->labels != NULL ? json_loads(r->labels, 0, NULL) : NULL;
 
-	return json_pack("{s:o, s:s, s:s, s:f, s:s?, s:o}", "ts", tsk_run_jtime(r->ts_us), "device_id", r->device_id,
-	    "sensor_id", r->sensor_id, "value", r->value, "unit", r->unit, "labels",
-	    labels != NULL ? labels : json_object());
+	return json_pack("{s:o, s:s, s:s, s:f, s:s?, s:o, s:s?, s:s?}", "ts", tsk_run_jtime(r->ts_us), "device_id",
+	    r->device_id, "sensor_id", r->sensor_id, "value", r->value, "unit", r->unit, "labels",
+	    labels != NULL ? labels : json_object(), "site", r->site, "asset_tag", r->asset_tag);
 }
 
 json_t *
@@ -153,6 +155,18 @@ offline_after(PGconn *db, const char *tenant, int64_t *us, char *err, size_t err
 	return rc;
 }
 
+/*
+ * The one online rule (tsk-query(1), ONLINE): a sensor is online when its last reading arrived within the
+ * tenant's offline_after (default 1h) before now; a device is online when one of its sensors is. The
+ * arrival is the catalog's last_seen (the time the ingest sink wrote the reading: a device with a wrong
+ * clock that keeps sending stays online); a sensor without it (a catalog row without last_seen, or no
+ * catalog row: readings loaded by other means) falls back to its newest reading's ts. `c` is the
+ * sensor row, `fallback` the newest ts (or NULL), $now and $off the parameters holding now and
+ * offline_after.
+ */
+#define ONLINE_SQL(c, fallback, now, off) \
+	"coalesce(coalesce(" c ".last_seen, " c ".last_ts, " fallback ") > " now "::timestamptz - " off "::interval, false)"
+
 /* Sensors of one device, from the unique index without reading every row: a loose index scan that
  * jumps from one sensor_id to the next. */
 #define DEVICE_SENSORS_SQL \
@@ -163,11 +177,12 @@ offline_after(PGconn *db, const char *tenant, int64_t *us, char *err, size_t err
 static void fix_times(json_t *arr, const char *const *keys);
 
 int
-tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **out, char *err, size_t errlen)
+tsk_series_latest(PGconn *db, const char *tenant, const char *device, int64_t now_us, json_t **out, char *err,
+    size_t errlen)
 {
 	static const char *const tkeys[] = { "ts", NULL };
 	int64_t off;
-	char offs[32];
+	char offs[32], nows[TSK_TIME_STRLEN];
 	int rc, own;
 
 	if (device == NULL || *device == '\0')
@@ -177,16 +192,18 @@ tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **o
 	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
 		return tsk_run_end(db, own, rc, err, errlen);
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
-	const char *p[] = { device, offs };
+	tsk_sql_time_literal(now_us, nows);
+	const char *p[] = { device, offs, nows };
 	rc = tsk_db_json_rows(db,
 	    DEVICE_SENSORS_SQL
 	    " SELECT json_build_object('device_id', $1::text, 'sensor_id', s.sensor_id,"
 	    " 'ts', to_char(l.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'value', l.value,"
-	    " 'unit', l.unit, 'online', l.ts > now() - $2::interval)::text"
+	    " 'unit', l.unit, 'online', " ONLINE_SQL("c", "l.ts", "$3", "$2") ")::text"
 	    " FROM s CROSS JOIN LATERAL (SELECT ts, value, unit FROM reading r WHERE r.device_id = $1"
-	    " AND r.sensor_id = s.sensor_id ORDER BY ts DESC LIMIT 1) l WHERE s.sensor_id IS NOT NULL"
+	    " AND r.sensor_id = s.sensor_id ORDER BY ts DESC LIMIT 1) l"
+	    " LEFT JOIN sensor c ON c.device_id = $1 AND c.sensor_id = s.sensor_id WHERE s.sensor_id IS NOT NULL"
 	    " ORDER BY s.sensor_id",
-	    2, p, out, err, errlen);
+	    3, p, out, err, errlen);
 	rc = tsk_run_end(db, own, rc, err, errlen);
 	if (rc == TSK_OK)
 		fix_times(*out, tkeys);
@@ -292,7 +309,7 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 	int64_t off, last = INT64_MIN;
 	size_t i;
 	json_t *row;
-	int rc, own;
+	int rc, own, online = 0;
 
 	if (device == NULL || *device == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "summary needs a device (--device ID)");
@@ -301,19 +318,20 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
 		return tsk_run_end(db, own, rc, err, errlen);
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
-	tsk_time_format(now_us, nows);
+	tsk_sql_time_literal(now_us, nows);
 	const char *p[] = { device, nows, offs };
 	rc = tsk_db_json_rows(db,
 	    DEVICE_SENSORS_SQL
 	    " SELECT json_build_object('sensor_id', s.sensor_id, 'unit', l.unit, 'last_value', l.value,"
 	    " 'last_ts', to_char(l.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-	    " 'online', l.ts > $2::timestamptz - $3::interval, 'count_24h', d.n, 'avg_24h', d.avg,"
+	    " 'online', " ONLINE_SQL("c", "l.ts", "$2", "$3") ", 'count_24h', d.n, 'avg_24h', d.avg,"
 	    " 'min_24h', d.min, 'max_24h', d.max)::text"
 	    " FROM s CROSS JOIN LATERAL (SELECT ts, value, unit FROM reading r WHERE r.device_id = $1"
 	    " AND r.sensor_id = s.sensor_id ORDER BY ts DESC LIMIT 1) l"
 	    " CROSS JOIN LATERAL (SELECT count(*) AS n, " AVG_SQL("sum(value::text::numeric)", "count(*)") " AS avg,"
 	    " min(value) AS min, max(value) AS max FROM reading r WHERE r.device_id = $1 AND r.sensor_id = s.sensor_id"
 	    " AND r.ts > $2::timestamptz - interval '24 hours' AND r.ts <= $2::timestamptz) d"
+	    " LEFT JOIN sensor c ON c.device_id = $1 AND c.sensor_id = s.sensor_id"
 	    " WHERE s.sensor_id IS NOT NULL ORDER BY s.sensor_id",
 	    3, p, &sensors, err, errlen);
 	rc = tsk_run_end(db, own, rc, err, errlen);
@@ -328,9 +346,10 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 		int64_t us;
 		if (tsk_time_parse_rfc3339(json_string_value(json_object_get(row, "last_ts")), &us) == TSK_OK && us > last)
 			last = us;
+		online |= json_is_true(json_object_get(row, "online"));
 	}
-	/* The contract's device rule: online when it sent a reading in the last 5 minutes. */
-	*out = json_pack("{s:s, s:b, s:o, s:o}", "device_id", device, "online", last > now_us - 5 * MINUTE_US,
+	/* The one rule (ONLINE_SQL): the device is online when one of its sensors is. */
+	*out = json_pack("{s:s, s:b, s:o, s:o}", "device_id", device, "online", online,
 	    "last_seen", tsk_run_jtime(last), "sensors", sensors);
 	return *out != NULL ? TSK_OK : tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 }
@@ -349,16 +368,15 @@ tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64_t n
 	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
 		return tsk_run_end(db, own, rc, err, errlen);
 	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
-	tsk_time_format(now_us, nows);
+	tsk_sql_time_literal(now_us, nows);
 	const char *p[] = { nows, offs, device };
-	/* Online when the last reading arrived (last_seen; else its timestamp) within offline_after: a
-	 * device with a wrong clock that keeps sending is still online. */
+	/* The one online rule (ONLINE_SQL); every sensor listed here has a catalog row. */
 	rc = tsk_db_json_rows(db,
 	    "SELECT json_build_object('device_id', device_id, 'sensor_id', sensor_id, 'unit', unit, 'type', type,"
 	    " 'last_seen', to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 	    " 'last_ts', to_char(last_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 	    " 'last_value', last_value,"
-	    " 'online', coalesce(coalesce(last_seen, last_ts) > $1::timestamptz - $2::interval, false))::text"
+	    " 'online', " ONLINE_SQL("sensor", "NULL", "$1", "$2") ")::text"
 	    " FROM sensor WHERE $3::text IS NULL OR device_id = $3 ORDER BY device_id, sensor_id",
 	    3, p, out, err, errlen);
 	rc = tsk_run_end(db, own, rc, err, errlen);

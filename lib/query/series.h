@@ -62,6 +62,7 @@ struct tsk_series_reading {
 	double value;
 	const char *unit;   /* NULL when the reading has none */
 	const char *labels; /* JSON object text; NULL when f->no_labels */
+	const char *site, *asset_tag; /* NULL when the reading has none */
 };
 typedef int (*tsk_series_reading_fn)(void *ctx, const struct tsk_series_reading *row);
 
@@ -89,19 +90,22 @@ json_t *tsk_series_stats_json(const struct tsk_series_stats *s);
 
 /*
  * Small answers, returned as JSON arrays (new references):
+ * The online rule, the same in all three: a sensor is online when its last reading arrived (the catalog's
+ * last_seen; without one, its newest reading's ts) within the tenant's offline_after setting (default
+ * 1h) before now_us; a device is online when one of its sensors is.
  * latest:  one row per sensor of the device: {device_id, sensor_id, ts, value, unit, online}.
  * history: interval "auto" (span <= 1h raw, <= 6h 1m, <= 24h 5m, else 1h), "raw", or a bucket size;
  *          f's from/to default to the last 24 h; rows {ts, device_id, sensor_id, value, min, max, count,
  *          interval} with value = avg for buckets (min = max = value, count = 1 for raw), oldest first.
  *          *chosen (may be NULL) receives the interval actually used ("raw", "1m", ...; 8 bytes).
- * summary: one object {device_id, online (a reading in the last 5 minutes), last_seen, sensors: [{sensor_id,
+ * summary: one object {device_id, online (one of its sensors is), last_seen, sensors: [{sensor_id,
  *          unit, last_value, last_ts, online, count_24h, avg_24h, min_24h, max_24h}]}; TSK_ENOTFOUND for
  *          an unknown device.
  * sensors: the catalog {device_id, sensor_id, unit, type, last_seen, last_ts, last_value, online}, online
- *          derived at read time from the tenant's offline_after setting (default 1h); device may be NULL.
+ *          derived at read time; device may be NULL.
  */
-int tsk_series_latest(PGconn *db, const char *tenant, const char *device, json_t **out, char *err,
-    size_t errlen);
+int tsk_series_latest(PGconn *db, const char *tenant, const char *device, int64_t now_us, json_t **out,
+    char *err, size_t errlen);
 int tsk_series_history(PGconn *db, const char *tenant, const struct tsk_filter *f, const char *interval,
     int64_t now_us, json_t **out, char *chosen, char *err, size_t errlen);
 int tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t now_us, json_t **out,
@@ -111,8 +115,9 @@ int tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64
 
 /*
  * Rollups. tsk_series_refresh() brings reading_1m and reading_1h of one tenant up to date with the rows
- * ingested since its watermark, recomputing every bucket those rows touch from the raw rows (late data
- * and duplicates are exact). Safe to run concurrently with itself (it locks the tenant's rollup_state
+ * ingested since its watermark: a bucket those rows touch that has no rollup row yet gets their aggregate
+ * (nothing older can be in it), one that has a row is recomputed from all its raw rows (late data and
+ * duplicates are exact); then the hours that contain them. Safe to run concurrently with itself (it locks the tenant's rollup_state
  * row; a second caller waits, then finds little left) and with ingest: the watermark stays
  * rollup_state.lag (1 minute) behind the clock and before the start of the oldest open transaction, so
  * a row committed late is never skipped. tenant NULL refreshes every tenant in turn.

@@ -111,6 +111,28 @@ is "$(cat "$T/r1" "$T/r2" | grep -o '"rows":[0-9]*' | sort | tr '\n' ' ')" '"row
 	"one of them aggregates the 100 new rows, the other finds nothing left"
 is "$(rollup_ok acme)" 0 "rollups equal the raw aggregates"
 
+# A new bucket is written from the new rows' aggregate; one that already has a rollup row is recomputed
+# from all its raw rows. Bucket 09:00 of d9 gets one row below the coming watermark and one above it (just
+# ingested): the refresh writes the first alone, a query still reads the bucket raw (it is dirty), and the
+# next refresh (lag 0) recomputes the bucket whole. Bucket 09:01 gets a late row into an existing bucket.
+q "INSERT INTO beta.reading (device_id, sensor_id, ts, value, ingested_at) VALUES
+	('d9', 's', '2025-10-18 09:00:10+00', 1.25, (SELECT watermark FROM beta.rollup_state) + interval '1 microsecond'),
+	('d9', 's', '2025-10-18 09:01:10+00', 7, (SELECT watermark FROM beta.rollup_state) + interval '1 microsecond'),
+	('d9', 's', '2025-10-18 09:00:20+00', 2.5, now())" >/dev/null
+tsk query refresh -t beta >/dev/null
+is "$(q "SELECT count || ' ' || sum || ' ' || last FROM beta.reading_1m WHERE device_id = 'd9' AND bucket = '2025-10-18 09:00+00'")" \
+	"1 1.25 1.25" "a new bucket holds the rows up to the watermark"
+is "$(rollup_ok beta)" 0 "beta's rollups equal the raw aggregates where clean"
+is "$(tsk query -t beta buckets --bucket 1m --device d9 --from 2025-10-18T09:00:00Z --to 2025-10-18T09:00:59Z | perl -ne 'print $1 if /"count":\s*(\d+)/')" \
+	2 "a query reads that dirty bucket raw: both rows"
+q "UPDATE beta.rollup_state SET lag = '0'; INSERT INTO beta.reading (device_id, sensor_id, ts, value, ingested_at) VALUES
+	('d9', 's', '2025-10-18 09:01:50+00', 8, now())" >/dev/null
+tsk query refresh -t beta >/dev/null
+is "$(q "SELECT string_agg(count || ' ' || sum || ' ' || last, ', ' ORDER BY bucket) FROM beta.reading_1m WHERE device_id = 'd9'")" \
+	"2 3.75 2.5, 2 15 8" "the next refresh recomputes both buckets whole (the early one and the late one)"
+is "$(rollup_ok beta)" 0 "and the rollups equal the raw aggregates"
+q "UPDATE beta.rollup_state SET lag = '1 minute'" >/dev/null
+
 err=$(tsk query refresh -t nope 2>&1)
 is $? 2 "refresh of an unknown tenant: exit 2"
 like "$err" '^tsk-query: unknown tenant "nope"$' "one line naming it"

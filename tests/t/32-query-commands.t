@@ -58,6 +58,7 @@ is "$(tsk query -t acme raw --device dev-a | wc -l)" 100 "raw: 100 readings unle
 is "$(tsk query -t acme raw --device dev-a --limit 2 --offset 1 | jf value | tr '\n' ' ')" \
 	"$(q "SELECT string_agg(value::text, ' ') || ' ' FROM (SELECT value FROM acme.reading WHERE device_id = 'dev-a' ORDER BY ts DESC, sensor_id OFFSET 1 LIMIT 2) x")" \
 	"raw --limit --offset"
+# A relative --from against the tools' fixed clock (TSK_NOW), and the same instant in the SQL.
 st=$(tsk query -t acme raw --device dev-a --sensor t1 --from -6h --limit 1 --stats | tail -1)
 is "$(jf stats.count stats.avg stats.min stats.max stats.first_ts stats.last_ts <<<"$st")" \
 	"$(q "SELECT concat_ws(' ', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value),
@@ -65,7 +66,7 @@ is "$(jf stats.count stats.avg stats.min stats.max stats.first_ts stats.last_ts 
 	      AND ts >= $AT - interval '6 hours'")" \
 	"raw --stats: count, avg, min, max, first and last ts over the whole filter (not just --limit)"
 tbl=$(tsk query -t acme raw --device dev-b --stats --format table)
-like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels\n' "raw --format table: a header"
+like "$tbl" $'^ts +device_id +sensor_id +value +unit +labels +site +asset_tag\n' "raw --format table: a header (site and asset_tag last)"
 like "$tbl" $'\n\ncount +avg +min +max +first_ts +last_ts\n +1 +61.5 +61.5 +61.5 ' "and the statistics as a second table"
 
 # latest
@@ -97,14 +98,14 @@ like "$tbl" '█' "with bars"
 
 # summary
 s=$(tsk query -t acme summary --device dev-a)
-is "$(jf online sensors.1.sensor_id sensors.2 <<<"$s")" "true t2 null" "summary: dev-a online (a reading in the last 5 minutes), 2 sensors"
+is "$(jf online sensors.1.sensor_id sensors.2 <<<"$s")" "true t2 null" "summary: dev-a online (a sensor of it is), 2 sensors"
 is "$(jf sensors.0.sensor_id sensors.0.last_value sensors.0.online sensors.0.count_24h sensors.0.avg_24h sensors.0.min_24h sensors.0.max_24h <<<"$s")" \
 	"$(q "SELECT concat_ws(' ', 't1', 20, 'true', count(*), (sum(value::text::numeric)::numeric(1000, 40) / count(*))::float8, min(value), max(value))
 	      FROM acme.reading WHERE sensor_id = 't1' AND ts > $AT - interval '24 hours'")" \
 	"summary: t1's last value and 24 h count, avg, min, max"
 is "$(jf sensors.1.sensor_id sensors.1.online sensors.1.count_24h <<<"$s")" 't2 false 10' "summary: t2 offline (3 hours)"
-is "$(tsk query -t acme summary --device dev-b | jf online sensors.0.online)" 'false true' \
-	"summary: dev-b offline (10 minutes > 5), its sensor online (10 minutes < offline_after 1h)"
+is "$(tsk query -t acme summary --device dev-b | jf online sensors.0.online)" 'true true' \
+	"summary: dev-b online, as its sensor (10 minutes < offline_after 1h): one rule for both"
 tsk query -t acme summary --device nope >/dev/null 2>&1
 is $? 2 "summary of an unknown device: exit 2"
 
@@ -113,10 +114,34 @@ is "$(tsk query -t acme sensors | jf device_id sensor_id online | tr '\n' ',')" 
 	"dev-a t1 true,dev-a t2 false,dev-b h1 true," "sensors: online with offline_after 1h (default)"
 tsk tenant set acme offline_after '"5m"' >/dev/null
 is "$(tsk query -t acme sensors | jf online | tr '\n' ',')" "true,false,false," "offline_after 5m: h1 goes offline"
-is "$(tsk query -t acme summary --device dev-b | jf sensors.0.online)" false "and summary agrees"
+is "$(tsk query -t acme summary --device dev-b | jf online sensors.0.online)" "false false" "and summary agrees, for the device too"
 tsk tenant set acme offline_after '"4h"' >/dev/null
 is "$(tsk query -t acme sensors --device dev-a | jf online | tr '\n' ',')" "true,true," "offline_after 4h: t2 online again"
 is "$(tsk query -t acme latest --device dev-a | jf online | tr '\n' ',')" "true,true," "and latest agrees"
+
+# One online rule (issue 8): a sensor is online when its last reading ARRIVED (the catalog's last_seen)
+# within offline_after, whatever its timestamp says; without a catalog row, its newest ts decides; a
+# device is online when one of its sensors is. latest, summary and sensors agree.
+tsk tenant create --slug beta --name Beta >/dev/null
+q "SET search_path = beta;
+   INSERT INTO reading (device_id, sensor_id, ts, value) VALUES
+	('dev-c', 's1', now() - interval '3 days', 1), ('dev-c', 's2', now() - interval '2 hours', 2),
+	('dev-d', 'x', now() - interval '1 minute', 3), ('dev-e', 'y', now() - interval '2 hours', 4);
+   INSERT INTO device (device_id, last_seen) VALUES ('dev-c', now() - interval '1 minute'), ('dev-e', now() - interval '2 hours');
+   INSERT INTO sensor (device_id, sensor_id, last_seen, last_ts, last_value) VALUES
+	('dev-c', 's1', now() - interval '1 minute', now() - interval '3 days', 1),
+	('dev-c', 's2', now() - interval '2 hours', now() - interval '2 hours', 2),
+	('dev-e', 'y', now() - interval '2 hours', now() - interval '2 hours', 4)" >/dev/null
+is "$(tsk query -t beta sensors | jf device_id sensor_id online | tr '\n' ',')" "dev-c s1 true,dev-c s2 false,dev-e y false," \
+	"sensors: s1 online (arrived a minute ago, stamped 3 days ago), s2 and y offline (2 hours)"
+is "$(tsk query -t beta latest --device dev-c | jf sensor_id online | tr '\n' ',')" "s1 true,s2 false," \
+	"latest: the same rule (s1's old timestamp does not make it offline)"
+is "$(tsk query -t beta summary --device dev-c | jf online sensors.0.online sensors.1.online)" "true true false" \
+	"summary: the same rule per sensor; dev-c online because s1 is"
+is "$(tsk query -t beta summary --device dev-e | jf online sensors.0.online)" "false false" \
+	"summary: a device whose sensors are all offline is offline"
+is "$(tsk query -t beta latest --device dev-d | jf online)" true "latest: no catalog row, the newest ts decides (a minute ago)"
+is "$(tsk query -t beta summary --device dev-d | jf online sensors.0.online)" "true true" "summary: the same"
 
 # Formats
 csv=$(tsk query -t acme buckets --bucket 1h --device dev-b --format csv)

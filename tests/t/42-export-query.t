@@ -107,4 +107,25 @@ is $? 75 "database unreachable: exit 75 (try again later)"
 like "$err" '^tsk-export: cannot connect to the database' "database unreachable: says so"
 is "$(cat "$T/keep.csv")" "keep me" "database unreachable: the -o file is untouched"
 
+# --excel-safe (issue 8): text cells a spreadsheet would run as a formula get a quote in front, from the
+# database and from standard input alike; numbers (negative ones too) stay numbers.
+q "INSERT INTO acme.reading (device_id, sensor_id, ts, value, unit) VALUES
+	('=cmd|'' /C calc''!A0', '@sum', '2030-01-01T00:00:00Z', -2.5, '-x'),
+	('+dev', E'\\tt', '2030-01-01T00:00:01Z', 3, 'a;b')" >/dev/null
+printf '%s\r\n' 'ts,device_id,sensor_id,value,unit' \
+	"2030-01-01T00:00:00Z,\"'=cmd|' /C calc'!A0\",\"'@sum\",-2.50,\"'-x\"" \
+	"2030-01-01T00:00:01Z,\"'+dev\",\"'"$'\t'"t\",3.00,\"a;b\"" >"$T/xl.want"
+tsk export raw --tenant acme --from 2030-01-01 --asc --excel-safe >"$T/xl.csv"
+is $? 0 "--excel-safe raw: exit 0"
+cmp -s "$T/xl.csv" "$T/xl.want"
+ok $? "--excel-safe raw: = + @ - TAB cells get a quote in front, ';' is quoted, -2.50 stays a number"
+tsk query -t acme raw --from 2030-01-01 --asc | tsk export --excel-safe >"$T/xl2.csv"
+cmp -s "$T/xl2.csv" "$T/xl.want"
+ok $? "--excel-safe from tsk-query's JSON lines: the same bytes"
+tsk export buckets --tenant acme --bucket 1h --from 2030-01-01 --to 2030-01-01T00:59:59Z --asc --excel-safe >"$T/xlb.csv"
+like "$(sed -n 2p "$T/xlb.csv")" "^2030-01-01T00:00:00Z,\"'\+dev\",\"'"$'\t'"t\",3.00,3.00,3.00,3.00,1"$'\r'"\$" \
+	"--excel-safe buckets: the text columns neutralized, the numbers kept"
+tsk export raw --tenant acme --from 2030-01-01 --asc | tail -n +2 | head -1 >"$T/xl3.csv"
+is "$(tr -d '\r' <"$T/xl3.csv")" "2030-01-01T00:00:00Z,=cmd|' /C calc'!A0,@sum,-2.50,-x" "without --excel-safe: the cells as stored"
+
 done_testing

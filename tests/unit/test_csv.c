@@ -148,6 +148,28 @@ rows(void)
 	is_int(w.bytes, strlen(want), "bytes counted");
 	tsk_csv_free(&w);
 
+	/* excel_safe: text starting with = + - @ TAB CR gets a quote in front (and is quoted), ';' is quoted;
+	 * numbers, counts and times are never touched, other text neither. */
+	struct mem e = { .fail_after = -1 };
+	tsk_csv_init(&w, 64, mem_sink, &e);
+	w.excel_safe = 1;
+	tsk_csv_cstr(&w, "=HYPERLINK(\"x\")");
+	tsk_csv_cstr(&w, "+1");
+	tsk_csv_cstr(&w, "-2");
+	tsk_csv_cstr(&w, "@SUM(A1)");
+	tsk_csv_cstr(&w, "\tx");
+	tsk_csv_cstr(&w, "\rx");
+	tsk_csv_cstr(&w, "a;b");
+	tsk_csv_cstr(&w, "a=b");
+	tsk_csv_cstr(&w, "");
+	tsk_csv_num2(&w, -1.5);
+	tsk_csv_int(&w, -3);
+	tsk_csv_end_row(&w);
+	tsk_csv_flush(&w);
+	is_str(e.buf, "\"'=HYPERLINK(\"\"x\"\")\",\"'+1\",\"'-2\",\"'@SUM(A1)\",\"'\tx\",\"'\rx\",\"a;b\",a=b,,-1.50,-3\r\n",
+	    "excel_safe: formula-like text neutralized, numbers kept");
+	tsk_csv_free(&w);
+
 	struct mem f = { .fail_after = 1 };
 	tsk_csv_init(&w, 16, mem_sink, &f);
 	int rc = TSK_OK;

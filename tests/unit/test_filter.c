@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "core/time.h"
 #include "core/tsk.h"
 #include "query/filter.h"
 
@@ -119,5 +120,18 @@ main(void)
 	f.to_us = 1;
 	is_int(tsk_filter_check(&f, err, sizeof err), TSK_EINVAL, "from after to");
 	tsk_filter_free(&f);
+
+	/* Times in PostgreSQL's spelling: no year 0 (astronomical 0000 is 1 BC), -infinity before its range. */
+	char tb[TSK_TIME_STRLEN];
+	int64_t t;
+	ok(tsk_time_parse("0000-06-01T12:00:00.5Z", 0, &t) == TSK_OK, "year 0000 parses");
+	is_str(tsk_sql_time_literal(t, tb), "0001-06-01T12:00:00.5Z BC", "year 0000 is 1 BC");
+	ok(tsk_time_parse("0000-01-01T00:30:00+01:00", 0, &t) == TSK_OK, "year 0000 with an offset parses");
+	is_str(tsk_sql_time_literal(t, tb), "0002-12-31T23:30:00Z BC", "year -0001 is 2 BC");
+	is_str(tsk_sql_time_literal(INT64_C(-210866803200000000), tb), "4714-11-24T00:00:00Z BC", "PostgreSQL's first day");
+	is_str(tsk_sql_time_literal(INT64_C(-210866803200000001), tb), "-infinity", "before it: -infinity");
+	is_str(tsk_sql_time_literal(INT64_C(253402297200500000), tb), "9999-12-31T23:00:00.5Z", "year 9999 as is");
+	ok(tsk_time_parse("9000000000000000", 0, &t) == TSK_OK, "epoch milliseconds far ahead parse");
+	is_str(tsk_sql_time_literal(t, tb), "287168-08-24T16:00:00Z", "a year past 9999 as is (PostgreSQL reads it)");
 	return done_testing();
 }

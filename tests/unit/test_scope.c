@@ -183,14 +183,14 @@ main(void)
 		clean(db, what);
 
 		json_t *j = NULL;
-		rc = tsk_series_latest(db, slugs[t], devs[t], &j, err, sizeof err);
+		rc = tsk_series_latest(db, slugs[t], devs[t], tsk_now_us(), &j, err, sizeof err);
 		snprintf(what, sizeof what, "round %d, %s, latest", round, slugs[t]);
 		ok(rc == TSK_OK && json_array_size(j) == 1, "%s: one sensor (%s)", what, rc == TSK_OK ? "ok" : err);
 		json_decref(j);
 		j = NULL;
 		clean(db, what);
 
-		rc = tsk_series_latest(db, slugs[t], devs[1 - t], &j, err, sizeof err);
+		rc = tsk_series_latest(db, slugs[t], devs[1 - t], tsk_now_us(), &j, err, sizeof err);
 		snprintf(what, sizeof what, "round %d, %s, latest of the other tenant's device", round, slugs[t]);
 		ok(rc == TSK_OK && json_array_size(j) == 0, "%s: nothing", what);
 		json_decref(j);

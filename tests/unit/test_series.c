@@ -118,10 +118,18 @@ main(void)
 	is_str(s, "{\"bucket\":\"2025-10-17T10:30:00Z\",\"device_id\":\"GW-1\",\"sensor_id\":\"t1\",\"avg\":23.45,"
 	    "\"min\":0.1,\"max\":1e+21,\"last\":0,\"count\":3}", "a bucket row: RFC 3339 Z, shortest numbers");
 	free(s);
-	struct tsk_series_reading r = { now + 500000, "GW-1", "t1", 0.30000000000000004, NULL, "{\"a\": 1}" };
+	struct tsk_series_reading r = { now + 500000, "GW-1", "t1", 0.30000000000000004, NULL, "{\"a\": 1}", NULL, NULL };
 	s = dump(tsk_series_reading_json(&r));
 	is_str(s, "{\"ts\":\"2025-10-17T10:30:00.5Z\",\"device_id\":\"GW-1\",\"sensor_id\":\"t1\","
-	    "\"value\":0.30000000000000004,\"unit\":null,\"labels\":{\"a\":1}}", "a reading: fractions kept, unit null");
+	    "\"value\":0.30000000000000004,\"unit\":null,\"labels\":{\"a\":1},\"site\":null,\"asset_tag\":null}",
+	    "a reading: fractions kept, unit, site and asset tag null");
+	free(s);
+	r.site = "Plant 7";
+	r.asset_tag = "AHU-3";
+	s = dump(tsk_series_reading_json(&r));
+	is_str(s, "{\"ts\":\"2025-10-17T10:30:00.5Z\",\"device_id\":\"GW-1\",\"sensor_id\":\"t1\","
+	    "\"value\":0.30000000000000004,\"unit\":null,\"labels\":{\"a\":1},\"site\":\"Plant 7\",\"asset_tag\":\"AHU-3\"}",
+	    "a reading with its site and asset tag");
 	free(s);
 	struct tsk_series_stats st = { 0 };
 	s = dump(tsk_series_stats_json(&st));
