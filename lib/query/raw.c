@@ -12,6 +12,7 @@
 #include "pg/db.h"
 #include "query/run.h"
 #include "query/series.h"
+#include "registry/settings.h"
 #include "registry/tenant.h"
 
 /* ---- raw rows and their statistics ---- */
@@ -133,24 +134,17 @@ tsk_series_stats_json(const struct tsk_series_stats *s)
 
 /* ---- latest, history, summary, sensors ---- */
 
-/* The tenant's offline_after setting in microseconds (default 1h). */
+/* The tenant's offline_after setting in microseconds (its default when unset), read as every tool
+ * reads settings (registry/settings.h). */
 static int
 offline_after(PGconn *db, const char *tenant, int64_t *us, char *err, size_t errlen)
 {
-	json_t *settings = NULL, *v;
+	json_t *settings = NULL;
 	int rc;
 
-	*us = HOUR_US;
 	if ((rc = tsk_tenant_settings(db, tenant, &settings, err, errlen)) != TSK_OK)
 		return rc;
-	v = json_object_get(settings, "offline_after");
-	if (json_is_string(v)) {
-		if (tsk_duration_parse(json_string_value(v), us) != TSK_OK)
-			rc = tsk_seterr(err, errlen, TSK_EINVAL, "tenant %s: setting offline_after \"%s\" is not a duration",
-			    tenant, json_string_value(v));
-	} else if (json_is_number(v) && json_number_value(v) > 0) {
-		*us = (int64_t)(json_number_value(v) * 1e6); /* a bare number is seconds */
-	}
+	rc = tsk_setting_duration(settings, tenant, "offline_after", us, err, errlen);
 	json_decref(settings);
 	return rc;
 }
