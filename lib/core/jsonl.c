@@ -81,6 +81,11 @@ tsk_jsonl_next(struct tsk_jsonl *r, json_t **out, char *err, size_t errlen)
 
 	if (!tsk_jsonl_next_line(r))
 		return 0;
+	if (r->overlong) {
+		*out = NULL;
+		snprintf(err, errlen, "line %ld: longer than %zu bytes", r->lineno, r->max);
+		return -1;
+	}
 	*out = json_loadb(r->line, r->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (*out == NULL) {
 		snprintf(err, errlen, "line %ld: invalid JSON at column %d: %s", r->lineno, je.column, je.text);

@@ -18,7 +18,8 @@ struct tsk_jsonl {
 void tsk_jsonl_init(struct tsk_jsonl *r, FILE *f);
 void tsk_jsonl_free(struct tsk_jsonl *r);
 /* Reads the next non-blank line. Returns 1 and sets *out (a new reference) for a JSON value, 0 at end
- * of input, -1 for a line that is not JSON (err says why, with the column; r->line still holds it). */
+ * of input, -1 for a line that is not JSON or longer than r->max (err says why, with the column; r->line
+ * still holds it). */
 int tsk_jsonl_next(struct tsk_jsonl *r, json_t **out, char *err, size_t errlen);
 /* Reads the next non-blank raw line: 1, or 0 at end of input. With r->max set, memory stays bounded
  * whatever the input: a longer line comes back cut to max bytes with r->overlong set. */

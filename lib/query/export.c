@@ -233,6 +233,7 @@ tsk_export_jsonl(FILE *in, struct tsk_csv *w, enum tsk_export_layout *layout, ts
 
 	memset(st, 0, sizeof *st);
 	tsk_jsonl_init(&r, in);
+	r.max = TSK_EXPORT_LINE_MAX; /* a row is a few hundred bytes: a huge line is refused, not read whole */
 	if (*layout != TSK_EXPORT_AUTO && tsk_csv_header(w, tsk_export_columns(*layout)) != TSK_OK) {
 		rc = tsk_seterr(err, errlen, w->status, "%s", w->err);
 		goto out;

@@ -19,6 +19,9 @@
 #include "query/s3.h"
 #include "query/series.h"
 
+/* The longest JSON line tsk_export_jsonl reads; a longer one is rejected (and skipped unread). */
+#define TSK_EXPORT_LINE_MAX (1024 * 1024)
+
 enum tsk_export_layout { TSK_EXPORT_AUTO = 0, TSK_EXPORT_BUCKETS, TSK_EXPORT_RAW };
 
 /* "auto", "buckets" (or "bucket"), "raw". TSK_OK or TSK_EINVAL. */

@@ -32,11 +32,18 @@ is "$(cat "$T/err")" "" "tsk-query | head: nothing on stderr either"
 if ldd "$TSK_BUILD/tsk-ingest" | grep -q libasan; then
 	ok 0 "skipped under ASan (its shadow memory needs the address space)"
 	ok 0 "skipped under ASan"
+	ok 0 "skipped under ASan"
+	ok 0 "skipped under ASan"
 else
 	out=$( (head -c 300000000 /dev/zero | tr '\0' 'a'; printf '\n%s\n' "$good") |
 		(ulimit -v 150000; tsk ingest parse 2>"$T/err"))
 	is "$?" 3 "a 300 MB line in 150 MB of address space: rejected, the rest parsed (exit 3)"
 	like "$out $(cat "$T/err")" '"device_id":"d1".*line 1: payload too large' "the next line parsed, line 1 too large"
+	row='{"ts":"2025-10-17T10:00:00Z","device_id":"d1","sensor_id":"s1","value":1.5,"unit":"bar"}'
+	out=$( (head -c 300000000 /dev/zero | tr '\0' 'a'; printf '\n%s\n' "$row") |
+		(ulimit -v 150000; tsk export 2>"$T/err"))
+	is "$?" 3 "tsk-export: the same line rejected in bounded memory (exit 3)"
+	like "$out $(cat "$T/err")" 'd1,s1,1\.50,bar.*line 1: longer than 1048576 bytes' "the next row written, line 1 named"
 fi
 
 # --format table shows control characters from devices as escapes, never raw.
