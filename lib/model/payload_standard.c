@@ -29,7 +29,10 @@ tsk_pl_message_time(struct ctx *c, json_t *msg, int64_t *out)
 }
 
 /* "labels" when it is an object (a copy: readings must not share the input tree) or {}, then unit, type,
- * location and description from the sensor's top level where labels lacks them. NULL if out of memory. */
+ * location and description from the sensor's top level where labels lacks them. A reading has one unit:
+ * labels.unit when it is a non-empty string (labels win, as in the original), else the top-level unit,
+ * which then replaces whatever else labels.unit held; tsk_pl_unit_of reads it back from labels.
+ * NULL if out of memory. */
 json_t *
 tsk_pl_sensor_labels(json_t *s)
 {
@@ -38,8 +41,10 @@ tsk_pl_sensor_labels(json_t *s)
 	json_t *labels = json_is_object(given) ? json_deep_copy(given) : json_object();
 
 	for (size_t i = 0; labels != NULL && i < sizeof copied / sizeof copied[0]; i++) {
-		json_t *v = json_object_get(s, copied[i]);
-		if (v == NULL || json_is_null(v) || json_object_get(labels, copied[i]) != NULL)
+		json_t *v = json_object_get(s, copied[i]), *have = json_object_get(labels, copied[i]);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (have != NULL && !(i == 0 && nonempty_str(have) == NULL && nonempty_str(v) != NULL))
 			continue;
 		if (json_object_set_new(labels, copied[i], json_deep_copy(v)) != 0) {
 			json_decref(labels);
@@ -49,12 +54,13 @@ tsk_pl_sensor_labels(json_t *s)
 	return labels;
 }
 
+/* The reading's unit: labels.unit as tsk_pl_sensor_labels left it (s is not consulted again, so the
+ * column and the label cannot disagree). */
 const char *
 tsk_pl_unit_of(json_t *s, json_t *labels)
 {
-	const char *u = nonempty_str(json_object_get(s, "unit"));
-
-	return u != NULL ? u : nonempty_str(json_object_get(labels, "unit"));
+	(void)s;
+	return nonempty_str(json_object_get(labels, "unit"));
 }
 
 /* Accepted when "sensors" has at least one object with a non-empty sensor_id and a "value" key. */
