@@ -120,6 +120,9 @@ tsk_pl_try_standard(struct ctx *c, json_t *msg)
 		tsk_pl_decline(c, "standard: no sensor has a sensor_id and a value");
 		return TSK_PAYLOAD_NO_FORMAT;
 	}
+	if (json_array_size(sensors) > TSK_PAYLOAD_MAX_RECORDS)
+		return tsk_pl_reject(c, TSK_PAYLOAD_TOO_MANY, "%zu sensors, the limit is %d", json_array_size(sensors),
+		    TSK_PAYLOAD_MAX_RECORDS);
 	if ((device = nonempty_str(json_object_get(msg, "device_id"))) == NULL)
 		device = c->client_id;
 	if (device == NULL)
