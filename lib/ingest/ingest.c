@@ -462,6 +462,7 @@ write_range(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *
 	int rc;
 
 	rc = tsk_sink_write(ing->sink, r + first, n, as_of, ing->unknown + first, &res, err, errlen);
+	atomic_store(&ing->st->conflicts, tsk_sink_conflicts(ing->sink));
 	if (rc == TSK_OK) {
 		for (size_t i = a; i < b; i++)
 			if (u[i].n > 0 && ing->unknown[u[i].first])
@@ -651,7 +652,7 @@ flusher_main(void *arg)
 		}
 		if (!down)
 			logf_(ing, 0, "%s: %s; spooling, retrying",
-			    rc == TSK_ETEMP ? "database unavailable" : "cannot write to the database", err);
+			    tsk_sink_last_conflict(ing->sink) ? "transaction conflict" : "database unavailable", err);
 		else
 			logf_(ing, 2, "still failing: %s", err);
 		down = 1;
@@ -840,15 +841,17 @@ retry_wait(struct tsk_ingest *ing, struct retry *R, int rc, char *err, size_t er
 
 	if (rc != TSK_ETEMP)
 		return rc;
+	/* A write that lost to concurrent writers more times than the sink retries is not an outage: it
+	 * is reported as the conflict it is, and retried the same way. */
+	const char *what = strncmp(err, "transaction conflict", 20) == 0 ? "transaction conflict" : "database unavailable";
 	if (R->down_since == 0) {
 		R->down_since = now;
-		logf_(ing, 0, "database unavailable: %s; retrying for %llds", err,
-		    (long long)(ing->o.retry_for_us / TSK_US_PER_S));
+		logf_(ing, 0, "%s: %s; retrying for %llds", what, err, (long long)(ing->o.retry_for_us / TSK_US_PER_S));
 	}
 	if (now - R->down_since >= ing->o.retry_for_us) {
 		char why[TSK_ERRLEN];
 		snprintf(why, sizeof why, "%s", err); /* err is the destination too */
-		return tsk_seterr(err, errlen, TSK_ETEMP, "database unavailable for %llds: %s",
+		return tsk_seterr(err, errlen, TSK_ETEMP, "%s for %llds: %s", what,
 		    (long long)((now - R->down_since) / TSK_US_PER_S), why);
 	}
 	R->backoff = R->backoff == 0 ? BACKOFF_MIN_MS : R->backoff * 2;

@@ -82,6 +82,13 @@ void tsk_sink_disconnect(struct tsk_sink *s);
 int tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
     unsigned char *unknown, struct tsk_sink_result *res, char *err, size_t errlen);
 
+/* Transactions this sink ran again because they lost to a concurrent writer (deadlock detected,
+ * serialization failure): up to 10 times each, after a short jittered pause. */
+uint64_t tsk_sink_conflicts(const struct tsk_sink *s);
+/* 1 when the last tsk_sink_write failed (TSK_ETEMP) because of such conflicts, retries exhausted: the
+ * database is up, another writer is in the way. */
+int tsk_sink_last_conflict(const struct tsk_sink *s);
+
 /* Whether the tenant exists, with the same caching rule as tsk_sink_write: TSK_OK, TSK_ENOTFOUND, or
  * TSK_ETEMP/TSK_EFAIL when the database cannot say. */
 int tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, char *err, size_t errlen);

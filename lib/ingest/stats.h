@@ -36,6 +36,8 @@ struct tsk_stats {
 	_Atomic uint64_t dead_dropped;  /* rejected messages the dead-letter table had no room for */
 	_Atomic uint64_t batches;       /* transactions committed */
 	_Atomic uint64_t flush_errors;  /* failed flush attempts (database down, ...) */
+	_Atomic uint64_t conflicts;     /* transactions run again after losing to a concurrent writer
+	                                   (deadlock, serialization failure): "flush": {"conflicts"} */
 	_Atomic uint64_t full_waits;    /* times a receiver waited for room in the spool */
 	_Atomic uint64_t mqtt_connects, mqtt_disconnects;
 	_Atomic int mqtt_connected, db_up;
