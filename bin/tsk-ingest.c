@@ -361,6 +361,10 @@ cmd_drain(void *ctx, int argc, char **argv)
 	exitc = tsk_exit_code(rc);
 	if (rc == TSK_EINVAL)
 		exitc = TSK_EXIT_FAIL;
+	/* Corrupt rows were quarantined as dead letters and everything else was stored: like rejected
+	 * lines of stdin, exit 3. */
+	if (rc == TSK_OK && atomic_load(&tsk_spool_counters(sp)->quarantined) > 0)
+		exitc = TSK_EXIT_PARTIAL;
 	if (print_json(o, counters_json(&st, "drain", sp)) != 0)
 		exitc = exitc == 0 ? TSK_EXIT_FAIL : exitc;
 	tsk_ingest_free(ing);

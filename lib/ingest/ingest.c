@@ -531,9 +531,18 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 	int64_t as_of = 0;
 	int rc;
 
+	const struct tsk_spool_counters *sc = tsk_spool_counters(ing->sp);
+	uint64_t q0 = atomic_load(&sc->quarantined);
+
 	if (moved != NULL)
 		*moved = 0;
-	if ((rc = tsk_spool_peek(ing->sp, ing->o.batch, ing->o.batch, b, err, errlen)) != TSK_OK)
+	rc = tsk_spool_peek(ing->sp, ing->o.batch, ing->o.batch, b, err, errlen);
+	if (atomic_load(&sc->quarantined) > q0)
+		logf_(ing, 0, "spool: %llu corrupt message%s (checksum mismatch) quarantined as dead letter%s "
+		    "(reason \"%s\", with the stored bytes); going on with the rest",
+		    (unsigned long long)(atomic_load(&sc->quarantined) - q0), atomic_load(&sc->quarantined) - q0 > 1 ? "s" : "",
+		    atomic_load(&sc->quarantined) - q0 > 1 ? "s" : "", TSK_SPOOL_QUARANTINE_REASON);
+	if (rc != TSK_OK)
 		return rc;
 	if (b->nmsg == 0)
 		return TSK_OK;
@@ -773,6 +782,7 @@ tsk_ingest_spool_stats(struct tsk_spool *sp, struct tsk_stats_spool *out, char *
 	out->file_bytes = s.file_bytes;
 	out->wal_bytes = s.wal_bytes;
 	out->oldest_us = s.oldest_us;
+	out->quarantined = atomic_load(&tsk_spool_counters(sp)->quarantined);
 	if ((out->dead_by = json_object()) == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	if ((rc = tsk_spool_dead_reasons(sp, add_reason, out->dead_by, err, errlen)) != TSK_OK) {

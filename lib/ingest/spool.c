@@ -719,10 +719,11 @@ check_integrity(struct tsk_spool *sp, char *err, size_t errlen)
 		why[n - 2] = '\0';
 	if (rc != SQLITE_DONE)
 		status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt (%s fails: %s); left untouched: "
-		    "move it aside and salvage it with `sqlite3 FILE .recover`", sp->path, name, sqlite3_errmsg(sp->w));
+		    "move it aside (with its -wal file) and salvage what it holds with `sqlite3 FILE .dump`", sp->path, name,
+		    sqlite3_errmsg(sp->w));
 	else if (why[0] != '\0')
 		status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt (%s: %s); left untouched: move it "
-		    "aside and salvage it with `sqlite3 FILE .recover`", sp->path, name, why);
+		    "aside (with its -wal file) and salvage what it holds with `sqlite3 FILE .dump`", sp->path, name, why);
 	sqlite3_finalize(st);
 	return status;
 }
@@ -831,14 +832,11 @@ load_depth(struct tsk_spool *sp, char *err, size_t errlen)
 		int64_t id = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 3);
 		const unsigned char *body = sqlite3_column_blob(st, 4);
 		size_t len = (size_t)sqlite3_column_bytes(st, 4);
-		const char *why = check_row(id, (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int64(st, 2), n, body, len);
-		if (why != NULL) {
-			status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt: message %lld: %s; left "
-			    "untouched: move it aside and salvage it with `sqlite3 FILE .recover`", sp->path,
-			    (long long)id, why);
-			goto done;
-		}
+		/* A row whose checksum fails is counted like the others: peek quarantines it as a dead letter
+		 * when the flusher reaches it, and the rest of the spool flows on. */
+		if (check_row(id, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), n, body,
+		    len) != NULL)
+			cnt_add(&sp->c.corrupt_seen, 1);
 		msgs++;
 		readings += (uint64_t)n;
 		bytes += len;
@@ -1130,6 +1128,64 @@ tsk_spool_batch_free(struct tsk_spool_batch *b)
 	tsk_spool_batch_init(b);
 }
 
+static void
+bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Moves a message row whose checksum fails into the dead letters, in one transaction: its bytes as
+ * the body (the tenant column as the source), the reason QUARANTINE_REASON, then deletes it from msg.
+ * Not subject to max_dead: these bytes exist nowhere else. Called with rmu held (takes wmu). */
+static int
+quarantine(struct tsk_spool *sp, int64_t id, const char *tenant, int64_t received_us, int64_t n,
+    const unsigned char *body, size_t len, const char *why, char *err, size_t errlen)
+{
+	char detail[256];
+	int rc, st;
+
+	snprintf(detail, sizeof detail, "spool message %lld: %s; the body is the row's stored bytes", (long long)id, why);
+	pthread_mutex_lock(&sp->wmu);
+	if ((st = step_simple(sp, sp->begin, "quarantining a corrupt message", err, errlen)) != TSK_OK)
+		goto out;
+	sqlite3_bind_int64(sp->ins_dead, 1, received_us);
+	sqlite3_bind_text(sp->ins_dead, 2, TSK_SPOOL_QUARANTINE_REASON, -1, SQLITE_STATIC);
+	sqlite3_bind_text(sp->ins_dead, 3, detail, -1, SQLITE_STATIC);
+	bind_text_or_null(sp->ins_dead, 4, tenant);
+	if (body != NULL)
+		sqlite3_bind_blob64(sp->ins_dead, 5, body, len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(sp->ins_dead, 5);
+	rc = sqlite3_step(sp->ins_dead);
+	if (rc != SQLITE_DONE)
+		st = sqlerr(sp, sp->w, rc, "quarantining a corrupt message", err, errlen);
+	sqlite3_reset(sp->ins_dead);
+	sqlite3_clear_bindings(sp->ins_dead);
+	if (st == TSK_OK) {
+		sqlite3_bind_int64(sp->del_msg, 1, id);
+		st = step_simple(sp, sp->del_msg, "quarantining a corrupt message", err, errlen);
+	}
+	if (st == TSK_OK)
+		st = step_simple(sp, sp->commit, "quarantining a corrupt message", err, errlen);
+	if (st != TSK_OK) {
+		if (sqlite3_get_autocommit(sp->w) == 0)
+			step_simple(sp, sp->rollback, "rolling back", NULL, 0);
+		goto out;
+	}
+	cnt_sub(&sp->c.depth_msgs, 1);
+	cnt_sub(&sp->c.depth_readings, (uint64_t)n);
+	cnt_sub(&sp->c.depth_bytes, len);
+	cnt_add(&sp->c.depth_dead, 1);
+	cnt_add(&sp->c.dead_put, 1);
+	cnt_add(&sp->c.quarantined, 1);
+out:
+	pthread_mutex_unlock(&sp->wmu);
+	return st;
+}
+
 int
 tsk_spool_peek(struct tsk_spool *sp, size_t max_msgs, size_t max_readings, struct tsk_spool_batch *b,
     char *err, size_t errlen)
@@ -1152,7 +1208,14 @@ tsk_spool_peek(struct tsk_spool *sp, size_t max_msgs, size_t max_readings, struc
 		if (max_readings != 0 && b->nmsg > 0 && b->readings.n + (uint64_t)n > max_readings)
 			break;
 		why = check_row(id, tenant, received_us, n, body, len);
-		if (why == NULL && decode_row(b, id, tenant, received_us, body, len) != 0)
+		if (why != NULL) {
+			/* Its bytes go to the dead letters, the row leaves the spool, the batch goes on: one bad
+			 * row must not hold back every message behind it. */
+			if ((st = quarantine(sp, id, tenant, received_us, n, body, len, why, err, errlen)) != TSK_OK)
+				break;
+			continue;
+		}
+		if (decode_row(b, id, tenant, received_us, body, len) != 0)
 			why = "undecodable body (or out of memory)";
 		if (why != NULL) {
 			st = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt: message %lld: %s", sp->path,
@@ -1237,15 +1300,6 @@ tsk_spool_ack(struct tsk_spool *sp, struct tsk_spool_batch *b, char *err, size_t
 }
 
 /* ---- dead letters ---- */
-
-static void
-bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s != NULL)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
 
 int
 tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason, const char *detail,

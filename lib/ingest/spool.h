@@ -28,9 +28,11 @@
  * and tsk_spool_stats, or stop the tool. Local filesystems only.
  *
  * Opening checks the file and never repairs, empties or recreates it: a file that is not an sqlite
- * database, is torn or truncated, fails PRAGMA quick_check (or integrity_check), carries another
- * application_id or schema version, or holds a message whose checksum does not match, is refused with
- * TSK_EFAIL and a message naming the file, and its bytes are left as they were. A zero-length file is
+ * database, is torn or truncated, fails PRAGMA quick_check (or integrity_check), or carries another
+ * application_id or schema version, is refused with TSK_EFAIL and a message naming the file, and its
+ * bytes are left as they were. A message row whose checksum does not match (a changed byte sqlite
+ * cannot see) does not stop the spool: it is counted on open (counters.corrupt_seen) and quarantined
+ * as a dead letter when peek reaches it. A zero-length file is
  * accepted as a new, empty spool: it is what a crash during the very first open leaves behind, and it
  * holds nothing to lose; but a zero-length file next to a non-empty "-wal" log is refused, because
  * sqlite would delete that log.
@@ -110,7 +112,12 @@ struct tsk_spool_counters {
 	_Atomic uint64_t ack_msgs, ack_readings;
 	_Atomic uint64_t dead_put, dead_full;
 	_Atomic uint64_t depth_msgs, depth_readings, depth_bytes, depth_dead;
+	_Atomic uint64_t corrupt_seen;  /* rows whose checksum failed when the file was opened */
+	_Atomic uint64_t quarantined;   /* such rows peek moved into the dead letters */
 };
+
+/* The dead-letter reason of a message row whose checksum failed (see tsk_spool_peek). */
+#define TSK_SPOOL_QUARANTINE_REASON "corrupt spool row"
 
 /* One dead letter, as tsk_spool_dead_list hands it to the callback (valid during the call only). */
 struct tsk_spool_dead {
@@ -148,8 +155,11 @@ void tsk_spool_batch_clear(struct tsk_spool_batch *b);  /* frees the contents, k
 void tsk_spool_batch_free(struct tsk_spool_batch *b);
 /* Replaces b's contents with the oldest messages, without removing them: at most max_msgs (>= 1)
  * messages and at most max_readings readings (0: no limit), but always the oldest message when the
- * spool is not empty, however many readings it holds. b->nmsg == 0: the spool is empty. TSK_EFAIL if
- * a row is corrupt (the batch is then empty: the flusher should stop, not skip it). */
+ * spool is not empty, however many readings it holds. b->nmsg == 0: the spool is empty. A row whose
+ * checksum fails is quarantined on the way: moved, with its stored bytes, into the dead letters (reason
+ * TSK_SPOOL_QUARANTINE_REASON, counted in counters.quarantined) and deleted from the queue, and the
+ * batch goes on with the next row. TSK_EFAIL when sqlite fails, or a sound row cannot be decoded (out
+ * of memory): the batch is then empty. */
 int tsk_spool_peek(struct tsk_spool *sp, size_t max_msgs, size_t max_readings, struct tsk_spool_batch *b,
     char *err, size_t errlen);
 /* Deletes exactly the batch's message ids, then clears b. Call only after the data is committed

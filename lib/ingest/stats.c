@@ -103,6 +103,8 @@ tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk
 		    "oldest_age_s", age, "dead", (json_int_t)sp->dead,
 		    "dead_by", sp->dead_by != NULL ? json_incref(sp->dead_by) : json_object(),
 		    "file_bytes", (json_int_t)sp->file_bytes, "wal_bytes", (json_int_t)sp->wal_bytes);
+		if (s != NULL)
+			json_object_set_new(s, "quarantined", json_integer((json_int_t)sp->quarantined));
 		if (s == NULL || json_object_set_new(o, "spool", s) != 0) {
 			json_decref(o);
 			return NULL;

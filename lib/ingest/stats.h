@@ -56,12 +56,13 @@ void tsk_stats_skips(struct tsk_stats *st, const struct tsk_payload_info *info);
 struct tsk_stats_spool {
 	uint64_t msgs, readings, bytes, dead, file_bytes, wal_bytes;
 	int64_t oldest_us;  /* 0 when empty */
+	uint64_t quarantined; /* corrupt rows moved to the dead letters by this process */
 	json_t *dead_by;    /* {reason: n} of the dead-letter table, borrowed; may be NULL */
 };
 
 /* {"mode", "pid", "started", "updated", "uptime_s", "received", "accepted", "readings", "spooled",
  *  "stored", "duplicates", "rejected", "rejected_by": {...}, "skipped", "skipped_by": {...}, "spool": {"depth", "readings", "bytes",
- *  "oldest_age_s", "dead", "dead_by", "file_bytes", "wal_bytes"}, "flush": {...}, "db": {...},
+ *  "oldest_age_s", "dead", "dead_by", "quarantined", "file_bytes", "wal_bytes"}, "flush": {...}, "db": {...},
  *  "mqtt": {...}} as a new reference (NULL when out of memory). */
 json_t *tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk_stats_spool *sp);
 

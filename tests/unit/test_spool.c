@@ -622,6 +622,74 @@ refuses(const char *path, const char *why, const char *what)
 	tsk_spool_close(sp);
 }
 
+/* Damage inside rows' bytes that sqlite cannot see: opening refuses the file (sqlite saw it after all),
+ * or opens it with the damaged rows counted (corrupt_seen) and leaves the bytes alone; draining it then
+ * quarantines exactly those rows as dead letters, with their bytes, and delivers every other message.
+ * *quarantined receives how many it quarantined (0 when refused). */
+struct dead_seen {
+	int n;
+	size_t bytes;
+	char detail[256];
+};
+
+static int
+count_quarantined(void *arg, const struct tsk_spool_dead *d)
+{
+	struct dead_seen *q = arg;
+
+	if (strcmp(d->reason, TSK_SPOOL_QUARANTINE_REASON) == 0) {
+		q->n++;
+		q->bytes = d->len;
+		snprintf(q->detail, sizeof q->detail, "%s", d->detail != NULL ? d->detail : "");
+	}
+	return 0;
+}
+
+static void
+quarantines(const char *path, const char *what, int *quarantined)
+{
+	struct tsk_spool *sp = NULL;
+	struct tsk_spool_batch batch;
+	struct dead_seen q = { 0, 0, "" };
+	uint64_t seen, delivered = 0;
+	int rc;
+
+	*quarantined = 0;
+	err[0] = '\0';
+	rc = tsk_spool_open(path, NULL, &sp, err, sizeof err);
+	if (rc != TSK_OK) {
+		ok(rc == TSK_EFAIL && sp == NULL && strstr(err, "corrupt") != NULL, "%s: refused as corrupt (%s)", what, err);
+		return;
+	}
+	seen = tsk_spool_counters(sp)->corrupt_seen;
+	ok(seen >= 1 && tsk_spool_counters(sp)->depth_msgs == 400, "%s: opens, %llu damaged rows counted, depth 400",
+	    what, (unsigned long long)seen);
+	tsk_spool_batch_init(&batch);
+	for (;;) {
+		if ((rc = tsk_spool_peek(sp, 50, 0, &batch, err, sizeof err)) != TSK_OK || batch.nmsg == 0)
+			break;
+		delivered += batch.nmsg;
+		if ((rc = tsk_spool_ack(sp, &batch, err, sizeof err)) != TSK_OK)
+			break;
+	}
+	if (rc != TSK_OK) {
+		/* sqlite met the damage itself while reading (a broken record header): an error, never a
+		 * wrong row. */
+		ok(strstr(err, "malformed") != NULL || strstr(err, "corrupt") != NULL, "%s: sqlite reports it (%s)", what, err);
+		tsk_spool_batch_free(&batch);
+		tsk_spool_close(sp);
+		return;
+	}
+	tsk_spool_dead_list(sp, NULL, 0, 0, count_quarantined, &q, err, sizeof err);
+	*quarantined = q.n;
+	ok((uint64_t)q.n == seen && tsk_spool_counters(sp)->quarantined == seen && delivered + seen == 400 &&
+	    tsk_spool_counters(sp)->depth_msgs == 0,
+	    "%s: %llu delivered, %d quarantined as dead letters, the spool is empty", what,
+	    (unsigned long long)delivered, q.n);
+	tsk_spool_batch_free(&batch);
+	tsk_spool_close(sp);
+}
+
 /* A clean spool to damage: 400 messages of 3 readings with labels, and some dead letters. */
 static unsigned char *
 make_base(const char *path, size_t *len)
@@ -663,7 +731,7 @@ test_corrupt(void)
 	size_t len, psize;
 	unsigned char *b = make_base(base, &len), *c;
 	struct tsk_spool *sp;
-	int hit = 0;
+	int hit = 0, q = 0;
 
 	ok(b != NULL && len > 8 * 4096 && !exists(in_dir("base.db-wal")), "fixture: a clean %zu-byte spool", len);
 	if (b == NULL || len < 8 * 4096 || (c = malloc(len)) == NULL)
@@ -700,7 +768,7 @@ test_corrupt(void)
 		unlink(p);
 		spit(p, c, len);
 		snprintf(what, sizeof what, "garbage in the middle of page %zu", pg + 1);
-		refuses(p, "corrupt", what);
+		quarantines(p, what, &q);
 		hit++;
 	}
 	ok(hit >= 4, "tried %d data pages", hit);
@@ -726,7 +794,16 @@ test_corrupt(void)
 		c[(m - b) + 3] ^= 0x01;
 		unlink(p);
 		spit(p, c, len);
-		refuses(p, "checksum mismatch", "one bit flipped inside a row");
+		quarantines(p, "one bit flipped inside a row", &q);
+		is_int(q, 1, "one bit flipped inside a row: exactly that row quarantined");
+		/* Its bytes, as stored (with the flipped bit), are the dead letter's body. */
+		struct tsk_spool *sp2 = open_ok(p, NULL);
+		struct dead_seen d = { 0, 0, "" };
+		if (sp2 != NULL)
+			tsk_spool_dead_list(sp2, TSK_SPOOL_QUARANTINE_REASON, 0, 0, count_quarantined, &d, err, sizeof err);
+		ok(d.n == 1 && d.bytes > 100 && strstr(d.detail, "checksum mismatch") != NULL,
+		    "the dead letter keeps the row's %zu bytes and says why (%s)", d.bytes, d.detail);
+		tsk_spool_close(sp2);
 	}
 	memcpy(c, b, len);
 	c[16] = 0x03;   /* page size 0x03xx: not a power of two */
