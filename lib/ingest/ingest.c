@@ -24,7 +24,7 @@
 #define DEAD_BODY_MAX (1024 * 1024)
 
 /* What became of one message (or input line) of a batch. */
-enum outcome { OUT_OK, OUT_UNKNOWN_TENANT, OUT_DB_REJECTED };
+enum outcome { OUT_OK, OUT_UNKNOWN_TENANT, OUT_DB_REJECTED, OUT_FUTURE };
 
 /* A message of a batch: readings [first, first + n). */
 struct unit {
@@ -32,7 +32,8 @@ struct unit {
 	long tag;           /* stdin: the line number */
 	int64_t received_us;
 	enum outcome out;
-	char *detail;       /* why the database refused it (OUT_DB_REJECTED), owned */
+	char *detail;       /* why the database refused it (OUT_DB_REJECTED) or it is too far ahead
+	                       (OUT_FUTURE), owned */
 };
 
 struct units {
@@ -508,6 +509,77 @@ write_units(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *
 	return write_range(ing, us, r, 0, us->n, as_of, err, errlen);
 }
 
+/* ---- max_future: how far after its arrival a reading's time may be ---- */
+
+/* The first of r[0 .. n) whose time is more than max_us after arrival_us, or NULL. */
+static const struct tsk_reading *
+too_far_ahead(const struct tsk_reading *r, size_t n, int64_t arrival_us, int64_t max_us)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].ts_us > arrival_us && r[i].ts_us - arrival_us > max_us)
+			return &r[i];
+	return NULL;
+}
+
+static void
+future_detail(char *buf, size_t len, const struct tsk_reading *r, int64_t arrival_us, int64_t max_us)
+{
+	char t[TSK_TIME_STRLEN], a[TSK_TIME_STRLEN], d[32];
+	int64_t s = max_us / TSK_US_PER_S;
+
+	if (s % 86400 == 0)
+		snprintf(d, sizeof d, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(d, sizeof d, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(d, sizeof d, "%lldm", (long long)(s / 60));
+	else
+		snprintf(d, sizeof d, "%llds", (long long)s);
+	snprintf(buf, len, "%.64s/%.64s at %s is more than max_future (%s) after its arrival at %s", r->device_id,
+	    r->sensor_id, tsk_time_format(r->ts_us, t), d, tsk_time_format(arrival_us, a));
+}
+
+/* Writes only the units not marked OUT_FUTURE: their readings copied (shallow) into one contiguous
+ * array, as write_units needs, and the outcomes copied back. */
+static int
+write_kept(struct tsk_ingest *ing, struct units *all, const struct tsk_reading *r, int64_t as_of, char *err,
+    size_t errlen)
+{
+	struct units ku = { 0 };
+	struct tsk_reading *kept;
+	size_t nk = 0, total = 0;
+	int rc;
+
+	for (size_t i = 0; i < all->n; i++)
+		total += all->v[i].out == OUT_FUTURE ? 0 : all->v[i].n;
+	if ((kept = malloc((total > 0 ? total : 1) * sizeof *kept)) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	for (size_t i = 0; i < all->n; i++) {
+		struct unit *u = &all->v[i];
+		if (u->out == OUT_FUTURE)
+			continue;
+		if (units_add(&ku, nk, u->n, (long)i, u->received_us) == NULL) {
+			free(kept);
+			free(ku.v);
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		}
+		memcpy(kept + nk, r + u->first, u->n * sizeof *kept);
+		nk += u->n;
+	}
+	rc = write_units(ing, &ku, kept, nk, as_of, err, errlen);
+	for (size_t k = 0; k < ku.n; k++) {
+		struct unit *u = &all->v[ku.v[k].tag];
+		u->out = ku.v[k].out;
+		free(u->detail);
+		u->detail = ku.v[k].detail;
+		ku.v[k].detail = NULL;
+	}
+	units_clear(&ku);
+	free(ku.v);
+	free(kept);
+	return rc;
+}
+
 /* The readings of a message as a JSON array: the body of its dead letter. */
 static char *
 readings_json(const struct tsk_reading *r, size_t n)
@@ -553,7 +625,30 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 		if (b->msg[i].received_us > as_of)
 			as_of = b->msg[i].received_us;
 	}
-	if ((rc = write_units(ing, &ing->u, b->readings.v, b->readings.n, as_of, err, errlen)) != TSK_OK) {
+	/* A message with a reading further after its arrival than its tenant's max_future allows is a
+	 * dead letter, not written: one reading at 9999-12-31 would stay a sensor's latest value forever. */
+	size_t nfuture = 0;
+	for (size_t i = 0; i < b->nmsg; i++) {
+		const struct tsk_spool_entry *m = &b->msg[i];
+		const struct tsk_reading *far;
+		int64_t maxf;
+		char detail[TSK_ERRLEN];
+		rc = tsk_sink_tenant_limits(ing->sink, m->tenant, m->received_us, &maxf, err, errlen);
+		if (rc == TSK_ENOTFOUND)
+			continue;  /* the write flags it as an unknown tenant */
+		if (rc != TSK_OK)
+			break;
+		if ((far = too_far_ahead(b->readings.v + m->first, m->n, m->received_us, maxf)) != NULL) {
+			future_detail(detail, sizeof detail, far, m->received_us, maxf);
+			ing->u.v[i].out = OUT_FUTURE;
+			ing->u.v[i].detail = strdup(detail);
+			nfuture++;
+		}
+	}
+	if (rc == TSK_OK || rc == TSK_ENOTFOUND)
+		rc = nfuture == 0 ? write_units(ing, &ing->u, b->readings.v, b->readings.n, as_of, err, errlen) :
+		    write_kept(ing, &ing->u, b->readings.v, as_of, err, errlen);
+	if (rc != TSK_OK) {
 		atomic_fetch_add(&ing->st->flush_errors, 1);
 		atomic_store(&ing->st->last_error_us, tsk_now_us());
 		atomic_store(&ing->st->db_up, 0);
@@ -574,6 +669,9 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 		if (u->out == OUT_UNKNOWN_TENANT) {
 			reason = TSK_STATS_UNKNOWN_TENANT;
 			snprintf(detail, sizeof detail, "no tenant \"%s\"", m->tenant);
+		} else if (u->out == OUT_FUTURE) {
+			reason = TSK_STATS_FUTURE;
+			snprintf(detail, sizeof detail, "%s", u->detail != NULL ? u->detail : "too far in the future");
 		} else {
 			reason = TSK_STATS_DB_REJECTED;
 			snprintf(detail, sizeof detail, "%s", u->detail != NULL ? u->detail : "refused by the database");
@@ -1030,7 +1128,9 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 		/* Every reading of a line has the line's tenant. Checking it here (cached; a query only for a
 		 * slug not seen yet) lets the reject file carry the line itself. */
 		const char *slug = rs->v[prev].tenant;
-		while ((rc = tsk_sink_tenant_exists(lookup, slug, tenant_as_of(), err, errlen)) == TSK_ETEMP)
+		const struct tsk_reading *far;
+		int64_t maxf;
+		while ((rc = tsk_sink_tenant_limits(lookup, slug, tenant_as_of(), &maxf, err, errlen)) == TSK_ETEMP)
 			if ((rc = retry_wait(ing, &R, rc, err, errlen)) != TSK_OK)
 				goto out;
 		if (rc == TSK_ENOTFOUND) {
@@ -1040,6 +1140,14 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 		}
 		if (rc != TSK_OK)
 			goto out;
+		/* The tenant's max_future, against the time the line was read. */
+		if ((far = too_far_ahead(rs->v + prev, rs->n - prev, now, maxf)) != NULL) {
+			char detail[TSK_ERRLEN];
+			future_detail(detail, sizeof detail, far, now, maxf);
+			readings_truncate(rs, prev);
+			line_reject(&L, rd.lineno, TSK_STATS_FUTURE, detail, rd.line, rd.len);
+			continue;
+		}
 		retry_ok(ing, &R);
 		if (units_add(&cur->u, prev, rs->n - prev, rd.lineno, now) == NULL) {
 			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");

@@ -25,6 +25,7 @@ struct tenant {
 	char *slug;
 	char *schema;   /* the schema name, unquoted */
 	char *sql[3];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG), built on first use */
+	int64_t max_future_us; /* its max_future setting, or TSK_SINK_MAX_FUTURE_DEFAULT */
 	int used;       /* in the current batch */
 	size_t pos;     /* its index in s->order for the current batch */
 	size_t fill;    /* group_rows scratch */
@@ -134,7 +135,8 @@ load_tenants(struct tsk_sink *s, char *err, size_t errlen)
 	struct tenant *t;
 	int rc, n;
 
-	rc = tsk_db_exec(s->db, "SELECT slug, schema_name FROM public.tenant", 0, NULL, &res, err, errlen);
+	rc = tsk_db_exec(s->db, "SELECT slug, schema_name, settings->>'max_future' FROM public.tenant", 0, NULL, &res,
+	    err, errlen);
 	if (rc != TSK_OK)
 		return rc;
 	n = PQntuples(res);
@@ -147,6 +149,10 @@ load_tenants(struct tsk_sink *s, char *err, size_t errlen)
 	for (int i = 0; i < n; i++) {
 		t[i].slug = strdup(PQgetvalue(res, i, 0));
 		t[i].schema = strdup(PQgetvalue(res, i, 1));
+		/* Absent or not a duration (the registry validates it; this only reads): the default. */
+		if (PQgetisnull(res, i, 2) || tsk_duration_parse(PQgetvalue(res, i, 2), &t[i].max_future_us) != TSK_OK ||
+		    t[i].max_future_us <= 0)
+			t[i].max_future_us = TSK_SINK_MAX_FUTURE_DEFAULT;
 		s->nt++;
 		if (t[i].slug == NULL || t[i].schema == NULL) {
 			PQclear(res);
@@ -226,6 +232,33 @@ tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, c
 	if (find_tenant(s, slug) >= 0)
 		return TSK_OK;
 	return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant \"%s\"", slug);
+}
+
+/* The tenant list (with the settings read from it) is read again when it is older than this, so a
+ * changed max_future takes effect within a minute without a query per batch. */
+#define SETTINGS_MAX_AGE_US (60 * TSK_US_PER_S)
+
+int
+tsk_sink_tenant_limits(struct tsk_sink *s, const char *slug, int64_t as_of_us, int64_t *max_future_us, char *err,
+    size_t errlen)
+{
+	int rc;
+	long k;
+
+	*max_future_us = TSK_SINK_MAX_FUTURE_DEFAULT;
+	if ((rc = tsk_sink_connect(s, err, errlen)) != TSK_OK)
+		return rc;
+	if (tsk_now_us() - s->loaded_us > SETTINGS_MAX_AGE_US && (rc = load_tenants(s, err, errlen)) != TSK_OK)
+		return rc;
+	if ((k = find_tenant(s, slug)) < 0 && s->loaded_us <= as_of_us) {
+		if ((rc = load_tenants(s, err, errlen)) != TSK_OK)
+			return rc;
+		k = find_tenant(s, slug);
+	}
+	if (k < 0)
+		return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant \"%s\"", slug);
+	*max_future_us = s->t[k].max_future_us;
+	return TSK_OK;
 }
 
 /* --- binary COPY encoding ------------------------------------------------------------------------ */

@@ -82,6 +82,16 @@ void tsk_sink_disconnect(struct tsk_sink *s);
 int tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
     unsigned char *unknown, struct tsk_sink_result *res, char *err, size_t errlen);
 
+/* How far after its arrival a reading's time may be, when the tenant's settings do not say
+ * (max_future, a duration): one day. */
+#define TSK_SINK_MAX_FUTURE_DEFAULT (INT64_C(86400) * 1000000)
+
+/* tsk_sink_tenant_exists, and the tenant's max_future setting in *max_future_us (the default when it is
+ * absent or not a duration). The settings are read with the tenant list, which is read again when it
+ * is older than a minute. */
+int tsk_sink_tenant_limits(struct tsk_sink *s, const char *slug, int64_t as_of_us, int64_t *max_future_us, char *err,
+    size_t errlen);
+
 /* Transactions this sink ran again because they lost to a concurrent writer (deadlock detected,
  * serialization failure): up to 10 times each, after a short jittered pause. */
 uint64_t tsk_sink_conflicts(const struct tsk_sink *s);

@@ -24,6 +24,8 @@ tsk_stats_reason_str(int reason)
 		return "database rejected";
 	if (reason == TSK_STATS_NO_READINGS)
 		return "no readings";
+	if (reason == TSK_STATS_FUTURE)
+		return "too far in the future";
 	return tsk_payload_reason_str((enum tsk_payload_reason)reason);
 }
 

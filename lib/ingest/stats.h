@@ -19,6 +19,8 @@ enum {
 	TSK_STATS_UNKNOWN_TENANT = TSK_PAYLOAD_NREASONS, /* "unknown tenant": the slug names no tenant */
 	TSK_STATS_DB_REJECTED,                            /* "database rejected": PostgreSQL refused it */
 	TSK_STATS_NO_READINGS,                            /* "no readings": parsed, but every sensor was skipped */
+	TSK_STATS_FUTURE,                                 /* "too far in the future": a reading's time is more than
+	                                                   * the tenant's max_future after its arrival */
 	TSK_STATS_NREASONS
 };
 

@@ -148,7 +148,9 @@ ms_to_us(double ms, int64_t *out)
 int
 tsk_pl_rfc3339_to_us(const char *s, int64_t *out)
 {
-	return tsk_time_parse_rfc3339(s, out) == TSK_OK && us_valid(*out) ? 0 : -1;
+	if (tsk_time_parse_rfc3339(s, out) != TSK_OK)
+		return -1;
+	return us_valid(*out) ? 0 : -2;
 }
 
 /* A "ts": milliseconds as a number or a numeric string (an EMQX body template may quote it), or an

@@ -17,11 +17,15 @@ tsk_pl_message_time(struct ctx *c, json_t *msg, int64_t *out)
 	json_t *stamp = json_object_get(msg, "timestamp"), *ts = json_object_get(msg, "ts");
 
 	if (stamp != NULL && !json_is_null(stamp)) {
-		if (!json_is_string(stamp) || tsk_pl_rfc3339_to_us(json_string_value(stamp), out) != 0)
+		int r = json_is_string(stamp) ? tsk_pl_rfc3339_to_us(json_string_value(stamp), out) : -1;
+		if (r == -2)
+			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"timestamp\" is before 1970 (or after 9999)");
+		if (r != 0)
 			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"timestamp\" is not an RFC 3339 time");
 	} else if (ts != NULL && !json_is_null(ts)) {
 		if (tsk_pl_ts_to_us(ts, out) != 0)
-			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"ts\" is neither milliseconds nor RFC 3339");
+			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"ts\" is neither milliseconds nor RFC 3339 "
+			    "between 1970 and 9999");
 	} else {
 		*out = c->has_env_ts ? c->env_ts_us : c->arrival_us;
 	}
