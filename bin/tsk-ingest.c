@@ -451,7 +451,12 @@ cmd_dead(void *ctx, int argc, char **argv)
 
 	if (argc > (purge ? 1 : 0))
 		return tsk_cli_usage("usage: dead [--reason R] [--limit N] | dead purge");
-	if ((rc = open_spool(o, 1, &sp)) != TSK_OK) {
+	/* The dead letters' own file, shared: this works while tsk-ingest mqtt runs. A spool that has not
+	 * been opened since dead letters moved out of it still has them inside: open it (and move them). */
+	rc = tsk_spool_dead_open(o->spool_path, &o->so, &sp, o->cli.err, sizeof o->cli.err);
+	if (rc == TSK_ENOTFOUND)
+		rc = open_spool(o, 1, &sp);
+	if (rc != TSK_OK) {
 		tsk_err("%s", o->cli.err);
 		return tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
 	}

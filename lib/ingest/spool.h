@@ -12,9 +12,9 @@
  * through tsk_spool_ack, which the flusher calls after its PostgreSQL COMMIT; a crash between the two
  * replays the batch, and the unique key on reading(device_id, sensor_id, ts) absorbs the duplicates.
  *
- * Threads: one handle serves every thread of the process. It holds two sqlite connections: a write
- * connection (put, put_batch, dead_put, ack, dead_purge), serialised by a mutex, and a read connection
- * (peek, stats, dead_count, dead_reasons, dead_list), serialised by a second mutex. WAL lets the read
+ * Threads: one handle serves every thread of the process. It holds two sqlite connections to the spool:
+ * a write connection (put, put_batch, ack), serialised by a mutex, and a read connection (peek, stats),
+ * serialised by a second mutex; and a third, to the dead-letter file (dead_*), under a third mutex. WAL lets the read
  * connection run while the write connection commits, so a flusher's peek never stalls the MQTT thread's
  * puts; ack is a write and takes turns with puts (sqlite allows one writer at a time anyway).
  * Callbacks run with the read mutex held: they may call put/ack but not peek/stats/dead_*.
@@ -37,9 +37,16 @@
  * holds nothing to lose; but a zero-length file next to a non-empty "-wal" log is refused, because
  * sqlite would delete that log.
  *
+ * Dead letters are kept in a file of their own beside the spool, "<spool>.dead" (PRAGMA application_id
+ * 0x54534B44 "TSKD"; table dead below), opened with sqlite's default VFS in WAL mode: unlike the spool
+ * it is shared, so another process may list and purge dead letters while tsk-ingest runs
+ * (tsk_spool_dead_open). A spool written before keeps them in its own dead table: the first open moves
+ * them to the file.
+ *
  * Format (schema version 1, PRAGMA user_version; PRAGMA application_id 0x54534B53 "TSKS"):
  *   msg(id INTEGER PRIMARY KEY, tenant TEXT, received_us INTEGER, n INTEGER, body BLOB)
  *   dead(id INTEGER PRIMARY KEY, received_us INTEGER, reason TEXT, detail TEXT, source TEXT, body BLOB)
+ *   (in the spool: empty once moved; in "<spool>.dead": the dead letters)
  * msg.body is a compact binary encoding of the normalized readings: a version byte, the reading count,
  * then per reading its strings (length-prefixed), ts_us as 8 bytes, the value as its 8 IEEE-754 bytes
  * (so every double, -0.0 included, comes back bit for bit), present/absent flags for unit, site and
@@ -133,6 +140,12 @@ struct tsk_spool_dead {
 /* Opens or creates the spool at path. TSK_OK; TSK_ENOTFOUND (opts->must_exist); TSK_ETEMP (locked by
  * another process, or busy); TSK_EFAIL (unusable file, corrupt, I/O; err names the file and why). */
 int tsk_spool_open(const char *path, const struct tsk_spool_opts *opts, struct tsk_spool **out,
+    char *err, size_t errlen);
+/* Opens only the dead letters of the spool at spool_path ("<spool>.dead"): no lock on the spool, so
+ * it works while a tsk-ingest process has the spool open. Only tsk_spool_dead_*, tsk_spool_stats (its
+ * dead field) and tsk_spool_close may be used on the handle. TSK_ENOTFOUND when there is no such file
+ * (no spool, or one not opened since dead letters moved out of it). */
+int tsk_spool_dead_open(const char *spool_path, const struct tsk_spool_opts *opts, struct tsk_spool **out,
     char *err, size_t errlen);
 /* Closes both connections (the last close checkpoints the log into the database file and removes
  * it). Only once no other thread uses the handle. NULL is a no-op. */

@@ -2,7 +2,9 @@
 # Faults inside the ingest pipeline (issue 8): a spool row whose checksum fails is quarantined as a dead
 # letter with its bytes, and the other messages are stored (before: drain and mqtt exited 1 and the 199
 # good messages stayed stuck); readings too far in the future for the tenant's max_future (default 1d)
-# or before 1970 are rejected with the reason, in the reject file (stdin) and the dead letters (spool).
+# or before 1970 are rejected with the reason, in the reject file (stdin) and the dead letters (spool);
+# dead letters can be listed and purged while tsk-ingest mqtt runs (before: "in use by another
+# process").
 . "$(dirname "$0")/../lib/tap.sh"
 fresh_db t_ingest_faults
 tsk tenant create --slug flt --name Faults >/dev/null
@@ -86,5 +88,41 @@ is "$(printf '%s\n' "$dead" | grep -c .)" 3 "3 dead letters"
 like "$(printf '%s\n' "$dead" | head -1)" '"detail":"far/s1 at 2032-.* is more than max_future \(1d\) after its arrival at 2025-10-20T00:00:00Z".*"source":"flt"' \
 	"a dead letter: reason, detail, tenant"
 unset TSK_NOW
+
+# ---- dead letters while tsk-ingest mqtt runs ----
+own_broker
+SP2=$T/live.db
+pub() { mosquitto_pub -p "$TSK_TEST_MQTT_PORT" -h 127.0.0.1 -q 1 "$@"; }
+subscribed() { grep -q '"connected":true' "$SP2.stats" 2>/dev/null; }
+dead_count_is() { [ "$(tsk ingest dead --spool "$SP2" 2>/dev/null | grep -c .)" = "$1" ]; }
+"$TSK_BUILD/tsk-ingest" mqtt --url "mqtt://127.0.0.1:$TSK_TEST_MQTT_PORT" --spool "$SP2" --client-id t29-ingest \
+	--flush-interval 50ms 2>>"$T/live.log" &
+ING=$!
+wait_for 20 subscribed
+ok $? "tsk-ingest mqtt runs"
+pub -t tenants/flt/devices/live/sensors/s -m 'not json'
+pub -t tenants/flt/devices/live/sensors/s -m '{"value": "warm"}'
+wait_for 15 dead_count_is 2
+ok $? "tsk-ingest dead lists the running process's dead letters"
+dead=$(tsk ingest dead --spool "$SP2" 2>"$T/dead.err")
+is $? 0 "dead exits 0 while the spool is in use (stderr: $(cat "$T/dead.err"))"
+like "$(printf '%s\n' "$dead" | head -1)" '"reason":"not json".*"source":"tenants/flt/devices/live/sensors/s".*"body":"not json"' \
+	"the first: reason, topic, payload"
+is "$(tsk ingest dead --spool "$SP2" --reason 'no format accepts the payload' | grep -c .)" 1 "--reason works too"
+out=$(tsk ingest dead purge --spool "$SP2")
+is $? 0 "dead purge exits 0 while the spool is in use"
+like "$out" '"purged":2' "two purged"
+is "$(tsk ingest dead --spool "$SP2" | grep -c .)" 0 "none left"
+pub -t tenants/flt/devices/live/sensors/s -m '{'
+wait_for 15 dead_count_is 1
+ok $? "the running process goes on storing dead letters after the purge"
+kill -0 $ING
+ok $? "tsk-ingest mqtt still runs"
+stats_dead_is() { [ "$(grep -o '"dead":[0-9]*' "$SP2.stats" | cut -d: -f2)" = "$1" ]; }
+wait_for 15 stats_dead_is 1
+ok $? "its stats count the dead letters that are left (1)"
+kill -TERM $ING
+wait $ING
+is $? 0 "SIGTERM: exit 0"
 
 done_testing

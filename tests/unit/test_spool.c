@@ -322,6 +322,8 @@ done:
 	tsk_readings_free(&rs);
 }
 
+static void sql_exec(const char *path, const char *sql);
+
 /* ---- dead letters ---- */
 
 struct reasons {
@@ -408,7 +410,43 @@ test_dead(void)
 	is_int(purged, 3, "3 purged");
 	tsk_spool_dead_count(sp, "parse", &n, err, sizeof err);
 	is_int(n, 1, "1 parse left");
+
+	/* The dead letters are a file of their own that another handle (another process: tsk-ingest dead)
+	 * may open while the spool is open, list and purge. */
+	struct tsk_spool *dl = NULL;
+	is_int(tsk_spool_dead_open(in_dir("dead.db"), NULL, &dl, err, sizeof err), TSK_OK,
+	    "the dead letters open while the spool is open");
+	l.n = 0;
+	if (dl != NULL)
+		tsk_spool_dead_list(dl, NULL, 0, 0, on_dead, &l, err, sizeof err);
+	is_int(l.n, 4, "and list what the spool's handle stored");
+	tsk_spool_dead_put(sp, 20, "parse", NULL, NULL, NULL, 0, err, sizeof err);
+	tsk_spool_dead_put(sp, 21, "parse", NULL, NULL, NULL, 0, err, sizeof err);
+	tsk_spool_dead_put(sp, 22, "parse", NULL, NULL, NULL, 0, err, sizeof err);
+	is_int(tsk_spool_dead_put(sp, 23, "parse", NULL, NULL, NULL, 0, err, sizeof err), TSK_EFULL, "full again (7)");
+	is_int(dl != NULL ? tsk_spool_dead_purge(dl, INT64_MAX, &purged, err, sizeof err) : -1, TSK_OK,
+	    "the other handle purges them all");
+	is_int(purged, 7, "7 purged");
+	is_int(tsk_spool_dead_put(sp, 24, "parse", NULL, NULL, NULL, 0, err, sizeof err), TSK_OK,
+	    "the spool's handle sees the room the purge made");
+	is_int(tsk_spool_dead_count(sp, NULL, &n, err, sizeof err), TSK_OK, "count");
+	is_int(n, 1, "1 dead letter");
+	tsk_spool_close(dl);
 	tsk_spool_close(sp);
+	is_int(tsk_spool_dead_open(in_dir("nothing.db"), NULL, &dl, err, sizeof err), TSK_ENOTFOUND,
+	    "no dead-letter file: TSK_ENOTFOUND");
+
+	/* A spool from before keeps its dead letters in its own table: the first open moves them out. */
+	unlink(in_dir("dead.db.dead"));
+	sql_exec(in_dir("dead.db"), "INSERT INTO dead(received_us, reason, detail, source, body) VALUES"
+	    " (1, 'old', NULL, 'tenants/x', X'00'), (2, 'old', 'd', NULL, NULL)");
+	if ((sp = open_ok(in_dir("dead.db"), &o)) == NULL)
+		return;
+	tsk_spool_dead_count(sp, "old", &n, err, sizeof err);
+	is_int(n, 2, "an old spool's dead letters moved into the dead-letter file");
+	tsk_spool_close(sp);
+	is_int(tsk_spool_dead_open(in_dir("dead.db"), NULL, &dl, err, sizeof err), TSK_OK, "which exists now");
+	tsk_spool_close(dl);
 }
 
 /* ---- two threads on one handle ---- */
@@ -656,6 +694,9 @@ quarantines(const char *path, const char *what, int *quarantined)
 
 	*quarantined = 0;
 	err[0] = '\0';
+	char dead[300];
+	snprintf(dead, sizeof dead, "%s.dead", path);  /* the dead letters of an earlier case */
+	unlink(dead);
 	rc = tsk_spool_open(path, NULL, &sp, err, sizeof err);
 	if (rc != TSK_OK) {
 		ok(rc == TSK_EFAIL && sp == NULL && strstr(err, "corrupt") != NULL, "%s: refused as corrupt (%s)", what, err);
