@@ -63,6 +63,14 @@ struct tsk_ingest {
 	int64_t drain_deadline_us;
 	pthread_t thr;
 	char fail_err[TSK_ERRLEN];
+
+	/* The tenants the flusher's sink knows, copied for the receivers: a message whose tenant is not
+	 * among them is spooled with its topic and payload, so that its dead letter can show them if the
+	 * tenant does not exist. */
+	pthread_rwlock_t known_mu;
+	char **known;               /* sorted (strcmp), under known_mu */
+	size_t nknown;
+	int64_t known_us;           /* the sink's loaded_us the copy was made from; 0: none yet */
 };
 
 static void
@@ -121,6 +129,7 @@ tsk_ingest_new(struct tsk_spool *sp, const struct tsk_ingest_opts *opts, struct 
 	}
 	tsk_spool_batch_init(&ing->b);
 	pthread_mutex_init(&ing->mu, NULL);
+	pthread_rwlock_init(&ing->known_mu, NULL);
 	cond_init_mono(&ing->work);
 	cond_init_mono(&ing->room);
 	cond_init_mono(&ing->done_cv);
@@ -168,6 +177,10 @@ tsk_ingest_free(struct tsk_ingest *ing)
 	units_clear(&ing->u);
 	free(ing->u.v);
 	free(ing->unknown);
+	for (size_t i = 0; i < ing->nknown; i++)
+		free(ing->known[i]);
+	free(ing->known);
+	pthread_rwlock_destroy(&ing->known_mu);
 	pthread_mutex_destroy(&ing->mu);
 	pthread_cond_destroy(&ing->work);
 	pthread_cond_destroy(&ing->room);
@@ -240,11 +253,64 @@ wait_room(struct tsk_ingest *ing, long ms)
 	return atomic_load(&ing->interrupted) ? -1 : 0;
 }
 
+/* Whether the flusher's last tenant list names slug (0 also when there is no list yet). */
+static int
+tenant_known(struct tsk_ingest *ing, const char *slug)
+{
+	size_t lo = 0, hi;
+	int found = 0;
+
+	pthread_rwlock_rdlock(&ing->known_mu);
+	hi = ing->nknown;
+	while (lo < hi && !found) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(slug, ing->known[mid]);
+		if (c == 0)
+			found = 1;
+		else if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	pthread_rwlock_unlock(&ing->known_mu);
+	return found;
+}
+
+/* Flusher: copies the sink's tenant list for tenant_known when it was read again. */
+static void
+known_refresh(struct tsk_ingest *ing)
+{
+	int64_t at = tsk_sink_loaded_us(ing->sink);
+	size_t n = tsk_sink_ntenants(ing->sink);
+	char **v;
+
+	if (at == 0 || at == ing->known_us || (v = calloc(n + 1, sizeof *v)) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] = strdup(tsk_sink_tenant_slug(ing->sink, i))) == NULL) {
+			while (i > 0)
+				free(v[--i]);
+			free(v);
+			return;
+		}
+	pthread_rwlock_wrlock(&ing->known_mu);
+	for (size_t i = 0; i < ing->nknown; i++)
+		free(ing->known[i]);
+	free(ing->known);
+	ing->known = v;
+	ing->nknown = n;
+	pthread_rwlock_unlock(&ing->known_mu);
+	ing->known_us = at;
+}
+
 /* A group of parsed messages that one spool transaction commits. */
 struct gmsg {
 	size_t first, n;            /* readings [first, first + n) of the group */
 	int64_t received_us;
 	char tenant[TSK_SLUG_MAX + 1];
+	char *topic;                /* owned copies of the message as received, for a tenant not known */
+	void *raw;                  /* yet (see tenant_known); NULL otherwise */
+	size_t raw_len;
 };
 
 struct tsk_ingest_group {
@@ -272,6 +338,10 @@ static void
 group_clear(struct tsk_ingest_group *g)
 {
 	tsk_readings_clear(&g->rs);
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->m[i].topic);
+		free(g->m[i].raw);
+	}
 	g->n = 0;
 }
 
@@ -280,6 +350,7 @@ tsk_ingest_group_free(struct tsk_ingest_group *g)
 {
 	if (g == NULL)
 		return;
+	group_clear(g);
 	tsk_readings_free(&g->rs);
 	tsk_payload_info_free(&g->info);
 	free(g->m);
@@ -338,6 +409,21 @@ tsk_ingest_stage(struct tsk_ingest *ing, struct tsk_ingest_group *g, const char 
 	m->n = g->rs.n - prev;
 	m->received_us = arrival_us;
 	snprintf(m->tenant, sizeof m->tenant, "%s", info->tenant);
+	m->topic = NULL;
+	m->raw = NULL;
+	m->raw_len = 0;
+	if (!tenant_known(ing, info->tenant)) {
+		/* Rare (a tenant unknown, or created since the flusher last read the list): keep the message
+		 * as received, for its dead letter should the tenant not exist. Truncated like a dead letter. */
+		m->raw_len = len > DEAD_BODY_MAX ? DEAD_BODY_MAX : len;
+		if ((m->topic = strdup(topic)) == NULL || (m->raw = malloc(m->raw_len > 0 ? m->raw_len : 1)) == NULL) {
+			free(m->topic);
+			m->topic = NULL;
+			m->raw_len = 0;
+		} else {
+			memcpy(m->raw, payload, m->raw_len);
+		}
+	}
 	return TSK_OK;
 }
 
@@ -362,7 +448,8 @@ tsk_ingest_commit(struct tsk_ingest *ing, struct tsk_ingest_group *g, int wait_m
 	}
 	for (size_t i = 0; i < g->n; i++)
 		g->sm[i] = (struct tsk_spool_msg){ .tenant = g->m[i].tenant, .r = g->rs.v + g->m[i].first,
-			.n = g->m[i].n, .received_us = g->m[i].received_us };
+			.n = g->m[i].n, .received_us = g->m[i].received_us, .topic = g->m[i].topic, .raw = g->m[i].raw,
+			.raw_len = g->m[i].raw_len };
 	for (;;) {
 		/* One transaction for the whole group: when it returns TSK_OK every message survives a crash,
 		 * and only then does the caller let their PUBACKs go. */
@@ -616,8 +703,12 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 		    atomic_load(&sc->quarantined) - q0 > 1 ? "s" : "", TSK_SPOOL_QUARANTINE_REASON);
 	if (rc != TSK_OK)
 		return rc;
-	if (b->nmsg == 0)
+	if (b->nmsg == 0) {
+		/* Idle at start: read the tenant list once, so that receivers know the tenants early. */
+		if (ing->known_us == 0 && tsk_sink_connect(ing->sink, err, errlen) == TSK_OK)
+			known_refresh(ing);
 		return TSK_OK;
+	}
 	units_clear(&ing->u);
 	for (size_t i = 0; i < b->nmsg; i++) {
 		if (units_add(&ing->u, b->msg[i].first, b->msg[i].n, 0, b->msg[i].received_us) == NULL)
@@ -676,10 +767,16 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 			reason = TSK_STATS_DB_REJECTED;
 			snprintf(detail, sizeof detail, "%s", u->detail != NULL ? u->detail : "refused by the database");
 		}
+		if (u->out == OUT_UNKNOWN_TENANT && m->topic != NULL) {
+			/* Spooled with the message as received: the dead letter is the topic and payload. */
+			reject_message(ing, reason, detail, m->topic, m->raw, m->raw_len, m->received_us);
+			continue;
+		}
 		body = readings_json(b->readings.v + u->first, u->n);
 		reject_message(ing, reason, detail, m->tenant, body, body != NULL ? strlen(body) : 0, m->received_us);
 		free(body);
 	}
+	known_refresh(ing);
 	size_t n = b->nmsg;
 	if ((rc = tsk_spool_ack(ing->sp, b, err, errlen)) != TSK_OK)
 		return rc;

@@ -1001,3 +1001,21 @@ tsk_sink_last_conflict(const struct tsk_sink *s)
 {
 	return s->last_conflict;
 }
+
+int64_t
+tsk_sink_loaded_us(const struct tsk_sink *s)
+{
+	return s->loaded_us;
+}
+
+size_t
+tsk_sink_ntenants(const struct tsk_sink *s)
+{
+	return s->nt;
+}
+
+const char *
+tsk_sink_tenant_slug(const struct tsk_sink *s, size_t i)
+{
+	return i < s->nt ? s->t[i].slug : NULL;
+}

@@ -92,6 +92,11 @@ int tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, in
 int tsk_sink_tenant_limits(struct tsk_sink *s, const char *slug, int64_t as_of_us, int64_t *max_future_us, char *err,
     size_t errlen);
 
+/* The cached tenant list: when it was read (0: never), how many, the i-th slug (sorted, strcmp). */
+int64_t tsk_sink_loaded_us(const struct tsk_sink *s);
+size_t tsk_sink_ntenants(const struct tsk_sink *s);
+const char *tsk_sink_tenant_slug(const struct tsk_sink *s, size_t i);
+
 /* Transactions this sink ran again because they lost to a concurrent writer (deadlock detected,
  * serialization failure): up to 10 times each, after a short jittered pause. */
 uint64_t tsk_sink_conflicts(const struct tsk_sink *s);

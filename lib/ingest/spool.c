@@ -34,6 +34,7 @@
 #include "core/tsk.h"
 
 #define BODY_VERSION 1
+#define BODY_VERSION_RAW 2  /* format 1, then the message as received: topic, payload */
 #define F_UNIT   0x01
 #define F_SITE   0x02
 #define F_ASSET  0x04
@@ -279,12 +280,17 @@ encode_msg(const struct tsk_spool *sp, struct tsk_buf *b, int64_t id, const stru
 			return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: reading %zu has an empty tenant",
 			    sp->path, i);
 	}
+	if (m->topic != NULL)
+		ver = BODY_VERSION_RAW;
 	tsk_buf_reset(b);
 	if (tsk_buf_add(b, &ver, 1) != 0 || tsk_buf_varint(b, m->n) != 0)
 		goto oom;
 	for (size_t i = 0; i < m->n; i++)
 		if (encode_reading(b, m->tenant, &m->r[i]) != 0)
 			goto oom;
+	if (m->topic != NULL && (buf_str(b, m->topic) != 0 || tsk_buf_varint(b, m->raw_len) != 0 ||
+	    (m->raw_len > 0 && tsk_buf_add(b, m->raw, m->raw_len) != 0)))
+		goto oom;
 	c = row_crc(id, m->received_us, m->tenant, strlen(m->tenant), (const unsigned char *)b->p, b->len);
 	for (int i = 0; i < 4; i++)
 		crc[i] = (unsigned char)(c >> (8 * i));
@@ -371,7 +377,7 @@ check_row(int64_t id, const char *tenant, int64_t received_us, int64_t n, const 
 	    (uint32_t)body[len - 1] << 24;
 	if (row_crc(id, received_us, tenant, strlen(tenant), body, len - 4) != stored)
 		return "checksum mismatch";
-	if (body[0] != BODY_VERSION)
+	if (body[0] != BODY_VERSION && body[0] != BODY_VERSION_RAW)
 		return "unknown body format";
 	d.p = body + 1;
 	d.e = body + len - 4;
@@ -442,6 +448,10 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 		b->msg = e;
 		b->cap = cap;
 	}
+	e = &b->msg[b->nmsg];
+	e->topic = NULL;
+	e->raw = NULL;
+	e->raw_len = 0;
 	if (rd_varint(&d, &count) != 0)
 		return -1;
 	for (uint64_t i = 0; i < count; i++) {
@@ -452,9 +462,17 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 			goto undo;
 		}
 	}
+	if (body[0] == BODY_VERSION_RAW) {
+		const unsigned char *p;
+		uint64_t n;
+		if (rd_str(&d, &e->topic) != 0 || rd_varint(&d, &n) != 0 || rd_bytes(&d, (size_t)n, &p) != 0 ||
+		    (e->raw = malloc(n > 0 ? (size_t)n : 1)) == NULL)
+			goto undo;
+		memcpy(e->raw, p, (size_t)n);
+		e->raw_len = (size_t)n;
+	}
 	if (d.p != d.e)
 		goto undo;
-	e = &b->msg[b->nmsg];
 	if ((e->tenant = strdup(tenant)) == NULL)
 		goto undo;
 	e->id = id;
@@ -465,6 +483,10 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 	b->nmsg++;
 	return 0;
 undo:
+	free(e->topic);
+	free(e->raw);
+	e->topic = NULL;
+	e->raw = NULL;
 	while (b->readings.n > first)
 		tsk_reading_free(&b->readings.v[--b->readings.n]);
 	return -1;
@@ -1174,7 +1196,7 @@ int
 tsk_spool_put(struct tsk_spool *sp, const char *tenant, const struct tsk_reading *r, size_t n,
     int64_t received_us, char *err, size_t errlen)
 {
-	struct tsk_spool_msg m = { tenant, r, n, received_us };
+	struct tsk_spool_msg m = { .tenant = tenant, .r = r, .n = n, .received_us = received_us };
 	uint64_t readings = 0;
 	size_t len;
 	int st, capped;
@@ -1272,8 +1294,11 @@ tsk_spool_batch_init(struct tsk_spool_batch *b)
 void
 tsk_spool_batch_clear(struct tsk_spool_batch *b)
 {
-	for (size_t i = 0; i < b->nmsg; i++)
+	for (size_t i = 0; i < b->nmsg; i++) {
 		free(b->msg[i].tenant);
+		free(b->msg[i].topic);
+		free(b->msg[i].raw);
+	}
 	b->nmsg = 0;
 	tsk_readings_clear(&b->readings);
 }

@@ -50,7 +50,9 @@
  * msg.body is a compact binary encoding of the normalized readings: a version byte, the reading count,
  * then per reading its strings (length-prefixed), ts_us as 8 bytes, the value as its 8 IEEE-754 bytes
  * (so every double, -0.0 included, comes back bit for bit), present/absent flags for unit, site and
- * asset_tag, and labels as compact JSON; a CRC-32 of (id, received_us, tenant, payload) ends it. sqlite
+ * asset_tag, and labels as compact JSON; format 2 (version byte 2) then adds the message as received
+ * (topic and payload bytes, length-prefixed), kept only for a tenant not known when it was spooled;
+ * a CRC-32 of (id, received_us, tenant, payload) ends it. sqlite
  * has no page checksums, so this CRC is what catches a flipped byte inside a row.
  */
 #ifndef TSK_SPOOL_H
@@ -84,6 +86,11 @@ struct tsk_spool_msg {
 	const struct tsk_reading *r;
 	size_t n;                       /* at least 1 */
 	int64_t received_us;
+	/* Optional: the message as received, kept with it (body format 2) so that a dead letter can show
+	 * it if the tenant turns out not to exist. NULL topic: not kept. */
+	const char *topic;
+	const void *raw;
+	size_t raw_len;
 };
 
 /* One spooled message in a batch: its readings are batch.readings.v[first .. first + n). */
@@ -93,6 +100,9 @@ struct tsk_spool_entry {
 	char *tenant;                   /* owned */
 	size_t first, n;
 	size_t bytes;                   /* encoded size, for the depth counters */
+	char *topic;                    /* owned: the message as received, when it was kept; else NULL */
+	unsigned char *raw;             /* owned, raw_len bytes (NULL when topic is) */
+	size_t raw_len;
 };
 
 /* What tsk_spool_peek fills. Every reading has its tenant set, so a sink can group by it. */

@@ -288,7 +288,7 @@ test_cap(void)
 	if ((sp = open_ok(in_dir("cap.db"), &o)) == NULL)
 		goto done;
 	for (int i = 0; i < 4; i++)
-		m[i] = (struct tsk_spool_msg){ "t", &rs.v[i], 1, i };
+		m[i] = (struct tsk_spool_msg){ .tenant = "t", .r = &rs.v[i], .n = 1, .received_us = i };
 	is_int(tsk_spool_put_batch(sp, m, 3, &done, err, sizeof err), TSK_OK, "batch of 3");
 	is_int(done, 3, "all 3 stored");
 	is_int(tsk_spool_put_batch(sp, m, 4, &done, err, sizeof err), TSK_EFULL, "batch of 4 with room for 2");
@@ -447,6 +447,40 @@ test_dead(void)
 	tsk_spool_close(sp);
 	is_int(tsk_spool_dead_open(in_dir("dead.db"), NULL, &dl, err, sizeof err), TSK_OK, "which exists now");
 	tsk_spool_close(dl);
+}
+
+/* ---- format 2: the message as received kept with its readings ---- */
+
+static void
+test_raw(void)
+{
+	struct tsk_readings rs;
+	struct tsk_spool *sp;
+	struct tsk_spool_batch b;
+	size_t done = 0;
+
+	tsk_readings_init(&rs);
+	tsk_readings_add(&rs, "nobody", "d", "s", 1, 1.0, NULL, NULL, NULL, NULL);
+	if ((sp = open_ok(in_dir("raw.db"), NULL)) == NULL)
+		return;
+	struct tsk_spool_msg m[2] = {
+		{ .tenant = "nobody", .r = rs.v, .n = 1, .received_us = 5, .topic = "tenants/nobody/devices/d/sensors/s",
+		  .raw = "{\"value\": 1}\0x", .raw_len = 14 },
+		{ .tenant = "nobody", .r = rs.v, .n = 1, .received_us = 6 },
+	};
+	is_int(tsk_spool_put_batch(sp, m, 2, &done, err, sizeof err), TSK_OK, "a message with its raw form, one without");
+	tsk_spool_close(sp);
+	if ((sp = open_ok(in_dir("raw.db"), NULL)) == NULL)
+		return;
+	tsk_spool_batch_init(&b);
+	is_int(tsk_spool_peek(sp, 10, 0, &b, err, sizeof err), TSK_OK, "both read back (checksums pass)");
+	ok(b.nmsg == 2 && b.msg[0].topic != NULL && strcmp(b.msg[0].topic, "tenants/nobody/devices/d/sensors/s") == 0 &&
+	    b.msg[0].raw_len == 14 && memcmp(b.msg[0].raw, "{\"value\": 1}\0x", 14) == 0 && b.msg[0].n == 1 &&
+	    b.readings.n == 2, "the first keeps its topic and payload bytes");
+	ok(b.nmsg == 2 && b.msg[1].topic == NULL && b.msg[1].raw == NULL, "the second has none");
+	tsk_spool_batch_free(&b);
+	tsk_spool_close(sp);
+	tsk_readings_free(&rs);
 }
 
 /* ---- two threads on one handle ---- */
@@ -1004,6 +1038,7 @@ main(void)
 	test_round_trip();
 	test_cap();
 	test_dead();
+	test_raw();
 	test_threads();
 	test_crash();
 	test_corrupt();
