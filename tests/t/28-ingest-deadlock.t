@@ -66,9 +66,33 @@ ok "$(grep -c 'database unavailable' "$T/a.err" "$T/b.err" | awk -F: '{ n += $2 
 	"no 'database unavailable' (conflicts retried: $(sum conflicts))"
 is "$(q "SELECT count(*) FROM dl.reading WHERE ts >= '2025-10-21'") $(q "SELECT count(*) FROM dl_two.reading WHERE ts >= '2025-10-21'")" "9600 40" "stored once"
 
+# A deadlock forced on purpose is retried and counted, not reported as "database unavailable": a
+# session of the test's own holds sensor D00/s1; tsk-ingest's catalog upsert takes D00/s0 and waits for
+# D00/s1; then the session asks for D00/s0. The session's deadlock_timeout is long, so PostgreSQL's
+# check runs in tsk-ingest's backend (after 1 s) and aborts its transaction (40P01); the sink runs it
+# again, waits for the session to end, and commits.
+tsk_waiting() { [ "$(q "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.application_name = 'tsk'")" -ge 1 ]; }
+hold_begin "SET deadlock_timeout = '10min'; BEGIN; UPDATE dl.sensor SET unit = 'held' WHERE device_id = 'D00' AND sensor_id = 's1'; SELECT 'held-s1';"
+wait_for 30 grep -q held-s1 "$T/hold.out"
+ok $? "the session holds D00/s1"
+{ r() { printf '{"tenant":"dl","device_id":"D00","sensor_id":"%s","ts":"2025-10-22T00:00:00Z","value":5}\n' "$1"; }; r s0; r s1; } |
+	tsk ingest stdin >"$T/f.out" 2>"$T/f.err" &
+pf=$!
+wait_for 30 tsk_waiting
+ok $? "tsk-ingest holds D00/s0 and waits for D00/s1"
+echo "UPDATE dl.sensor SET unit = 'held' WHERE device_id = 'D00' AND sensor_id = 's0'; SELECT 'got-s0';" >&9
+wait_for 30 grep -q got-s0 "$T/hold.out"
+ok $? "the session got D00/s0: PostgreSQL aborted tsk-ingest's transaction ($(tr '\n' ' ' <"$T/hold.out"))"
+hold_end
+wait $pf
+is $? 0 "tsk-ingest exits 0"
+like "$(cat "$T/f.out")" '"stored":2,' "both readings stored"
+like "$(cat "$T/f.out")" '"conflicts":1' "one conflict retried (flush.conflicts)"
+is "$(grep -c 'unavailable' "$T/f.err")" 0 "nothing reported as 'database unavailable'"
+
 is "$(q "SELECT count(*) FROM dl.reading WHERE ts < '2025-10-21'")" 19200 "every reading of dl stored once"
 is "$(q "SELECT count(*) FROM dl_two.reading WHERE ts < '2025-10-21'")" 80 "every reading of dl-two stored once"
 is "$(q "SELECT count(*) || '|' || count(DISTINCT device_id) FROM dl.sensor")" "240|60" "the catalog: 240 sensors of 60 devices"
-is "$(q "SELECT count(*) FROM dl.sensor WHERE last_ts <> '2025-10-21T00:01:18Z'")" 0 \
+is "$(q "SELECT count(*) FROM dl.sensor WHERE last_ts <> '2025-10-21T00:01:18Z' AND device_id <> 'D00'")" 0 \
 	"every sensor's last reading is the newest one"
 done_testing
