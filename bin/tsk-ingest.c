@@ -361,6 +361,10 @@ cmd_drain(void *ctx, int argc, char **argv)
 	exitc = tsk_exit_code(rc);
 	if (rc == TSK_EINVAL)
 		exitc = TSK_EXIT_FAIL;
+	/* Corrupt rows were quarantined as dead letters and everything else was stored: like rejected
+	 * lines of stdin, exit 3. */
+	if (rc == TSK_OK && atomic_load(&tsk_spool_counters(sp)->quarantined) > 0)
+		exitc = TSK_EXIT_PARTIAL;
 	if (print_json(o, counters_json(&st, "drain", sp)) != 0)
 		exitc = exitc == 0 ? TSK_EXIT_FAIL : exitc;
 	tsk_ingest_free(ing);
@@ -447,7 +451,12 @@ cmd_dead(void *ctx, int argc, char **argv)
 
 	if (argc > (purge ? 1 : 0))
 		return tsk_cli_usage("usage: dead [--reason R] [--limit N] | dead purge");
-	if ((rc = open_spool(o, 1, &sp)) != TSK_OK) {
+	/* The dead letters' own file, shared: this works while tsk-ingest mqtt runs. A spool that has not
+	 * been opened since dead letters moved out of it still has them inside: open it (and move them). */
+	rc = tsk_spool_dead_open(o->spool_path, &o->so, &sp, o->cli.err, sizeof o->cli.err);
+	if (rc == TSK_ENOTFOUND)
+		rc = open_spool(o, 1, &sp);
+	if (rc != TSK_OK) {
 		tsk_err("%s", o->cli.err);
 		return tsk_exit_code(rc) == TSK_EXIT_USAGE ? TSK_EXIT_FAIL : tsk_exit_code(rc);
 	}

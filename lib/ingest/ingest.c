@@ -24,7 +24,7 @@
 #define DEAD_BODY_MAX (1024 * 1024)
 
 /* What became of one message (or input line) of a batch. */
-enum outcome { OUT_OK, OUT_UNKNOWN_TENANT, OUT_DB_REJECTED };
+enum outcome { OUT_OK, OUT_UNKNOWN_TENANT, OUT_DB_REJECTED, OUT_FUTURE };
 
 /* A message of a batch: readings [first, first + n). */
 struct unit {
@@ -32,7 +32,8 @@ struct unit {
 	long tag;           /* stdin: the line number */
 	int64_t received_us;
 	enum outcome out;
-	char *detail;       /* why the database refused it (OUT_DB_REJECTED), owned */
+	char *detail;       /* why the database refused it (OUT_DB_REJECTED) or it is too far ahead
+	                       (OUT_FUTURE), owned */
 };
 
 struct units {
@@ -62,6 +63,14 @@ struct tsk_ingest {
 	int64_t drain_deadline_us;
 	pthread_t thr;
 	char fail_err[TSK_ERRLEN];
+
+	/* The tenants the flusher's sink knows, copied for the receivers: a message whose tenant is not
+	 * among them is spooled with its topic and payload, so that its dead letter can show them if the
+	 * tenant does not exist. */
+	pthread_rwlock_t known_mu;
+	char **known;               /* sorted (strcmp), under known_mu */
+	size_t nknown;
+	int64_t known_us;           /* the sink's loaded_us the copy was made from; 0: none yet */
 };
 
 static void
@@ -120,6 +129,7 @@ tsk_ingest_new(struct tsk_spool *sp, const struct tsk_ingest_opts *opts, struct 
 	}
 	tsk_spool_batch_init(&ing->b);
 	pthread_mutex_init(&ing->mu, NULL);
+	pthread_rwlock_init(&ing->known_mu, NULL);
 	cond_init_mono(&ing->work);
 	cond_init_mono(&ing->room);
 	cond_init_mono(&ing->done_cv);
@@ -167,6 +177,10 @@ tsk_ingest_free(struct tsk_ingest *ing)
 	units_clear(&ing->u);
 	free(ing->u.v);
 	free(ing->unknown);
+	for (size_t i = 0; i < ing->nknown; i++)
+		free(ing->known[i]);
+	free(ing->known);
+	pthread_rwlock_destroy(&ing->known_mu);
 	pthread_mutex_destroy(&ing->mu);
 	pthread_cond_destroy(&ing->work);
 	pthread_cond_destroy(&ing->room);
@@ -239,11 +253,64 @@ wait_room(struct tsk_ingest *ing, long ms)
 	return atomic_load(&ing->interrupted) ? -1 : 0;
 }
 
+/* Whether the flusher's last tenant list names slug (0 also when there is no list yet). */
+static int
+tenant_known(struct tsk_ingest *ing, const char *slug)
+{
+	size_t lo = 0, hi;
+	int found = 0;
+
+	pthread_rwlock_rdlock(&ing->known_mu);
+	hi = ing->nknown;
+	while (lo < hi && !found) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(slug, ing->known[mid]);
+		if (c == 0)
+			found = 1;
+		else if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	pthread_rwlock_unlock(&ing->known_mu);
+	return found;
+}
+
+/* Flusher: copies the sink's tenant list for tenant_known when it was read again. */
+static void
+known_refresh(struct tsk_ingest *ing)
+{
+	int64_t at = tsk_sink_loaded_us(ing->sink);
+	size_t n = tsk_sink_ntenants(ing->sink);
+	char **v;
+
+	if (at == 0 || at == ing->known_us || (v = calloc(n + 1, sizeof *v)) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] = strdup(tsk_sink_tenant_slug(ing->sink, i))) == NULL) {
+			while (i > 0)
+				free(v[--i]);
+			free(v);
+			return;
+		}
+	pthread_rwlock_wrlock(&ing->known_mu);
+	for (size_t i = 0; i < ing->nknown; i++)
+		free(ing->known[i]);
+	free(ing->known);
+	ing->known = v;
+	ing->nknown = n;
+	pthread_rwlock_unlock(&ing->known_mu);
+	ing->known_us = at;
+}
+
 /* A group of parsed messages that one spool transaction commits. */
 struct gmsg {
 	size_t first, n;            /* readings [first, first + n) of the group */
 	int64_t received_us;
 	char tenant[TSK_SLUG_MAX + 1];
+	char *topic;                /* owned copies of the message as received, for a tenant not known */
+	void *raw;                  /* yet (see tenant_known); NULL otherwise */
+	size_t raw_len;
 };
 
 struct tsk_ingest_group {
@@ -271,6 +338,10 @@ static void
 group_clear(struct tsk_ingest_group *g)
 {
 	tsk_readings_clear(&g->rs);
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->m[i].topic);
+		free(g->m[i].raw);
+	}
 	g->n = 0;
 }
 
@@ -279,6 +350,7 @@ tsk_ingest_group_free(struct tsk_ingest_group *g)
 {
 	if (g == NULL)
 		return;
+	group_clear(g);
 	tsk_readings_free(&g->rs);
 	tsk_payload_info_free(&g->info);
 	free(g->m);
@@ -337,6 +409,21 @@ tsk_ingest_stage(struct tsk_ingest *ing, struct tsk_ingest_group *g, const char 
 	m->n = g->rs.n - prev;
 	m->received_us = arrival_us;
 	snprintf(m->tenant, sizeof m->tenant, "%s", info->tenant);
+	m->topic = NULL;
+	m->raw = NULL;
+	m->raw_len = 0;
+	if (!tenant_known(ing, info->tenant)) {
+		/* Rare (a tenant unknown, or created since the flusher last read the list): keep the message
+		 * as received, for its dead letter should the tenant not exist. Truncated like a dead letter. */
+		m->raw_len = len > DEAD_BODY_MAX ? DEAD_BODY_MAX : len;
+		if ((m->topic = strdup(topic)) == NULL || (m->raw = malloc(m->raw_len > 0 ? m->raw_len : 1)) == NULL) {
+			free(m->topic);
+			m->topic = NULL;
+			m->raw_len = 0;
+		} else {
+			memcpy(m->raw, payload, m->raw_len);
+		}
+	}
 	return TSK_OK;
 }
 
@@ -361,7 +448,8 @@ tsk_ingest_commit(struct tsk_ingest *ing, struct tsk_ingest_group *g, int wait_m
 	}
 	for (size_t i = 0; i < g->n; i++)
 		g->sm[i] = (struct tsk_spool_msg){ .tenant = g->m[i].tenant, .r = g->rs.v + g->m[i].first,
-			.n = g->m[i].n, .received_us = g->m[i].received_us };
+			.n = g->m[i].n, .received_us = g->m[i].received_us, .topic = g->m[i].topic, .raw = g->m[i].raw,
+			.raw_len = g->m[i].raw_len };
 	for (;;) {
 		/* One transaction for the whole group: when it returns TSK_OK every message survives a crash,
 		 * and only then does the caller let their PUBACKs go. */
@@ -462,6 +550,7 @@ write_range(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *
 	int rc;
 
 	rc = tsk_sink_write(ing->sink, r + first, n, as_of, ing->unknown + first, &res, err, errlen);
+	atomic_store(&ing->st->conflicts, tsk_sink_conflicts(ing->sink));
 	if (rc == TSK_OK) {
 		for (size_t i = a; i < b; i++)
 			if (u[i].n > 0 && ing->unknown[u[i].first])
@@ -507,6 +596,77 @@ write_units(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *
 	return write_range(ing, us, r, 0, us->n, as_of, err, errlen);
 }
 
+/* ---- max_future: how far after its arrival a reading's time may be ---- */
+
+/* The first of r[0 .. n) whose time is more than max_us after arrival_us, or NULL. */
+static const struct tsk_reading *
+too_far_ahead(const struct tsk_reading *r, size_t n, int64_t arrival_us, int64_t max_us)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].ts_us > arrival_us && r[i].ts_us - arrival_us > max_us)
+			return &r[i];
+	return NULL;
+}
+
+static void
+future_detail(char *buf, size_t len, const struct tsk_reading *r, int64_t arrival_us, int64_t max_us)
+{
+	char t[TSK_TIME_STRLEN], a[TSK_TIME_STRLEN], d[32];
+	int64_t s = max_us / TSK_US_PER_S;
+
+	if (s % 86400 == 0)
+		snprintf(d, sizeof d, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(d, sizeof d, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(d, sizeof d, "%lldm", (long long)(s / 60));
+	else
+		snprintf(d, sizeof d, "%llds", (long long)s);
+	snprintf(buf, len, "%.64s/%.64s at %s is more than max_future (%s) after its arrival at %s", r->device_id,
+	    r->sensor_id, tsk_time_format(r->ts_us, t), d, tsk_time_format(arrival_us, a));
+}
+
+/* Writes only the units not marked OUT_FUTURE: their readings copied (shallow) into one contiguous
+ * array, as write_units needs, and the outcomes copied back. */
+static int
+write_kept(struct tsk_ingest *ing, struct units *all, const struct tsk_reading *r, int64_t as_of, char *err,
+    size_t errlen)
+{
+	struct units ku = { 0 };
+	struct tsk_reading *kept;
+	size_t nk = 0, total = 0;
+	int rc;
+
+	for (size_t i = 0; i < all->n; i++)
+		total += all->v[i].out == OUT_FUTURE ? 0 : all->v[i].n;
+	if ((kept = malloc((total > 0 ? total : 1) * sizeof *kept)) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	for (size_t i = 0; i < all->n; i++) {
+		struct unit *u = &all->v[i];
+		if (u->out == OUT_FUTURE)
+			continue;
+		if (units_add(&ku, nk, u->n, (long)i, u->received_us) == NULL) {
+			free(kept);
+			free(ku.v);
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		}
+		memcpy(kept + nk, r + u->first, u->n * sizeof *kept);
+		nk += u->n;
+	}
+	rc = write_units(ing, &ku, kept, nk, as_of, err, errlen);
+	for (size_t k = 0; k < ku.n; k++) {
+		struct unit *u = &all->v[ku.v[k].tag];
+		u->out = ku.v[k].out;
+		free(u->detail);
+		u->detail = ku.v[k].detail;
+		ku.v[k].detail = NULL;
+	}
+	units_clear(&ku);
+	free(ku.v);
+	free(kept);
+	return rc;
+}
+
 /* The readings of a message as a JSON array: the body of its dead letter. */
 static char *
 readings_json(const struct tsk_reading *r, size_t n)
@@ -530,12 +690,25 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 	int64_t as_of = 0;
 	int rc;
 
+	const struct tsk_spool_counters *sc = tsk_spool_counters(ing->sp);
+	uint64_t q0 = atomic_load(&sc->quarantined);
+
 	if (moved != NULL)
 		*moved = 0;
-	if ((rc = tsk_spool_peek(ing->sp, ing->o.batch, ing->o.batch, b, err, errlen)) != TSK_OK)
+	rc = tsk_spool_peek(ing->sp, ing->o.batch, ing->o.batch, b, err, errlen);
+	if (atomic_load(&sc->quarantined) > q0)
+		logf_(ing, 0, "spool: %llu corrupt message%s (checksum mismatch) quarantined as dead letter%s "
+		    "(reason \"%s\", with the stored bytes); going on with the rest",
+		    (unsigned long long)(atomic_load(&sc->quarantined) - q0), atomic_load(&sc->quarantined) - q0 > 1 ? "s" : "",
+		    atomic_load(&sc->quarantined) - q0 > 1 ? "s" : "", TSK_SPOOL_QUARANTINE_REASON);
+	if (rc != TSK_OK)
 		return rc;
-	if (b->nmsg == 0)
+	if (b->nmsg == 0) {
+		/* Idle at start: read the tenant list once, so that receivers know the tenants early. */
+		if (ing->known_us == 0 && tsk_sink_connect(ing->sink, err, errlen) == TSK_OK)
+			known_refresh(ing);
 		return TSK_OK;
+	}
 	units_clear(&ing->u);
 	for (size_t i = 0; i < b->nmsg; i++) {
 		if (units_add(&ing->u, b->msg[i].first, b->msg[i].n, 0, b->msg[i].received_us) == NULL)
@@ -543,7 +716,30 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 		if (b->msg[i].received_us > as_of)
 			as_of = b->msg[i].received_us;
 	}
-	if ((rc = write_units(ing, &ing->u, b->readings.v, b->readings.n, as_of, err, errlen)) != TSK_OK) {
+	/* A message with a reading further after its arrival than its tenant's max_future allows is a
+	 * dead letter, not written: one reading at 9999-12-31 would stay a sensor's latest value forever. */
+	size_t nfuture = 0;
+	for (size_t i = 0; i < b->nmsg; i++) {
+		const struct tsk_spool_entry *m = &b->msg[i];
+		const struct tsk_reading *far;
+		int64_t maxf;
+		char detail[TSK_ERRLEN];
+		rc = tsk_sink_tenant_limits(ing->sink, m->tenant, m->received_us, &maxf, err, errlen);
+		if (rc == TSK_ENOTFOUND)
+			continue;  /* the write flags it as an unknown tenant */
+		if (rc != TSK_OK)
+			break;
+		if ((far = too_far_ahead(b->readings.v + m->first, m->n, m->received_us, maxf)) != NULL) {
+			future_detail(detail, sizeof detail, far, m->received_us, maxf);
+			ing->u.v[i].out = OUT_FUTURE;
+			ing->u.v[i].detail = strdup(detail);
+			nfuture++;
+		}
+	}
+	if (rc == TSK_OK || rc == TSK_ENOTFOUND)
+		rc = nfuture == 0 ? write_units(ing, &ing->u, b->readings.v, b->readings.n, as_of, err, errlen) :
+		    write_kept(ing, &ing->u, b->readings.v, as_of, err, errlen);
+	if (rc != TSK_OK) {
 		atomic_fetch_add(&ing->st->flush_errors, 1);
 		atomic_store(&ing->st->last_error_us, tsk_now_us());
 		atomic_store(&ing->st->db_up, 0);
@@ -564,14 +760,23 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 		if (u->out == OUT_UNKNOWN_TENANT) {
 			reason = TSK_STATS_UNKNOWN_TENANT;
 			snprintf(detail, sizeof detail, "no tenant \"%s\"", m->tenant);
+		} else if (u->out == OUT_FUTURE) {
+			reason = TSK_STATS_FUTURE;
+			snprintf(detail, sizeof detail, "%s", u->detail != NULL ? u->detail : "too far in the future");
 		} else {
 			reason = TSK_STATS_DB_REJECTED;
 			snprintf(detail, sizeof detail, "%s", u->detail != NULL ? u->detail : "refused by the database");
+		}
+		if (u->out == OUT_UNKNOWN_TENANT && m->topic != NULL) {
+			/* Spooled with the message as received: the dead letter is the topic and payload. */
+			reject_message(ing, reason, detail, m->topic, m->raw, m->raw_len, m->received_us);
+			continue;
 		}
 		body = readings_json(b->readings.v + u->first, u->n);
 		reject_message(ing, reason, detail, m->tenant, body, body != NULL ? strlen(body) : 0, m->received_us);
 		free(body);
 	}
+	known_refresh(ing);
 	size_t n = b->nmsg;
 	if ((rc = tsk_spool_ack(ing->sp, b, err, errlen)) != TSK_OK)
 		return rc;
@@ -651,7 +856,7 @@ flusher_main(void *arg)
 		}
 		if (!down)
 			logf_(ing, 0, "%s: %s; spooling, retrying",
-			    rc == TSK_ETEMP ? "database unavailable" : "cannot write to the database", err);
+			    tsk_sink_last_conflict(ing->sink) ? "transaction conflict" : "database unavailable", err);
 		else
 			logf_(ing, 2, "still failing: %s", err);
 		down = 1;
@@ -772,6 +977,7 @@ tsk_ingest_spool_stats(struct tsk_spool *sp, struct tsk_stats_spool *out, char *
 	out->file_bytes = s.file_bytes;
 	out->wal_bytes = s.wal_bytes;
 	out->oldest_us = s.oldest_us;
+	out->quarantined = atomic_load(&tsk_spool_counters(sp)->quarantined);
 	if ((out->dead_by = json_object()) == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	if ((rc = tsk_spool_dead_reasons(sp, add_reason, out->dead_by, err, errlen)) != TSK_OK) {
@@ -840,15 +1046,17 @@ retry_wait(struct tsk_ingest *ing, struct retry *R, int rc, char *err, size_t er
 
 	if (rc != TSK_ETEMP)
 		return rc;
+	/* A write that lost to concurrent writers more times than the sink retries is not an outage: it
+	 * is reported as the conflict it is, and retried the same way. */
+	const char *what = strncmp(err, "transaction conflict", 20) == 0 ? "transaction conflict" : "database unavailable";
 	if (R->down_since == 0) {
 		R->down_since = now;
-		logf_(ing, 0, "database unavailable: %s; retrying for %llds", err,
-		    (long long)(ing->o.retry_for_us / TSK_US_PER_S));
+		logf_(ing, 0, "%s: %s; retrying for %llds", what, err, (long long)(ing->o.retry_for_us / TSK_US_PER_S));
 	}
 	if (now - R->down_since >= ing->o.retry_for_us) {
 		char why[TSK_ERRLEN];
 		snprintf(why, sizeof why, "%s", err); /* err is the destination too */
-		return tsk_seterr(err, errlen, TSK_ETEMP, "database unavailable for %llds: %s",
+		return tsk_seterr(err, errlen, TSK_ETEMP, "%s for %llds: %s", what,
 		    (long long)((now - R->down_since) / TSK_US_PER_S), why);
 	}
 	R->backoff = R->backoff == 0 ? BACKOFF_MIN_MS : R->backoff * 2;
@@ -1017,7 +1225,9 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 		/* Every reading of a line has the line's tenant. Checking it here (cached; a query only for a
 		 * slug not seen yet) lets the reject file carry the line itself. */
 		const char *slug = rs->v[prev].tenant;
-		while ((rc = tsk_sink_tenant_exists(lookup, slug, tenant_as_of(), err, errlen)) == TSK_ETEMP)
+		const struct tsk_reading *far;
+		int64_t maxf;
+		while ((rc = tsk_sink_tenant_limits(lookup, slug, tenant_as_of(), &maxf, err, errlen)) == TSK_ETEMP)
 			if ((rc = retry_wait(ing, &R, rc, err, errlen)) != TSK_OK)
 				goto out;
 		if (rc == TSK_ENOTFOUND) {
@@ -1027,6 +1237,14 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 		}
 		if (rc != TSK_OK)
 			goto out;
+		/* The tenant's max_future, against the time the line was read. */
+		if ((far = too_far_ahead(rs->v + prev, rs->n - prev, now, maxf)) != NULL) {
+			char detail[TSK_ERRLEN];
+			future_detail(detail, sizeof detail, far, now, maxf);
+			readings_truncate(rs, prev);
+			line_reject(&L, rd.lineno, TSK_STATS_FUTURE, detail, rd.line, rd.len);
+			continue;
+		}
 		retry_ok(ing, &R);
 		if (units_add(&cur->u, prev, rs->n - prev, rd.lineno, now) == NULL) {
 			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");

@@ -2,10 +2,12 @@
  * The sink: batches of readings into PostgreSQL with COPY (binary) into a temporary staging table and
  * one INSERT ... ON CONFLICT DO NOTHING per tenant, in one transaction. See sink.h.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg/db.h"
 #include "ingest/sink.h"
@@ -23,6 +25,7 @@ struct tenant {
 	char *slug;
 	char *schema;   /* the schema name, unquoted */
 	char *sql[3];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG), built on first use */
+	int64_t max_future_us; /* its max_future setting, or TSK_SINK_MAX_FUTURE_DEFAULT */
 	int used;       /* in the current batch */
 	size_t pos;     /* its index in s->order for the current batch */
 	size_t fill;    /* group_rows scratch */
@@ -50,6 +53,8 @@ struct tsk_sink {
 	size_t gstartcap;
 	size_t cur;         /* emit_direct: the current tenant's start in byg */
 	int staged_left;    /* batches to write staged before trying direct COPY again */
+	uint64_t conflicts; /* transactions run again after a deadlock or serialization failure */
+	int last_conflict;  /* the last write failed for a conflict, retries exhausted */
 };
 
 static void
@@ -130,7 +135,8 @@ load_tenants(struct tsk_sink *s, char *err, size_t errlen)
 	struct tenant *t;
 	int rc, n;
 
-	rc = tsk_db_exec(s->db, "SELECT slug, schema_name FROM public.tenant", 0, NULL, &res, err, errlen);
+	rc = tsk_db_exec(s->db, "SELECT slug, schema_name, settings->>'max_future' FROM public.tenant", 0, NULL, &res,
+	    err, errlen);
 	if (rc != TSK_OK)
 		return rc;
 	n = PQntuples(res);
@@ -143,6 +149,10 @@ load_tenants(struct tsk_sink *s, char *err, size_t errlen)
 	for (int i = 0; i < n; i++) {
 		t[i].slug = strdup(PQgetvalue(res, i, 0));
 		t[i].schema = strdup(PQgetvalue(res, i, 1));
+		/* Absent or not a duration (the registry validates it; this only reads): the default. */
+		if (PQgetisnull(res, i, 2) || tsk_duration_parse(PQgetvalue(res, i, 2), &t[i].max_future_us) != TSK_OK ||
+		    t[i].max_future_us <= 0)
+			t[i].max_future_us = TSK_SINK_MAX_FUTURE_DEFAULT;
 		s->nt++;
 		if (t[i].slug == NULL || t[i].schema == NULL) {
 			PQclear(res);
@@ -222,6 +232,33 @@ tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, c
 	if (find_tenant(s, slug) >= 0)
 		return TSK_OK;
 	return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant \"%s\"", slug);
+}
+
+/* The tenant list (with the settings read from it) is read again when it is older than this, so a
+ * changed max_future takes effect within a minute without a query per batch. */
+#define SETTINGS_MAX_AGE_US (60 * TSK_US_PER_S)
+
+int
+tsk_sink_tenant_limits(struct tsk_sink *s, const char *slug, int64_t as_of_us, int64_t *max_future_us, char *err,
+    size_t errlen)
+{
+	int rc;
+	long k;
+
+	*max_future_us = TSK_SINK_MAX_FUTURE_DEFAULT;
+	if ((rc = tsk_sink_connect(s, err, errlen)) != TSK_OK)
+		return rc;
+	if (tsk_now_us() - s->loaded_us > SETTINGS_MAX_AGE_US && (rc = load_tenants(s, err, errlen)) != TSK_OK)
+		return rc;
+	if ((k = find_tenant(s, slug)) < 0 && s->loaded_us <= as_of_us) {
+		if ((rc = load_tenants(s, err, errlen)) != TSK_OK)
+			return rc;
+		k = find_tenant(s, slug);
+	}
+	if (k < 0)
+		return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant \"%s\"", slug);
+	*max_future_us = s->t[k].max_future_us;
+	return TSK_OK;
 }
 
 /* --- binary COPY encoding ------------------------------------------------------------------------ */
@@ -602,7 +639,11 @@ emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
 enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_N };
 
 /* The catalog upserts read tsk_cat, one row per sensor of the batch aggregated by the client (see
- * aggregate()), so they cost one upsert per key, never one per reading. last_value only moves forward
+ * aggregate()), so they cost one upsert per key, never one per reading. They lock rows in a fixed key
+ * order (ORDER BY, in bytes), and a batch's tenants are written in a fixed order (their index in the
+ * slug-sorted list): two writers with the same devices in different orders (tsk-ingest --share, two
+ * stdin pipes) queue behind each other instead of deadlocking. A deadlock or serialization failure
+ * that happens anyway (duplicate readings arriving in opposite orders) is retried, see write_once. last_value only moves forward
  * in ts: late data does not overwrite a newer value, and a replayed duplicate (whose ts is not newer
  * than last_ts) changes nothing. A device row is rewritten only when its last_seen is more than a
  * second old or its site or asset changed: at several batches a second that saves most device
@@ -612,7 +653,7 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_N };
 	"dev AS (" \
 	" INSERT INTO %1$s.device AS d (device_id, site, asset_tag, first_seen, last_seen)" \
 	" SELECT device_id, max(site), max(asset_tag), now(), now() FROM pg_temp.tsk_cat WHERE grp = $1" \
-	" GROUP BY device_id" \
+	" GROUP BY device_id ORDER BY device_id COLLATE \"C\"" \
 	" ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen," \
 	" site = coalesce(excluded.site, d.site), asset_tag = coalesce(excluded.asset_tag, d.asset_tag)" \
 	" WHERE d.last_seen < excluded.last_seen - interval '1 second'" \
@@ -622,6 +663,7 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_N };
 	" INSERT INTO %1$s.sensor AS s (device_id, sensor_id, unit, type, first_seen, last_seen, last_ts," \
 	" last_value)" \
 	" SELECT device_id, sensor_id, unit, type, now(), now(), ts, value FROM pg_temp.tsk_cat WHERE grp = $1" \
+	" ORDER BY device_id COLLATE \"C\", sensor_id COLLATE \"C\"" \
 	" ON CONFLICT (device_id, sensor_id) DO UPDATE SET last_seen = excluded.last_seen," \
 	" unit = coalesce(excluded.unit, s.unit), type = coalesce(excluded.type, s.type)," \
 	" last_value = CASE WHEN s.last_ts IS NULL OR excluded.last_ts > s.last_ts" \
@@ -765,7 +807,7 @@ emit_direct(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
  */
 static int
 attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
-    struct tsk_sink_result *res, int *schema_gone, int *dup, char *err, size_t errlen)
+    struct tsk_sink_result *res, int *schema_gone, int *dup, int *conflict, char *err, size_t errlen)
 {
 	char grp[16];
 	enum tsk_db_kind kind = TSK_DB_OTHER;
@@ -814,12 +856,34 @@ fail:
 	/* The tenant was deleted after the list was read: its schema or table is gone. */
 	*schema_gone = kind == TSK_DB_GONE;
 	*dup = kind == TSK_DB_UNIQUE;
+	*conflict = kind == TSK_DB_CONFLICT;
 	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQtransactionStatus(s->db) != PQTRANS_IDLE)
 		tsk_db_rollback(s->db);
 	if (rc == TSK_ETEMP && (s->db == NULL || PQstatus(s->db) != CONNECTION_OK))
 		tsk_sink_disconnect(s);
 	res->stored = 0;
 	return rc;
+}
+
+/* A transaction that lost to a concurrent one is run again at once, this many times, after a short
+ * pause that grows and is jittered (so two writers do not collide in step again). */
+#define CONFLICT_RETRIES 10
+
+static int
+cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+conflict_pause(unsigned attempt)
+{
+	struct timespec ts = { 0, (long)(1 + (unsigned)rand() % (5 * attempt)) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 /* After a batch with duplicates, this many batches go straight to the staged path: a replay after a
@@ -860,23 +924,44 @@ write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as
 			s->order[norder++] = (size_t)s->grp[i];
 		}
 	}
-	for (size_t k = 0; k < norder; k++)
+	/* Tenants in a fixed order (see the catalog), whatever order the batch names them in. */
+	qsort(s->order, norder, sizeof *s->order, cmp_size);
+	for (size_t k = 0; k < norder; k++) {
 		s->t[s->order[k]].used = 0;
+		s->t[s->order[k]].pos = k;
+	}
 	if (known == 0)
 		return TSK_OK;
 	if (group_rows(s, n, norder) != 0 || (s->catalog && aggregate(s, r, n) != 0))
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 
 	uint64_t unknown_n = res->unknown;
-	int direct = s->staged_left == 0;
-	rc = attempt(s, r, n, norder, direct, res, schema_gone, &dup, err, errlen);
-	if (rc != TSK_OK && direct && dup) {
-		s->staged_left = STAGED_AFTER_DUP;
-		rc = attempt(s, r, n, norder, 0, res, schema_gone, &dup, err, errlen);
-	} else if (rc == TSK_OK && !direct) {
-		s->staged_left = res->stored == (uint64_t)known ? 0 : s->staged_left - 1;
+	unsigned conflicts = 0;
+	int conflict = 0;
+	for (;;) {
+		int direct = s->staged_left == 0;
+		rc = attempt(s, r, n, norder, direct, res, schema_gone, &dup, &conflict, err, errlen);
+		if (rc != TSK_OK && direct && dup) {
+			s->staged_left = STAGED_AFTER_DUP;
+			rc = attempt(s, r, n, norder, 0, res, schema_gone, &dup, &conflict, err, errlen);
+		} else if (rc == TSK_OK && !direct) {
+			s->staged_left = res->stored == (uint64_t)known ? 0 : s->staged_left - 1;
+		}
+		/* Lost to a concurrent writer (deadlock, serialization failure): nothing was committed and the
+		 * other transaction has gone on; running this one again is the cure. */
+		if (rc == TSK_OK || !conflict || conflicts >= CONFLICT_RETRIES)
+			break;
+		conflicts++;
+		conflict_pause(conflicts);
 	}
+	s->conflicts += conflicts;
+	s->last_conflict = rc != TSK_OK && conflict;
 	if (rc != TSK_OK) {
+		if (s->last_conflict) {
+			char why[TSK_ERRLEN];
+			snprintf(why, sizeof why, "%s", err);
+			tsk_seterr(err, errlen, rc, "transaction conflict with another writer, %u retries: %s", conflicts, why);
+		}
 		memset(res, 0, sizeof *res);
 		return rc;
 	}
@@ -903,4 +988,34 @@ tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_
 			rc = write_once(s, r, n, INT64_MIN, unknown, res, &gone, err, errlen);
 	}
 	return rc;
+}
+
+uint64_t
+tsk_sink_conflicts(const struct tsk_sink *s)
+{
+	return s->conflicts;
+}
+
+int
+tsk_sink_last_conflict(const struct tsk_sink *s)
+{
+	return s->last_conflict;
+}
+
+int64_t
+tsk_sink_loaded_us(const struct tsk_sink *s)
+{
+	return s->loaded_us;
+}
+
+size_t
+tsk_sink_ntenants(const struct tsk_sink *s)
+{
+	return s->nt;
+}
+
+const char *
+tsk_sink_tenant_slug(const struct tsk_sink *s, size_t i)
+{
+	return i < s->nt ? s->t[i].slug : NULL;
 }

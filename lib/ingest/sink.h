@@ -82,6 +82,28 @@ void tsk_sink_disconnect(struct tsk_sink *s);
 int tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
     unsigned char *unknown, struct tsk_sink_result *res, char *err, size_t errlen);
 
+/* How far after its arrival a reading's time may be, when the tenant's settings do not say
+ * (max_future, a duration): one day. */
+#define TSK_SINK_MAX_FUTURE_DEFAULT (INT64_C(86400) * 1000000)
+
+/* tsk_sink_tenant_exists, and the tenant's max_future setting in *max_future_us (the default when it is
+ * absent or not a duration). The settings are read with the tenant list, which is read again when it
+ * is older than a minute. */
+int tsk_sink_tenant_limits(struct tsk_sink *s, const char *slug, int64_t as_of_us, int64_t *max_future_us, char *err,
+    size_t errlen);
+
+/* The cached tenant list: when it was read (0: never), how many, the i-th slug (sorted, strcmp). */
+int64_t tsk_sink_loaded_us(const struct tsk_sink *s);
+size_t tsk_sink_ntenants(const struct tsk_sink *s);
+const char *tsk_sink_tenant_slug(const struct tsk_sink *s, size_t i);
+
+/* Transactions this sink ran again because they lost to a concurrent writer (deadlock detected,
+ * serialization failure): up to 10 times each, after a short jittered pause. */
+uint64_t tsk_sink_conflicts(const struct tsk_sink *s);
+/* 1 when the last tsk_sink_write failed (TSK_ETEMP) because of such conflicts, retries exhausted: the
+ * database is up, another writer is in the way. */
+int tsk_sink_last_conflict(const struct tsk_sink *s);
+
 /* Whether the tenant exists, with the same caching rule as tsk_sink_write: TSK_OK, TSK_ENOTFOUND, or
  * TSK_ETEMP/TSK_EFAIL when the database cannot say. */
 int tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, char *err, size_t errlen);

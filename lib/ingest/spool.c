@@ -34,6 +34,7 @@
 #include "core/tsk.h"
 
 #define BODY_VERSION 1
+#define BODY_VERSION_RAW 2  /* format 1, then the message as received: topic, payload */
 #define F_UNIT   0x01
 #define F_SITE   0x02
 #define F_ASSET  0x04
@@ -53,11 +54,20 @@ struct tsk_spool {
 	struct tsk_spool *next;         /* in the registry, once fd is open */
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w;                     /* write connection, under wmu */
-	sqlite3_stmt *ins_msg, *del_msg, *ins_dead, *purge_dead, *begin, *commit, *rollback;
+	sqlite3_stmt *ins_msg, *del_msg, *begin, *commit, *rollback;
+	sqlite3_stmt *ins_dead, *purge_dead;    /* on d */
 	int64_t next_id;                /* under wmu */
 	struct tsk_buf wbuf;            /* encoding buffer, under wmu */
 	sqlite3 *r;                     /* read connection, under rmu */
 	sqlite3_stmt *peek, *oldest, *dead_n, *dead_reasons, *dead_list;
+	/* The dead letters live in a file of their own (dead_path, "<spool>.dead"), opened with sqlite's
+	 * default VFS in WAL mode so that other processes (tsk-ingest dead, dead purge) may read and purge
+	 * it while this one runs; the spool file itself stays exclusive. Under dmu. */
+	char *dead_path;
+	pthread_mutex_t dmu;
+	sqlite3 *d;
+	sqlite3_stmt *dead_count;
+	int dead_only;                  /* tsk_spool_dead_open: only the dead letters, no spool */
 };
 
 /* ---- small helpers ---- */
@@ -270,12 +280,17 @@ encode_msg(const struct tsk_spool *sp, struct tsk_buf *b, int64_t id, const stru
 			return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: reading %zu has an empty tenant",
 			    sp->path, i);
 	}
+	if (m->topic != NULL)
+		ver = BODY_VERSION_RAW;
 	tsk_buf_reset(b);
 	if (tsk_buf_add(b, &ver, 1) != 0 || tsk_buf_varint(b, m->n) != 0)
 		goto oom;
 	for (size_t i = 0; i < m->n; i++)
 		if (encode_reading(b, m->tenant, &m->r[i]) != 0)
 			goto oom;
+	if (m->topic != NULL && (buf_str(b, m->topic) != 0 || tsk_buf_varint(b, m->raw_len) != 0 ||
+	    (m->raw_len > 0 && tsk_buf_add(b, m->raw, m->raw_len) != 0)))
+		goto oom;
 	c = row_crc(id, m->received_us, m->tenant, strlen(m->tenant), (const unsigned char *)b->p, b->len);
 	for (int i = 0; i < 4; i++)
 		crc[i] = (unsigned char)(c >> (8 * i));
@@ -362,7 +377,7 @@ check_row(int64_t id, const char *tenant, int64_t received_us, int64_t n, const 
 	    (uint32_t)body[len - 1] << 24;
 	if (row_crc(id, received_us, tenant, strlen(tenant), body, len - 4) != stored)
 		return "checksum mismatch";
-	if (body[0] != BODY_VERSION)
+	if (body[0] != BODY_VERSION && body[0] != BODY_VERSION_RAW)
 		return "unknown body format";
 	d.p = body + 1;
 	d.e = body + len - 4;
@@ -433,6 +448,10 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 		b->msg = e;
 		b->cap = cap;
 	}
+	e = &b->msg[b->nmsg];
+	e->topic = NULL;
+	e->raw = NULL;
+	e->raw_len = 0;
 	if (rd_varint(&d, &count) != 0)
 		return -1;
 	for (uint64_t i = 0; i < count; i++) {
@@ -443,9 +462,17 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 			goto undo;
 		}
 	}
+	if (body[0] == BODY_VERSION_RAW) {
+		const unsigned char *p;
+		uint64_t n;
+		if (rd_str(&d, &e->topic) != 0 || rd_varint(&d, &n) != 0 || rd_bytes(&d, (size_t)n, &p) != 0 ||
+		    (e->raw = malloc(n > 0 ? (size_t)n : 1)) == NULL)
+			goto undo;
+		memcpy(e->raw, p, (size_t)n);
+		e->raw_len = (size_t)n;
+	}
 	if (d.p != d.e)
 		goto undo;
-	e = &b->msg[b->nmsg];
 	if ((e->tenant = strdup(tenant)) == NULL)
 		goto undo;
 	e->id = id;
@@ -456,6 +483,10 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 	b->nmsg++;
 	return 0;
 undo:
+	free(e->topic);
+	free(e->raw);
+	e->topic = NULL;
+	e->raw = NULL;
 	while (b->readings.n > first)
 		tsk_reading_free(&b->readings.v[--b->readings.n]);
 	return -1;
@@ -719,10 +750,11 @@ check_integrity(struct tsk_spool *sp, char *err, size_t errlen)
 		why[n - 2] = '\0';
 	if (rc != SQLITE_DONE)
 		status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt (%s fails: %s); left untouched: "
-		    "move it aside and salvage it with `sqlite3 FILE .recover`", sp->path, name, sqlite3_errmsg(sp->w));
+		    "move it aside (with its -wal file) and salvage what it holds with `sqlite3 FILE .dump`", sp->path, name,
+		    sqlite3_errmsg(sp->w));
 	else if (why[0] != '\0')
 		status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt (%s: %s); left untouched: move it "
-		    "aside and salvage it with `sqlite3 FILE .recover`", sp->path, name, why);
+		    "aside (with its -wal file) and salvage what it holds with `sqlite3 FILE .dump`", sp->path, name, why);
 	sqlite3_finalize(st);
 	return status;
 }
@@ -793,19 +825,12 @@ prepare_all(struct tsk_spool *sp, char *err, size_t errlen)
 	} q[] = {
 		{ &sp->w, &sp->ins_msg, "INSERT INTO msg(id, tenant, received_us, n, body) VALUES(?1, ?2, ?3, ?4, ?5)" },
 		{ &sp->w, &sp->del_msg, "DELETE FROM msg WHERE id = ?1" },
-		{ &sp->w, &sp->ins_dead, "INSERT INTO dead(received_us, reason, detail, source, body) "
-		    "VALUES(?1, ?2, ?3, ?4, ?5)" },
-		{ &sp->w, &sp->purge_dead, "DELETE FROM dead WHERE id <= ?1" },
 		/* IMMEDIATE takes the write lock up front, so the busy handler applies, not a deadlock. */
 		{ &sp->w, &sp->begin, "BEGIN IMMEDIATE" },
 		{ &sp->w, &sp->commit, "COMMIT" },
 		{ &sp->w, &sp->rollback, "ROLLBACK" },
 		{ &sp->r, &sp->peek, "SELECT id, tenant, received_us, n, body FROM msg ORDER BY id LIMIT ?1" },
 		{ &sp->r, &sp->oldest, "SELECT received_us FROM msg ORDER BY id LIMIT 1" },
-		{ &sp->r, &sp->dead_n, "SELECT count(*) FROM dead WHERE reason = ?1" },
-		{ &sp->r, &sp->dead_reasons, "SELECT reason, count(*) FROM dead GROUP BY reason ORDER BY 2 DESC, 1" },
-		{ &sp->r, &sp->dead_list, "SELECT id, received_us, reason, detail, source, body FROM dead "
-		    "WHERE id > ?1 AND (?2 IS NULL OR reason = ?2) ORDER BY id LIMIT ?3" },
 	};
 
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
@@ -822,7 +847,7 @@ load_depth(struct tsk_spool *sp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	uint64_t msgs = 0, readings = 0, bytes = 0;
-	int64_t last = 0, dead;
+	int64_t last = 0;
 	int rc, status = TSK_OK;
 
 	rc = sqlite3_prepare_v2(sp->w, "SELECT id, tenant, received_us, n, body FROM msg ORDER BY id", -1, &st,
@@ -831,14 +856,11 @@ load_depth(struct tsk_spool *sp, char *err, size_t errlen)
 		int64_t id = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 3);
 		const unsigned char *body = sqlite3_column_blob(st, 4);
 		size_t len = (size_t)sqlite3_column_bytes(st, 4);
-		const char *why = check_row(id, (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int64(st, 2), n, body, len);
-		if (why != NULL) {
-			status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt: message %lld: %s; left "
-			    "untouched: move it aside and salvage it with `sqlite3 FILE .recover`", sp->path,
-			    (long long)id, why);
-			goto done;
-		}
+		/* A row whose checksum fails is counted like the others: peek quarantines it as a dead letter
+		 * when the flusher reaches it, and the rest of the spool flows on. */
+		if (check_row(id, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2), n, body,
+		    len) != NULL)
+			cnt_add(&sp->c.corrupt_seen, 1);
 		msgs++;
 		readings += (uint64_t)n;
 		bytes += len;
@@ -850,15 +872,9 @@ load_depth(struct tsk_spool *sp, char *err, size_t errlen)
 		    "untouched", sp->path, sqlite3_errmsg(sp->w));
 		goto done;
 	}
-	if ((rc = query_int(sp->w, "SELECT count(*) FROM dead", &dead)) != SQLITE_OK) {
-		status = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt: reading dead letters: %s; left "
-		    "untouched", sp->path, sqlite3_errmsg(sp->w));
-		goto done;
-	}
 	atomic_store(&sp->c.depth_msgs, msgs);
 	atomic_store(&sp->c.depth_readings, readings);
 	atomic_store(&sp->c.depth_bytes, bytes);
-	atomic_store(&sp->c.depth_dead, (uint64_t)dead);
 	sp->next_id = last + 1;
 done:
 	sqlite3_finalize(st);
@@ -870,7 +886,7 @@ finalize_all(struct tsk_spool *sp)
 {
 	sqlite3_stmt **all[] = { &sp->ins_msg, &sp->del_msg, &sp->ins_dead, &sp->purge_dead, &sp->begin,
 		&sp->commit, &sp->rollback, &sp->peek, &sp->oldest, &sp->dead_n, &sp->dead_reasons,
-		&sp->dead_list };
+		&sp->dead_list, &sp->dead_count };
 
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
 		sqlite3_finalize(*all[i]);
@@ -886,8 +902,18 @@ release(struct tsk_spool *sp, int had_wal, int had_shm)
 	struct stat st;
 
 	finalize_all(sp);
+	sqlite3_close(sp->d);
 	sqlite3_close(sp->r);
 	sqlite3_close(sp->w);
+	free(sp->dead_path);
+	pthread_mutex_destroy(&sp->dmu);
+	if (sp->dead_only) {
+		pthread_mutex_destroy(&sp->wmu);
+		pthread_mutex_destroy(&sp->rmu);
+		free(sp->path);
+		free(sp);
+		return;
+	}
 	if (had_wal == 0 && stat(sp->wal_path, &st) == 0 && st.st_size == 0)
 		unlink(sp->wal_path);
 	if (had_shm == 0)
@@ -901,6 +927,154 @@ release(struct tsk_spool *sp, int had_wal, int had_shm)
 	free(sp->wal_path);
 	free(sp->shm_path);
 	free(sp);
+}
+
+/* ---- the dead-letter file ---- */
+
+#define DEAD_APPLICATION_ID 0x54534B44 /* "TSKD" */
+
+static int
+dead_err(struct tsk_spool *sp, int rc, const char *what, char *err, size_t errlen)
+{
+	int st = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? TSK_ETEMP :
+	    (rc & 0xff) == SQLITE_FULL ? TSK_EFULL : TSK_EFAIL;
+
+	return tsk_seterr(err, errlen, st, "dead letters %s: %s: %s", sp->dead_path, what,
+	    sp->d != NULL ? sqlite3_errmsg(sp->d) : sqlite3_errstr(rc));
+}
+
+/* Re-reads the number of dead letters (another process may have purged some). Under dmu. */
+static int
+dead_recount(struct tsk_spool *sp, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(sp->dead_count), st = TSK_OK;
+
+	if (rc == SQLITE_ROW)
+		atomic_store(&sp->c.depth_dead, (uint64_t)sqlite3_column_int64(sp->dead_count, 0));
+	else
+		st = dead_err(sp, rc, "counting", err, errlen);
+	sqlite3_reset(sp->dead_count);
+	return st;
+}
+
+/* Opens (create: or creates, mode 0600) the dead-letter file, in WAL mode, shared with other processes. */
+static int
+dead_open(struct tsk_spool *sp, int create, char *err, size_t errlen)
+{
+	static const char schema[] =
+	    "CREATE TABLE IF NOT EXISTS dead(id INTEGER PRIMARY KEY, received_us INTEGER NOT NULL,"
+	    " reason TEXT NOT NULL, detail TEXT, source TEXT, body BLOB)";
+	const struct {
+		sqlite3_stmt **st;
+		const char *sql;
+	} q[] = {
+		{ &sp->ins_dead, "INSERT INTO dead(received_us, reason, detail, source, body) VALUES(?1, ?2, ?3, ?4, ?5)" },
+		{ &sp->purge_dead, "DELETE FROM dead WHERE id <= ?1" },
+		{ &sp->dead_n, "SELECT count(*) FROM dead WHERE reason = ?1" },
+		{ &sp->dead_count, "SELECT count(*) FROM dead" },
+		{ &sp->dead_reasons, "SELECT reason, count(*) FROM dead GROUP BY reason ORDER BY 2 DESC, 1" },
+		{ &sp->dead_list, "SELECT id, received_us, reason, detail, source, body FROM dead "
+		    "WHERE id > ?1 AND (?2 IS NULL OR reason = ?2) ORDER BY id LIMIT ?3" },
+	};
+	int64_t appid = 0;
+	int rc, fd;
+
+	if (create && (fd = open(sp->dead_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
+	rc = sqlite3_open_v2(sp->dead_path, &sp->d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		if (!create && access(sp->dead_path, F_OK) != 0)
+			return tsk_seterr(err, errlen, TSK_ENOTFOUND, "dead letters %s: no such file", sp->dead_path);
+		return dead_err(sp, rc, "opening", err, errlen);
+	}
+	sqlite3_extended_result_codes(sp->d, 1);
+	sqlite3_busy_timeout(sp->d, sp->o.busy_timeout_ms);
+	if ((rc = query_int(sp->d, "PRAGMA application_id", &appid)) != SQLITE_OK)
+		return dead_err(sp, rc, "reading", err, errlen);
+	if (appid != 0 && appid != DEAD_APPLICATION_ID)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "dead letters %s: not a TrakSense dead-letter file "
+		    "(application_id 0x%08" PRIx32 "); left untouched", sp->dead_path, (uint32_t)appid);
+	if (appid == 0 && (rc = sqlite3_exec(sp->d, "PRAGMA journal_mode=WAL; PRAGMA application_id = 1414744900;",
+	    NULL, NULL, NULL)) != SQLITE_OK)
+		return dead_err(sp, rc, "configuring", err, errlen);
+	_Static_assert(DEAD_APPLICATION_ID == 1414744900, "the SQL spells it out");
+	if ((rc = sqlite3_exec(sp->d, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(sp->d, schema, NULL, NULL, NULL)) != SQLITE_OK)
+		return dead_err(sp, rc, "configuring", err, errlen);
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+		if ((rc = prep(sp->d, q[i].sql, q[i].st)) != SQLITE_OK)
+			return dead_err(sp, rc, "preparing", err, errlen);
+	return dead_recount(sp, err, errlen);
+}
+
+/* A spool written before the dead letters had their own file keeps them in its `dead` table: they are
+ * copied over (one transaction), then deleted from the spool. A crash in between leaves them in both,
+ * and the next open copies them again: duplicates, never a loss. */
+static int
+dead_migrate(struct tsk_spool *sp, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+	int rc, status = TSK_OK;
+
+	if (query_int(sp->w, "SELECT count(*) FROM dead", &n) != SQLITE_OK || n == 0)
+		return TSK_OK;
+	if ((rc = sqlite3_exec(sp->d, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		return dead_err(sp, rc, "moving the spool's dead letters", err, errlen);
+	rc = sqlite3_prepare_v2(sp->w, "SELECT received_us, reason, detail, source, body FROM dead ORDER BY id", -1, &st,
+	    NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < 5; i++)
+			sqlite3_bind_value(sp->ins_dead, i + 1, sqlite3_column_value(st, i));
+		rc = sqlite3_step(sp->ins_dead);
+		sqlite3_reset(sp->ins_dead);
+		sqlite3_clear_bindings(sp->ins_dead);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		status = dead_err(sp, rc, "moving the spool's dead letters", err, errlen);
+		sqlite3_exec(sp->d, "ROLLBACK", NULL, NULL, NULL);
+		return status;
+	}
+	if ((rc = sqlite3_exec(sp->d, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+		return dead_err(sp, rc, "moving the spool's dead letters", err, errlen);
+	if ((rc = sqlite3_exec(sp->w, "DELETE FROM dead", NULL, NULL, NULL)) != SQLITE_OK)
+		return sqlerr(sp, sp->w, rc, "moving the dead letters out", err, errlen);
+	return dead_recount(sp, err, errlen);
+}
+
+int
+tsk_spool_dead_open(const char *spool_path, const struct tsk_spool_opts *opts, struct tsk_spool **out, char *err,
+    size_t errlen)
+{
+	struct tsk_spool *sp;
+	int rc;
+
+	*out = NULL;
+	if (spool_path == NULL || *spool_path == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "spool: no file name");
+	if ((sp = calloc(1, sizeof *sp)) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	sp->fd = -1;
+	sp->dead_only = 1;
+	pthread_mutex_init(&sp->wmu, NULL);
+	pthread_mutex_init(&sp->rmu, NULL);
+	pthread_mutex_init(&sp->dmu, NULL);
+	if (opts != NULL)
+		sp->o = *opts;
+	if (sp->o.busy_timeout_ms <= 0)
+		sp->o.busy_timeout_ms = 5000;
+	if ((sp->path = strdup(spool_path)) == NULL || (sp->dead_path = path_with(spool_path, ".dead")) == NULL) {
+		release(sp, 1, 1);
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	}
+	if ((rc = dead_open(sp, 0, err, errlen)) != TSK_OK) {
+		release(sp, 1, 1);
+		return rc;
+	}
+	*out = sp;
+	return TSK_OK;
 }
 
 int
@@ -919,6 +1093,7 @@ tsk_spool_open(const char *path, const struct tsk_spool_opts *opts, struct tsk_s
 	sp->fd = -1;
 	pthread_mutex_init(&sp->wmu, NULL);
 	pthread_mutex_init(&sp->rmu, NULL);
+	pthread_mutex_init(&sp->dmu, NULL);
 	if (opts != NULL)
 		sp->o = *opts;
 	if (sp->o.busy_timeout_ms <= 0)
@@ -926,7 +1101,8 @@ tsk_spool_open(const char *path, const struct tsk_spool_opts *opts, struct tsk_s
 	sp->path = strdup(path);
 	sp->wal_path = path_with(path, "-wal");
 	sp->shm_path = path_with(path, "-shm");
-	if (sp->path == NULL || sp->wal_path == NULL || sp->shm_path == NULL) {
+	sp->dead_path = path_with(path, ".dead");
+	if (sp->path == NULL || sp->wal_path == NULL || sp->shm_path == NULL || sp->dead_path == NULL) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: out of memory", path);
 		goto fail;
 	}
@@ -958,6 +1134,9 @@ tsk_spool_open(const char *path, const struct tsk_spool_opts *opts, struct tsk_s
 		goto fail;
 	}
 	if ((rc = prepare_all(sp, err, errlen)) != TSK_OK)
+		goto fail;
+	/* Last: a spool that fails its checks leaves no dead-letter file behind. */
+	if ((rc = dead_open(sp, 1, err, errlen)) != TSK_OK || (rc = dead_migrate(sp, err, errlen)) != TSK_OK)
 		goto fail;
 	*out = sp;
 	return TSK_OK;
@@ -1017,7 +1196,7 @@ int
 tsk_spool_put(struct tsk_spool *sp, const char *tenant, const struct tsk_reading *r, size_t n,
     int64_t received_us, char *err, size_t errlen)
 {
-	struct tsk_spool_msg m = { tenant, r, n, received_us };
+	struct tsk_spool_msg m = { .tenant = tenant, .r = r, .n = n, .received_us = received_us };
 	uint64_t readings = 0;
 	size_t len;
 	int st, capped;
@@ -1115,8 +1294,11 @@ tsk_spool_batch_init(struct tsk_spool_batch *b)
 void
 tsk_spool_batch_clear(struct tsk_spool_batch *b)
 {
-	for (size_t i = 0; i < b->nmsg; i++)
+	for (size_t i = 0; i < b->nmsg; i++) {
 		free(b->msg[i].tenant);
+		free(b->msg[i].topic);
+		free(b->msg[i].raw);
+	}
 	b->nmsg = 0;
 	tsk_readings_clear(&b->readings);
 }
@@ -1128,6 +1310,62 @@ tsk_spool_batch_free(struct tsk_spool_batch *b)
 	free(b->msg);
 	tsk_readings_free(&b->readings);
 	tsk_spool_batch_init(b);
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Moves a message row whose checksum fails into the dead letters: its bytes as the body (the tenant
+ * column as the source), the reason TSK_SPOOL_QUARANTINE_REASON; then deletes it from msg. Not subject
+ * to max_dead: these bytes exist nowhere else. Called with rmu held (takes dmu, then wmu). */
+static int
+quarantine(struct tsk_spool *sp, int64_t id, const char *tenant, int64_t received_us, int64_t n,
+    const unsigned char *body, size_t len, const char *why, char *err, size_t errlen)
+{
+	char detail[256];
+	int rc, st = TSK_OK;
+
+	snprintf(detail, sizeof detail, "spool message %lld: %s; the body is the row's stored bytes", (long long)id, why);
+	/* First the copy (committed in the dead-letter file), then the delete: a crash in between leaves
+	 * the row to be quarantined again, never lost. */
+	pthread_mutex_lock(&sp->dmu);
+	sqlite3_bind_int64(sp->ins_dead, 1, received_us);
+	sqlite3_bind_text(sp->ins_dead, 2, TSK_SPOOL_QUARANTINE_REASON, -1, SQLITE_STATIC);
+	sqlite3_bind_text(sp->ins_dead, 3, detail, -1, SQLITE_STATIC);
+	bind_text_or_null(sp->ins_dead, 4, tenant);
+	if (body != NULL)
+		sqlite3_bind_blob64(sp->ins_dead, 5, body, len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(sp->ins_dead, 5);
+	rc = sqlite3_step(sp->ins_dead);
+	if (rc != SQLITE_DONE)
+		st = dead_err(sp, rc, "quarantining a corrupt message", err, errlen);
+	sqlite3_reset(sp->ins_dead);
+	sqlite3_clear_bindings(sp->ins_dead);
+	if (st == TSK_OK) {
+		cnt_add(&sp->c.depth_dead, 1);
+		cnt_add(&sp->c.dead_put, 1);
+	}
+	pthread_mutex_unlock(&sp->dmu);
+	if (st != TSK_OK)
+		return st;
+	pthread_mutex_lock(&sp->wmu);
+	sqlite3_bind_int64(sp->del_msg, 1, id);
+	st = step_simple(sp, sp->del_msg, "quarantining a corrupt message", err, errlen);
+	if (st == TSK_OK && sqlite3_changes(sp->w) == 1) {
+		cnt_sub(&sp->c.depth_msgs, 1);
+		cnt_sub(&sp->c.depth_readings, (uint64_t)n);
+		cnt_sub(&sp->c.depth_bytes, len);
+		cnt_add(&sp->c.quarantined, 1);
+	}
+	pthread_mutex_unlock(&sp->wmu);
+	return st;
 }
 
 int
@@ -1152,7 +1390,14 @@ tsk_spool_peek(struct tsk_spool *sp, size_t max_msgs, size_t max_readings, struc
 		if (max_readings != 0 && b->nmsg > 0 && b->readings.n + (uint64_t)n > max_readings)
 			break;
 		why = check_row(id, tenant, received_us, n, body, len);
-		if (why == NULL && decode_row(b, id, tenant, received_us, body, len) != 0)
+		if (why != NULL) {
+			/* Its bytes go to the dead letters, the row leaves the spool, the batch goes on: one bad
+			 * row must not hold back every message behind it. */
+			if ((st = quarantine(sp, id, tenant, received_us, n, body, len, why, err, errlen)) != TSK_OK)
+				break;
+			continue;
+		}
+		if (decode_row(b, id, tenant, received_us, body, len) != 0)
 			why = "undecodable body (or out of memory)";
 		if (why != NULL) {
 			st = tsk_seterr(err, errlen, TSK_EFAIL, "spool %s: corrupt: message %lld: %s", sp->path,
@@ -1238,15 +1483,6 @@ tsk_spool_ack(struct tsk_spool *sp, struct tsk_spool_batch *b, char *err, size_t
 
 /* ---- dead letters ---- */
 
-static void
-bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s != NULL)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 int
 tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason, const char *detail,
     const char *source, const void *body, size_t len, char *err, size_t errlen)
@@ -1255,8 +1491,10 @@ tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason
 
 	if (reason == NULL || *reason == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: a dead letter needs a reason", sp->path);
-	pthread_mutex_lock(&sp->wmu);
-	if (sp->o.max_dead != 0 && cnt_get(&sp->c.depth_dead) >= sp->o.max_dead) {
+	pthread_mutex_lock(&sp->dmu);
+	/* At the cap, count again: another process (tsk-ingest dead purge) may have made room. */
+	if (sp->o.max_dead != 0 && cnt_get(&sp->c.depth_dead) >= sp->o.max_dead &&
+	    (dead_recount(sp, err, errlen) != TSK_OK || cnt_get(&sp->c.depth_dead) >= sp->o.max_dead)) {
 		st = tsk_seterr(err, errlen, TSK_EFULL, "spool %s: dead letters full (%llu)", sp->path,
 		    (unsigned long long)sp->o.max_dead);
 		goto out;
@@ -1271,7 +1509,7 @@ tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason
 		sqlite3_bind_null(sp->ins_dead, 5);
 	rc = sqlite3_step(sp->ins_dead);
 	if (rc != SQLITE_DONE)
-		st = sqlerr(sp, sp->w, rc, "storing a dead letter", err, errlen);
+		st = dead_err(sp, rc, "storing a dead letter", err, errlen);
 	sqlite3_reset(sp->ins_dead);
 	sqlite3_clear_bindings(sp->ins_dead);
 	if (st == TSK_OK) {
@@ -1281,7 +1519,7 @@ tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason
 out:
 	if (st == TSK_EFULL)
 		cnt_add(&sp->c.dead_full, 1);
-	pthread_mutex_unlock(&sp->wmu);
+	pthread_mutex_unlock(&sp->dmu);
 	return st;
 }
 
@@ -1290,19 +1528,21 @@ tsk_spool_dead_count(struct tsk_spool *sp, const char *reason, uint64_t *n, char
 {
 	int rc, st = TSK_OK;
 
+	pthread_mutex_lock(&sp->dmu);
 	if (reason == NULL) {
+		st = dead_recount(sp, err, errlen);
 		*n = cnt_get(&sp->c.depth_dead);
-		return TSK_OK;
+		pthread_mutex_unlock(&sp->dmu);
+		return st;
 	}
-	pthread_mutex_lock(&sp->rmu);
 	sqlite3_bind_text(sp->dead_n, 1, reason, -1, SQLITE_STATIC);
 	rc = sqlite3_step(sp->dead_n);
 	if (rc == SQLITE_ROW)
 		*n = (uint64_t)sqlite3_column_int64(sp->dead_n, 0);
 	else
-		st = sqlerr(sp, sp->r, rc, "counting dead letters", err, errlen);
+		st = dead_err(sp, rc, "counting dead letters", err, errlen);
 	sqlite3_reset(sp->dead_n);
-	pthread_mutex_unlock(&sp->rmu);
+	pthread_mutex_unlock(&sp->dmu);
 	return st;
 }
 
@@ -1312,15 +1552,15 @@ tsk_spool_dead_reasons(struct tsk_spool *sp, int (*cb)(void *arg, const char *re
 {
 	int rc, st = TSK_OK;
 
-	pthread_mutex_lock(&sp->rmu);
+	pthread_mutex_lock(&sp->dmu);
 	while ((rc = sqlite3_step(sp->dead_reasons)) == SQLITE_ROW)
 		if ((st = cb(arg, (const char *)sqlite3_column_text(sp->dead_reasons, 0),
 		    (uint64_t)sqlite3_column_int64(sp->dead_reasons, 1))) != 0)
 			break;
 	if (st == TSK_OK && rc != SQLITE_DONE)
-		st = sqlerr(sp, sp->r, rc, "counting dead letters", err, errlen);
+		st = dead_err(sp, rc, "counting dead letters", err, errlen);
 	sqlite3_reset(sp->dead_reasons);
-	pthread_mutex_unlock(&sp->rmu);
+	pthread_mutex_unlock(&sp->dmu);
 	return st;
 }
 
@@ -1331,7 +1571,7 @@ tsk_spool_dead_list(struct tsk_spool *sp, const char *reason, int64_t after_id, 
 	sqlite3_stmt *q = sp->dead_list;
 	int rc, st = TSK_OK;
 
-	pthread_mutex_lock(&sp->rmu);
+	pthread_mutex_lock(&sp->dmu);
 	sqlite3_bind_int64(q, 1, after_id);
 	bind_text_or_null(q, 2, reason);
 	sqlite3_bind_int64(q, 3, max == 0 || max > INT64_MAX ? -1 : (sqlite3_int64)max);
@@ -1349,10 +1589,10 @@ tsk_spool_dead_list(struct tsk_spool *sp, const char *reason, int64_t after_id, 
 			break;
 	}
 	if (st == TSK_OK && rc != SQLITE_DONE)
-		st = sqlerr(sp, sp->r, rc, "listing dead letters", err, errlen);
+		st = dead_err(sp, rc, "listing dead letters", err, errlen);
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
-	pthread_mutex_unlock(&sp->rmu);
+	pthread_mutex_unlock(&sp->dmu);
 	return st;
 }
 
@@ -1362,16 +1602,17 @@ tsk_spool_dead_purge(struct tsk_spool *sp, int64_t upto_id, uint64_t *deleted, c
 	int rc, st = TSK_OK;
 	uint64_t n = 0;
 
-	pthread_mutex_lock(&sp->wmu);
+	pthread_mutex_lock(&sp->dmu);
 	sqlite3_bind_int64(sp->purge_dead, 1, upto_id);
 	rc = sqlite3_step(sp->purge_dead);
 	if (rc == SQLITE_DONE)
-		n = (uint64_t)sqlite3_changes64(sp->w);
+		n = (uint64_t)sqlite3_changes64(sp->d);
 	else
-		st = sqlerr(sp, sp->w, rc, "purging dead letters", err, errlen);
+		st = dead_err(sp, rc, "purging dead letters", err, errlen);
 	sqlite3_reset(sp->purge_dead);
-	cnt_sub(&sp->c.depth_dead, n);
-	pthread_mutex_unlock(&sp->wmu);
+	if (st == TSK_OK)
+		dead_recount(sp, NULL, 0);
+	pthread_mutex_unlock(&sp->dmu);
 	if (deleted != NULL)
 		*deleted = n;
 	return st;
@@ -1386,6 +1627,13 @@ tsk_spool_stats(struct tsk_spool *sp, struct tsk_spool_stats *st, char *err, siz
 	int rc, status = TSK_OK;
 
 	memset(st, 0, sizeof *st);
+	if (sp->dead_only) {
+		pthread_mutex_lock(&sp->dmu);
+		status = dead_recount(sp, err, errlen);
+		pthread_mutex_unlock(&sp->dmu);
+		st->dead = cnt_get(&sp->c.depth_dead);
+		return status;
+	}
 	pthread_mutex_lock(&sp->rmu);
 	rc = sqlite3_step(sp->oldest);
 	if (rc == SQLITE_ROW)
@@ -1397,6 +1645,10 @@ tsk_spool_stats(struct tsk_spool *sp, struct tsk_spool_stats *st, char *err, siz
 	st->msgs = cnt_get(&sp->c.depth_msgs);
 	st->readings = cnt_get(&sp->c.depth_readings);
 	st->bytes = cnt_get(&sp->c.depth_bytes);
+	pthread_mutex_lock(&sp->dmu);
+	if (status == TSK_OK)
+		status = dead_recount(sp, err, errlen);
+	pthread_mutex_unlock(&sp->dmu);
 	st->dead = cnt_get(&sp->c.depth_dead);
 	if (fstat(sp->fd, &fs) == 0)
 		st->file_bytes = (uint64_t)fs.st_size;

@@ -12,9 +12,9 @@
  * through tsk_spool_ack, which the flusher calls after its PostgreSQL COMMIT; a crash between the two
  * replays the batch, and the unique key on reading(device_id, sensor_id, ts) absorbs the duplicates.
  *
- * Threads: one handle serves every thread of the process. It holds two sqlite connections: a write
- * connection (put, put_batch, dead_put, ack, dead_purge), serialised by a mutex, and a read connection
- * (peek, stats, dead_count, dead_reasons, dead_list), serialised by a second mutex. WAL lets the read
+ * Threads: one handle serves every thread of the process. It holds two sqlite connections to the spool:
+ * a write connection (put, put_batch, ack), serialised by a mutex, and a read connection (peek, stats),
+ * serialised by a second mutex; and a third, to the dead-letter file (dead_*), under a third mutex. WAL lets the read
  * connection run while the write connection commits, so a flusher's peek never stalls the MQTT thread's
  * puts; ack is a write and takes turns with puts (sqlite allows one writer at a time anyway).
  * Callbacks run with the read mutex held: they may call put/ack but not peek/stats/dead_*.
@@ -28,20 +28,31 @@
  * and tsk_spool_stats, or stop the tool. Local filesystems only.
  *
  * Opening checks the file and never repairs, empties or recreates it: a file that is not an sqlite
- * database, is torn or truncated, fails PRAGMA quick_check (or integrity_check), carries another
- * application_id or schema version, or holds a message whose checksum does not match, is refused with
- * TSK_EFAIL and a message naming the file, and its bytes are left as they were. A zero-length file is
+ * database, is torn or truncated, fails PRAGMA quick_check (or integrity_check), or carries another
+ * application_id or schema version, is refused with TSK_EFAIL and a message naming the file, and its
+ * bytes are left as they were. A message row whose checksum does not match (a changed byte sqlite
+ * cannot see) does not stop the spool: it is counted on open (counters.corrupt_seen) and quarantined
+ * as a dead letter when peek reaches it. A zero-length file is
  * accepted as a new, empty spool: it is what a crash during the very first open leaves behind, and it
  * holds nothing to lose; but a zero-length file next to a non-empty "-wal" log is refused, because
  * sqlite would delete that log.
  *
+ * Dead letters are kept in a file of their own beside the spool, "<spool>.dead" (PRAGMA application_id
+ * 0x54534B44 "TSKD"; table dead below), opened with sqlite's default VFS in WAL mode: unlike the spool
+ * it is shared, so another process may list and purge dead letters while tsk-ingest runs
+ * (tsk_spool_dead_open). A spool written before keeps them in its own dead table: the first open moves
+ * them to the file.
+ *
  * Format (schema version 1, PRAGMA user_version; PRAGMA application_id 0x54534B53 "TSKS"):
  *   msg(id INTEGER PRIMARY KEY, tenant TEXT, received_us INTEGER, n INTEGER, body BLOB)
  *   dead(id INTEGER PRIMARY KEY, received_us INTEGER, reason TEXT, detail TEXT, source TEXT, body BLOB)
+ *   (in the spool: empty once moved; in "<spool>.dead": the dead letters)
  * msg.body is a compact binary encoding of the normalized readings: a version byte, the reading count,
  * then per reading its strings (length-prefixed), ts_us as 8 bytes, the value as its 8 IEEE-754 bytes
  * (so every double, -0.0 included, comes back bit for bit), present/absent flags for unit, site and
- * asset_tag, and labels as compact JSON; a CRC-32 of (id, received_us, tenant, payload) ends it. sqlite
+ * asset_tag, and labels as compact JSON; format 2 (version byte 2) then adds the message as received
+ * (topic and payload bytes, length-prefixed), kept only for a tenant not known when it was spooled;
+ * a CRC-32 of (id, received_us, tenant, payload) ends it. sqlite
  * has no page checksums, so this CRC is what catches a flipped byte inside a row.
  */
 #ifndef TSK_SPOOL_H
@@ -75,6 +86,11 @@ struct tsk_spool_msg {
 	const struct tsk_reading *r;
 	size_t n;                       /* at least 1 */
 	int64_t received_us;
+	/* Optional: the message as received, kept with it (body format 2) so that a dead letter can show
+	 * it if the tenant turns out not to exist. NULL topic: not kept. */
+	const char *topic;
+	const void *raw;
+	size_t raw_len;
 };
 
 /* One spooled message in a batch: its readings are batch.readings.v[first .. first + n). */
@@ -84,6 +100,9 @@ struct tsk_spool_entry {
 	char *tenant;                   /* owned */
 	size_t first, n;
 	size_t bytes;                   /* encoded size, for the depth counters */
+	char *topic;                    /* owned: the message as received, when it was kept; else NULL */
+	unsigned char *raw;             /* owned, raw_len bytes (NULL when topic is) */
+	size_t raw_len;
 };
 
 /* What tsk_spool_peek fills. Every reading has its tenant set, so a sink can group by it. */
@@ -110,7 +129,12 @@ struct tsk_spool_counters {
 	_Atomic uint64_t ack_msgs, ack_readings;
 	_Atomic uint64_t dead_put, dead_full;
 	_Atomic uint64_t depth_msgs, depth_readings, depth_bytes, depth_dead;
+	_Atomic uint64_t corrupt_seen;  /* rows whose checksum failed when the file was opened */
+	_Atomic uint64_t quarantined;   /* such rows peek moved into the dead letters */
 };
+
+/* The dead-letter reason of a message row whose checksum failed (see tsk_spool_peek). */
+#define TSK_SPOOL_QUARANTINE_REASON "corrupt spool row"
 
 /* One dead letter, as tsk_spool_dead_list hands it to the callback (valid during the call only). */
 struct tsk_spool_dead {
@@ -126,6 +150,12 @@ struct tsk_spool_dead {
 /* Opens or creates the spool at path. TSK_OK; TSK_ENOTFOUND (opts->must_exist); TSK_ETEMP (locked by
  * another process, or busy); TSK_EFAIL (unusable file, corrupt, I/O; err names the file and why). */
 int tsk_spool_open(const char *path, const struct tsk_spool_opts *opts, struct tsk_spool **out,
+    char *err, size_t errlen);
+/* Opens only the dead letters of the spool at spool_path ("<spool>.dead"): no lock on the spool, so
+ * it works while a tsk-ingest process has the spool open. Only tsk_spool_dead_*, tsk_spool_stats (its
+ * dead field) and tsk_spool_close may be used on the handle. TSK_ENOTFOUND when there is no such file
+ * (no spool, or one not opened since dead letters moved out of it). */
+int tsk_spool_dead_open(const char *spool_path, const struct tsk_spool_opts *opts, struct tsk_spool **out,
     char *err, size_t errlen);
 /* Closes both connections (the last close checkpoints the log into the database file and removes
  * it). Only once no other thread uses the handle. NULL is a no-op. */
@@ -148,8 +178,11 @@ void tsk_spool_batch_clear(struct tsk_spool_batch *b);  /* frees the contents, k
 void tsk_spool_batch_free(struct tsk_spool_batch *b);
 /* Replaces b's contents with the oldest messages, without removing them: at most max_msgs (>= 1)
  * messages and at most max_readings readings (0: no limit), but always the oldest message when the
- * spool is not empty, however many readings it holds. b->nmsg == 0: the spool is empty. TSK_EFAIL if
- * a row is corrupt (the batch is then empty: the flusher should stop, not skip it). */
+ * spool is not empty, however many readings it holds. b->nmsg == 0: the spool is empty. A row whose
+ * checksum fails is quarantined on the way: moved, with its stored bytes, into the dead letters (reason
+ * TSK_SPOOL_QUARANTINE_REASON, counted in counters.quarantined) and deleted from the queue, and the
+ * batch goes on with the next row. TSK_EFAIL when sqlite fails, or a sound row cannot be decoded (out
+ * of memory): the batch is then empty. */
 int tsk_spool_peek(struct tsk_spool *sp, size_t max_msgs, size_t max_readings, struct tsk_spool_batch *b,
     char *err, size_t errlen);
 /* Deletes exactly the batch's message ids, then clears b. Call only after the data is committed

@@ -24,6 +24,8 @@ tsk_stats_reason_str(int reason)
 		return "database rejected";
 	if (reason == TSK_STATS_NO_READINGS)
 		return "no readings";
+	if (reason == TSK_STATS_FUTURE)
+		return "too far in the future";
 	return tsk_payload_reason_str((enum tsk_payload_reason)reason);
 }
 
@@ -95,6 +97,7 @@ tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk
 	json_object_set_new(o, "skipped", json_integer(U(st->skipped)));
 	json_object_set_new(o, "skipped_by", sby != NULL ? sby : json_object());
 	json_object_set_new(o, "full_waits", json_integer(U(st->full_waits)));
+	json_object_set_new(json_object_get(o, "flush"), "conflicts", json_integer(U(st->conflicts)));
 	if (sp != NULL) {
 		double age = sp->oldest_us != 0 && now > sp->oldest_us ? (double)(now - sp->oldest_us) / 1e6 : 0.0;
 		json_t *s = json_pack("{s:I, s:I, s:I, s:f, s:I, s:o, s:I, s:I}",
@@ -102,6 +105,8 @@ tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk
 		    "oldest_age_s", age, "dead", (json_int_t)sp->dead,
 		    "dead_by", sp->dead_by != NULL ? json_incref(sp->dead_by) : json_object(),
 		    "file_bytes", (json_int_t)sp->file_bytes, "wal_bytes", (json_int_t)sp->wal_bytes);
+		if (s != NULL)
+			json_object_set_new(s, "quarantined", json_integer((json_int_t)sp->quarantined));
 		if (s == NULL || json_object_set_new(o, "spool", s) != 0) {
 			json_decref(o);
 			return NULL;

@@ -19,6 +19,8 @@ enum {
 	TSK_STATS_UNKNOWN_TENANT = TSK_PAYLOAD_NREASONS, /* "unknown tenant": the slug names no tenant */
 	TSK_STATS_DB_REJECTED,                            /* "database rejected": PostgreSQL refused it */
 	TSK_STATS_NO_READINGS,                            /* "no readings": parsed, but every sensor was skipped */
+	TSK_STATS_FUTURE,                                 /* "too far in the future": a reading's time is more than
+	                                                   * the tenant's max_future after its arrival */
 	TSK_STATS_NREASONS
 };
 
@@ -36,6 +38,8 @@ struct tsk_stats {
 	_Atomic uint64_t dead_dropped;  /* rejected messages the dead-letter table had no room for */
 	_Atomic uint64_t batches;       /* transactions committed */
 	_Atomic uint64_t flush_errors;  /* failed flush attempts (database down, ...) */
+	_Atomic uint64_t conflicts;     /* transactions run again after losing to a concurrent writer
+	                                   (deadlock, serialization failure): "flush": {"conflicts"} */
 	_Atomic uint64_t full_waits;    /* times a receiver waited for room in the spool */
 	_Atomic uint64_t mqtt_connects, mqtt_disconnects;
 	_Atomic int mqtt_connected, db_up;
@@ -54,12 +58,13 @@ void tsk_stats_skips(struct tsk_stats *st, const struct tsk_payload_info *info);
 struct tsk_stats_spool {
 	uint64_t msgs, readings, bytes, dead, file_bytes, wal_bytes;
 	int64_t oldest_us;  /* 0 when empty */
+	uint64_t quarantined; /* corrupt rows moved to the dead letters by this process */
 	json_t *dead_by;    /* {reason: n} of the dead-letter table, borrowed; may be NULL */
 };
 
 /* {"mode", "pid", "started", "updated", "uptime_s", "received", "accepted", "readings", "spooled",
  *  "stored", "duplicates", "rejected", "rejected_by": {...}, "skipped", "skipped_by": {...}, "spool": {"depth", "readings", "bytes",
- *  "oldest_age_s", "dead", "dead_by", "file_bytes", "wal_bytes"}, "flush": {...}, "db": {...},
+ *  "oldest_age_s", "dead", "dead_by", "quarantined", "file_bytes", "wal_bytes"}, "flush": {...}, "db": {...},
  *  "mqtt": {...}} as a new reference (NULL when out of memory). */
 json_t *tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk_stats_spool *sp);
 

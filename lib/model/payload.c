@@ -12,10 +12,12 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "model/payload_impl.h"
 #include "core/time.h"
@@ -35,6 +37,7 @@ static const char *const reason_strs[TSK_PAYLOAD_NREASONS] = {
 	[TSK_PAYLOAD_NO_FORMAT] = "no format accepts the payload",
 	[TSK_PAYLOAD_BAD_READING] = "bad reading",
 	[TSK_PAYLOAD_NOMEM] = "out of memory",
+	[TSK_PAYLOAD_TOO_MANY] = "too many records",
 };
 
 static const char *const skip_strs[TSK_SKIP_NREASONS] = {
@@ -145,7 +148,9 @@ ms_to_us(double ms, int64_t *out)
 int
 tsk_pl_rfc3339_to_us(const char *s, int64_t *out)
 {
-	return tsk_time_parse_rfc3339(s, out) == TSK_OK && us_valid(*out) ? 0 : -1;
+	if (tsk_time_parse_rfc3339(s, out) != TSK_OK)
+		return -1;
+	return us_valid(*out) ? 0 : -2;
 }
 
 /* A "ts": milliseconds as a number or a numeric string (an EMQX body template may quote it), or an
@@ -232,9 +237,27 @@ tsk_pl_coerce_value(json_t *v, double *out)
 
 /* ---- the per-message context ---- */
 
+/* The de-duplication table's hash is keyed (SipHash-2-4, libsodium's crypto_shorthash) with a random
+ * key drawn once per process: the sensor ids of a message are the sender's choice, and with an unkeyed
+ * hash (FNV-1a, before) a sender could pick ids that all land in one probe chain and make a single
+ * message cost quadratic time. */
+static unsigned char dedup_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t dedup_once = PTHREAD_ONCE_INIT;
+
+static void
+dedup_key_init(void)
+{
+	/* sodium_init() fails only when no random source can be opened: aborting beats a predictable key. */
+	if (sodium_init() < 0)
+		abort();
+	randombytes_buf(dedup_key, sizeof dedup_key);
+}
+
+
 static void
 ctx_init(struct ctx *c, struct tsk_readings *out, struct tsk_payload_info *info, int64_t arrival_us)
 {
+	pthread_once(&dedup_once, dedup_key_init);
 	memset(c, 0, sizeof *c);
 	c->out = out;
 	c->n0 = out->n;
@@ -292,15 +315,25 @@ tsk_pl_set_message(struct ctx *c, const char *format, const char *device_id, int
 static size_t
 dedup_hash(const char *device, const char *sensor, int64_t ts)
 {
-	uint64_t h = 1469598103934665603u; /* FNV-1a */
+	unsigned char buf[256], out[crypto_shorthash_BYTES];
+	size_t ld = strlen(device), ls = strlen(sensor);
+	uint64_t h, t = (uint64_t)ts;
 
-	for (const char *p = device; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	h = (h ^ '/') * 1099511628211u;
-	for (const char *p = sensor; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	h ^= (uint64_t)ts * 0x9e3779b97f4a7c15u;
-	return (size_t)(h ^ (h >> 29));
+	if (ld + ls + 2 + sizeof t <= sizeof buf) {
+		/* device NUL sensor NUL ts: the NULs keep ("ab", "c") apart from ("a", "bc"). */
+		memcpy(buf, device, ld + 1);
+		memcpy(buf + ld + 1, sensor, ls + 1);
+		memcpy(buf + ld + ls + 2, &t, sizeof t);
+		crypto_shorthash(out, buf, ld + ls + 2 + sizeof t, dedup_key);
+	} else {
+		/* Long ids: each part hashed on its own, then the three hashes together. */
+		crypto_shorthash(buf, (const unsigned char *)device, ld, dedup_key);
+		crypto_shorthash(buf + 8, (const unsigned char *)sensor, ls, dedup_key);
+		memcpy(buf + 16, &t, sizeof t);
+		crypto_shorthash(out, buf, 24, dedup_key);
+	}
+	memcpy(&h, out, sizeof h);
+	return (size_t)h;
 }
 
 /* The slot of (device, sensor, ts) in the table: where it is, or the empty slot where it would go. */
@@ -309,11 +342,13 @@ dedup_slot(const struct ctx *c, const char *device, const char *sensor, int64_t 
 {
 	size_t i = dedup_hash(device, sensor, ts) & (c->dedup_cap - 1);
 
+	c->info->dedup_probes++;
 	while (c->dedup[i] != 0) {
 		const struct tsk_reading *r = &c->out->v[c->dedup[i] - 1];
 		if (r->ts_us == ts && strcmp(r->sensor_id, sensor) == 0 && strcmp(r->device_id, device) == 0)
 			break;
 		i = (i + 1) & (c->dedup_cap - 1);
+		c->info->dedup_probes++;
 	}
 	return i;
 }

@@ -29,6 +29,11 @@
 /* The largest envelope or input line: a 1 MiB payload carried as a JSON string can grow when escaped. */
 #define TSK_ENVELOPE_MAX (4 * TSK_PAYLOAD_MAX)
 
+/* The most sensors (standard payload) or records (SenML pack) one message may hold; a message with more
+ * is rejected whole ("too many records"). 1 MiB of standard payload holds about 28 000 minimal sensors;
+ * no device sends more than a few hundred. */
+#define TSK_PAYLOAD_MAX_RECORDS 10000
+
 /* Why a message was rejected. The strings (tsk_payload_reason_str) are stable: they are dead-letter
  * reasons and counter labels. */
 enum tsk_payload_reason {
@@ -45,6 +50,8 @@ enum tsk_payload_reason {
 	TSK_PAYLOAD_NO_FORMAT,       /* "no format accepts the payload" */
 	TSK_PAYLOAD_BAD_READING,     /* "bad reading": an invalid normalized reading on an input line */
 	TSK_PAYLOAD_NOMEM,           /* "out of memory" (returned as TSK_EFAIL) */
+	TSK_PAYLOAD_TOO_MANY,        /* "too many records": more than TSK_PAYLOAD_MAX_RECORDS sensors or SenML
+	                              * records in one message */
 	TSK_PAYLOAD_NREASONS
 };
 
@@ -77,6 +84,8 @@ struct tsk_payload_info {
 	size_t skipped;       /* sensors / records skipped; the sum of skips[] */
 	size_t skips[TSK_SKIP_NREASONS];
 	size_t metadata;      /* SenML info records (model, gateway, version, ...) */
+	size_t dedup_probes;  /* slots the per-message duplicate table looked at: about 1.5 per reading with
+	                       * any ids (the table's hash is keyed per process); for tests */
 	char detail[200];     /* why it was rejected, or what the first skip was; "" when nothing to say */
 };
 

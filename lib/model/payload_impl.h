@@ -20,10 +20,12 @@
 
 /* ---- numbers and times (payload.c) ---- */
 
-/* Years 0000-9999: what an RFC 3339 string can say, and well inside PostgreSQL's timestamptz range. */
-#define MIN_S (-62167219200.0)
+/* Years 1970-9999: no sensor reading predates the Unix epoch (a time before it is a misread clock or a
+ * value in the wrong unit), and 9999 is the end of what an RFC 3339 string can say. How far into the
+ * future a reading may be is the tenant's max_future, checked where tenants are known (lib/ingest). */
+#define MIN_S 0.0
 #define END_S 253402300800.0
-#define MIN_US (INT64_C(-62167219200) * TSK_US_PER_S)
+#define MIN_US INT64_C(0)
 #define END_US (INT64_C(253402300800) * TSK_US_PER_S)
 
 static inline int
@@ -41,9 +43,9 @@ nonempty_str(json_t *v)
 	return s != NULL && *s != '\0' && strlen(s) == json_string_length(v) ? s : NULL;
 }
 
-/* Seconds since the epoch to microseconds, inside the years 0000-9999. 0 or -1. */
+/* Seconds since the epoch to microseconds, inside the years 1970-9999. 0 or -1. */
 int tsk_pl_secs_to_us(double s, int64_t *out);
-/* An RFC 3339 time inside the years 0000-9999. 0 or -1. */
+/* An RFC 3339 time inside the years 1970-9999. 0, -1 (not a time) or -2 (a time outside those years). */
 int tsk_pl_rfc3339_to_us(const char *s, int64_t *out);
 /* A "ts": milliseconds as a number or a numeric string, or an RFC 3339 string. 0 or -1. */
 int tsk_pl_ts_to_us(json_t *ts, int64_t *out);

@@ -43,6 +43,6 @@ tsk_pl_reading_line(struct ctx *c, const char *tenant, json_t *obj)
 		return tsk_pl_reject(c, rc == TSK_EINVAL ? TSK_PAYLOAD_BAD_READING : TSK_PAYLOAD_NOMEM, "%s", why);
 	r = &c->out->v[c->out->n - 1];
 	if (!us_valid(r->ts_us))
-		return tsk_pl_reject(c, TSK_PAYLOAD_BAD_READING, "ts out of range");
+		return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "ts before 1970 (or after 9999)");
 	return tsk_pl_set_message(c, "reading", r->device_id, r->ts_us);
 }

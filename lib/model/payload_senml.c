@@ -310,6 +310,9 @@ tsk_pl_try_senml(struct ctx *c, json_t *msg)
 		tsk_pl_decline(c, "SenML: needs 2 or more records, bn and bt in the first, n and a value in another");
 		return TSK_PAYLOAD_NO_FORMAT;
 	}
+	if (json_array_size(msg) > TSK_PAYLOAD_MAX_RECORDS)
+		return tsk_pl_reject(c, TSK_PAYLOAD_TOO_MANY, "%zu records, the limit is %d", json_array_size(msg),
+		    TSK_PAYLOAD_MAX_RECORDS);
 	r0 = json_array_get(msg, 0);
 	bv = json_object_get(r0, "bv");
 	b.bn = nonempty_str(json_object_get(r0, "bn"));

@@ -17,11 +17,15 @@ tsk_pl_message_time(struct ctx *c, json_t *msg, int64_t *out)
 	json_t *stamp = json_object_get(msg, "timestamp"), *ts = json_object_get(msg, "ts");
 
 	if (stamp != NULL && !json_is_null(stamp)) {
-		if (!json_is_string(stamp) || tsk_pl_rfc3339_to_us(json_string_value(stamp), out) != 0)
+		int r = json_is_string(stamp) ? tsk_pl_rfc3339_to_us(json_string_value(stamp), out) : -1;
+		if (r == -2)
+			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"timestamp\" is before 1970 (or after 9999)");
+		if (r != 0)
 			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"timestamp\" is not an RFC 3339 time");
 	} else if (ts != NULL && !json_is_null(ts)) {
 		if (tsk_pl_ts_to_us(ts, out) != 0)
-			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"ts\" is neither milliseconds nor RFC 3339");
+			return tsk_pl_reject(c, TSK_PAYLOAD_BAD_TIME, "\"ts\" is neither milliseconds nor RFC 3339 "
+			    "between 1970 and 9999");
 	} else {
 		*out = c->has_env_ts ? c->env_ts_us : c->arrival_us;
 	}
@@ -29,7 +33,10 @@ tsk_pl_message_time(struct ctx *c, json_t *msg, int64_t *out)
 }
 
 /* "labels" when it is an object (a copy: readings must not share the input tree) or {}, then unit, type,
- * location and description from the sensor's top level where labels lacks them. NULL if out of memory. */
+ * location and description from the sensor's top level where labels lacks them. A reading has one unit:
+ * labels.unit when it is a non-empty string (labels win, as in the original), else the top-level unit,
+ * which then replaces whatever else labels.unit held; tsk_pl_unit_of reads it back from labels.
+ * NULL if out of memory. */
 json_t *
 tsk_pl_sensor_labels(json_t *s)
 {
@@ -38,8 +45,10 @@ tsk_pl_sensor_labels(json_t *s)
 	json_t *labels = json_is_object(given) ? json_deep_copy(given) : json_object();
 
 	for (size_t i = 0; labels != NULL && i < sizeof copied / sizeof copied[0]; i++) {
-		json_t *v = json_object_get(s, copied[i]);
-		if (v == NULL || json_is_null(v) || json_object_get(labels, copied[i]) != NULL)
+		json_t *v = json_object_get(s, copied[i]), *have = json_object_get(labels, copied[i]);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (have != NULL && !(i == 0 && nonempty_str(have) == NULL && nonempty_str(v) != NULL))
 			continue;
 		if (json_object_set_new(labels, copied[i], json_deep_copy(v)) != 0) {
 			json_decref(labels);
@@ -49,12 +58,13 @@ tsk_pl_sensor_labels(json_t *s)
 	return labels;
 }
 
+/* The reading's unit: labels.unit as tsk_pl_sensor_labels left it (s is not consulted again, so the
+ * column and the label cannot disagree). */
 const char *
 tsk_pl_unit_of(json_t *s, json_t *labels)
 {
-	const char *u = nonempty_str(json_object_get(s, "unit"));
-
-	return u != NULL ? u : nonempty_str(json_object_get(labels, "unit"));
+	(void)s;
+	return nonempty_str(json_object_get(labels, "unit"));
 }
 
 /* Accepted when "sensors" has at least one object with a non-empty sensor_id and a "value" key. */
@@ -114,6 +124,9 @@ tsk_pl_try_standard(struct ctx *c, json_t *msg)
 		tsk_pl_decline(c, "standard: no sensor has a sensor_id and a value");
 		return TSK_PAYLOAD_NO_FORMAT;
 	}
+	if (json_array_size(sensors) > TSK_PAYLOAD_MAX_RECORDS)
+		return tsk_pl_reject(c, TSK_PAYLOAD_TOO_MANY, "%zu sensors, the limit is %d", json_array_size(sensors),
+		    TSK_PAYLOAD_MAX_RECORDS);
 	if ((device = nonempty_str(json_object_get(msg, "device_id"))) == NULL)
 		device = c->client_id;
 	if (device == NULL)

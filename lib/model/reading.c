@@ -168,6 +168,11 @@ tsk_reading_from_json(json_t *obj, const char *tenant, struct tsk_readings *out,
 		return tsk_seterr(err, errlen, TSK_EINVAL, "\"labels\" must be an object");
 	if (labels != NULL && json_is_null(labels))
 		labels = NULL;
+	/* One unit per reading: a non-empty string labels.unit wins over "unit" (the payload parsers' rule). */
+	if (labels != NULL && json_is_string(json_object_get(labels, "unit")) &&
+	    json_string_length(json_object_get(labels, "unit")) > 0 &&
+	    strlen(json_string_value(json_object_get(labels, "unit"))) == json_string_length(json_object_get(labels, "unit")))
+		unit = json_string_value(json_object_get(labels, "unit"));
 	if (tsk_readings_add(out, t, dev, sen, us, json_number_value(val), unit, labels, site, asset) == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	return TSK_OK;

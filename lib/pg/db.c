@@ -67,6 +67,8 @@ tsk_db_kind(const PGresult *res)
 		return TSK_DB_DATA;
 	if (strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0)
 		return TSK_DB_GONE;
+	if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0)
+		return TSK_DB_CONFLICT;
 	return TSK_DB_OTHER;
 }
 

@@ -36,7 +36,9 @@ enum tsk_db_kind {
 	TSK_DB_UNIQUE,  /* 23505 unique_violation */
 	TSK_DB_DATA,    /* the data was refused: data exception (class 22), another integrity violation (23),
 	                 * a program limit such as an index row too large (54) */
-	TSK_DB_GONE     /* the schema (3F000) or the table (42P01) named does not exist */
+	TSK_DB_GONE,    /* the schema (3F000) or the table (42P01) named does not exist */
+	TSK_DB_CONFLICT /* the transaction lost to a concurrent one: deadlock detected (40P01) or
+	                 * serialization failure (40001); running it again is the cure */
 };
 enum tsk_db_kind tsk_db_kind(const PGresult *res);
 

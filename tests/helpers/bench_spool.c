@@ -155,7 +155,7 @@ batch_puts(const char *path, int n, int per, const struct tsk_readings *rs)
 	fresh(path);
 	sp = open_or_die(path, NULL);
 	for (int i = 0; i < per; i++)
-		m[i] = (struct tsk_spool_msg){ "umc", rs->v, rs->n, i };
+		m[i] = (struct tsk_spool_msg){ .tenant = "umc", .r = rs->v, .n = rs->n, .received_us = i };
 	t0 = now_s();
 	for (int i = 0; i < n; i += per)
 		die_unless_ok(tsk_spool_put_batch(sp, m, (size_t)per, &done, err, sizeof err));
@@ -283,7 +283,7 @@ open_backlog(const char *path, int n, const struct tsk_readings *rs)
 	fresh(path);
 	sp = open_or_die(path, NULL);
 	for (int i = 0; i < 1000; i++)
-		m[i] = (struct tsk_spool_msg){ "umc", rs->v, rs->n, i };
+		m[i] = (struct tsk_spool_msg){ .tenant = "umc", .r = rs->v, .n = rs->n, .received_us = i };
 	for (int i = 0; i < n; i += 1000)
 		die_unless_ok(tsk_spool_put_batch(sp, m, 1000, &done, err, sizeof err));
 	tsk_spool_close(sp);

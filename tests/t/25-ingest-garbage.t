@@ -82,6 +82,8 @@ is "$(grep -c '"reason"' "$T/dead.jsonl")" $garbage "one dead letter per bad mes
 has '"reason":"not json","detail":"[^"]+","source":"tenants/junk/devices/dev/sensors/temp","bytes":10,"body":"not json \{"' \
 	"a dead letter keeps reason, detail, topic and payload"
 has '"reason":"unknown tenant","detail":"no tenant \\"nobody\\""' "unknown tenant, with the slug"
+has '"reason":"unknown tenant",[^}]*"source":"tenants/nobody/devices/d/sensors/s","bytes":12,"body":"\{\\"value\\": 1\}"' \
+	"unknown tenant: the dead letter keeps the topic and payload as received, not the converted readings"
 has '"reason":"bad topic"[^}]*"source":"other/place"' "a topic outside tenants/"
 has '"reason":"payload too large","detail":"[^"]*first 1048576 of 10485[0-9]+ bytes kept' "an oversized payload is kept, truncated"
 has $'"unit\\\\": \\\\"\xef\xbf\xbd\xef\xbf\xbd' "invalid UTF-8 shown as U+FFFD"

@@ -288,7 +288,7 @@ test_cap(void)
 	if ((sp = open_ok(in_dir("cap.db"), &o)) == NULL)
 		goto done;
 	for (int i = 0; i < 4; i++)
-		m[i] = (struct tsk_spool_msg){ "t", &rs.v[i], 1, i };
+		m[i] = (struct tsk_spool_msg){ .tenant = "t", .r = &rs.v[i], .n = 1, .received_us = i };
 	is_int(tsk_spool_put_batch(sp, m, 3, &done, err, sizeof err), TSK_OK, "batch of 3");
 	is_int(done, 3, "all 3 stored");
 	is_int(tsk_spool_put_batch(sp, m, 4, &done, err, sizeof err), TSK_EFULL, "batch of 4 with room for 2");
@@ -321,6 +321,8 @@ done:
 	tsk_spool_batch_free(&batch);
 	tsk_readings_free(&rs);
 }
+
+static void sql_exec(const char *path, const char *sql);
 
 /* ---- dead letters ---- */
 
@@ -408,7 +410,77 @@ test_dead(void)
 	is_int(purged, 3, "3 purged");
 	tsk_spool_dead_count(sp, "parse", &n, err, sizeof err);
 	is_int(n, 1, "1 parse left");
+
+	/* The dead letters are a file of their own that another handle (another process: tsk-ingest dead)
+	 * may open while the spool is open, list and purge. */
+	struct tsk_spool *dl = NULL;
+	is_int(tsk_spool_dead_open(in_dir("dead.db"), NULL, &dl, err, sizeof err), TSK_OK,
+	    "the dead letters open while the spool is open");
+	l.n = 0;
+	if (dl != NULL)
+		tsk_spool_dead_list(dl, NULL, 0, 0, on_dead, &l, err, sizeof err);
+	is_int(l.n, 4, "and list what the spool's handle stored");
+	tsk_spool_dead_put(sp, 20, "parse", NULL, NULL, NULL, 0, err, sizeof err);
+	tsk_spool_dead_put(sp, 21, "parse", NULL, NULL, NULL, 0, err, sizeof err);
+	tsk_spool_dead_put(sp, 22, "parse", NULL, NULL, NULL, 0, err, sizeof err);
+	is_int(tsk_spool_dead_put(sp, 23, "parse", NULL, NULL, NULL, 0, err, sizeof err), TSK_EFULL, "full again (7)");
+	is_int(dl != NULL ? tsk_spool_dead_purge(dl, INT64_MAX, &purged, err, sizeof err) : -1, TSK_OK,
+	    "the other handle purges them all");
+	is_int(purged, 7, "7 purged");
+	is_int(tsk_spool_dead_put(sp, 24, "parse", NULL, NULL, NULL, 0, err, sizeof err), TSK_OK,
+	    "the spool's handle sees the room the purge made");
+	is_int(tsk_spool_dead_count(sp, NULL, &n, err, sizeof err), TSK_OK, "count");
+	is_int(n, 1, "1 dead letter");
+	tsk_spool_close(dl);
 	tsk_spool_close(sp);
+	is_int(tsk_spool_dead_open(in_dir("nothing.db"), NULL, &dl, err, sizeof err), TSK_ENOTFOUND,
+	    "no dead-letter file: TSK_ENOTFOUND");
+
+	/* A spool from before keeps its dead letters in its own table: the first open moves them out. */
+	unlink(in_dir("dead.db.dead"));
+	sql_exec(in_dir("dead.db"), "INSERT INTO dead(received_us, reason, detail, source, body) VALUES"
+	    " (1, 'old', NULL, 'tenants/x', X'00'), (2, 'old', 'd', NULL, NULL)");
+	if ((sp = open_ok(in_dir("dead.db"), &o)) == NULL)
+		return;
+	tsk_spool_dead_count(sp, "old", &n, err, sizeof err);
+	is_int(n, 2, "an old spool's dead letters moved into the dead-letter file");
+	tsk_spool_close(sp);
+	is_int(tsk_spool_dead_open(in_dir("dead.db"), NULL, &dl, err, sizeof err), TSK_OK, "which exists now");
+	tsk_spool_close(dl);
+}
+
+/* ---- format 2: the message as received kept with its readings ---- */
+
+static void
+test_raw(void)
+{
+	struct tsk_readings rs;
+	struct tsk_spool *sp;
+	struct tsk_spool_batch b;
+	size_t done = 0;
+
+	tsk_readings_init(&rs);
+	tsk_readings_add(&rs, "nobody", "d", "s", 1, 1.0, NULL, NULL, NULL, NULL);
+	if ((sp = open_ok(in_dir("raw.db"), NULL)) == NULL)
+		return;
+	struct tsk_spool_msg m[2] = {
+		{ .tenant = "nobody", .r = rs.v, .n = 1, .received_us = 5, .topic = "tenants/nobody/devices/d/sensors/s",
+		  .raw = "{\"value\": 1}\0x", .raw_len = 14 },
+		{ .tenant = "nobody", .r = rs.v, .n = 1, .received_us = 6 },
+	};
+	is_int(tsk_spool_put_batch(sp, m, 2, &done, err, sizeof err), TSK_OK, "a message with its raw form, one without");
+	tsk_spool_close(sp);
+	if ((sp = open_ok(in_dir("raw.db"), NULL)) == NULL)
+		return;
+	tsk_spool_batch_init(&b);
+	is_int(tsk_spool_peek(sp, 10, 0, &b, err, sizeof err), TSK_OK, "both read back (checksums pass)");
+	ok(b.nmsg == 2 && b.msg[0].topic != NULL && strcmp(b.msg[0].topic, "tenants/nobody/devices/d/sensors/s") == 0 &&
+	    b.msg[0].raw_len == 14 && memcmp(b.msg[0].raw, "{\"value\": 1}\0x", 14) == 0 && b.msg[0].n == 1 &&
+	    b.readings.n == 2, "the first keeps its topic and payload bytes");
+	ok(b.nmsg == 2 && b.msg[1].topic == NULL && b.msg[1].raw == NULL, "the second has none");
+	tsk_spool_batch_free(&b);
+	tsk_spool_close(sp);
+	tsk_readings_free(&rs);
 }
 
 /* ---- two threads on one handle ---- */
@@ -622,6 +694,77 @@ refuses(const char *path, const char *why, const char *what)
 	tsk_spool_close(sp);
 }
 
+/* Damage inside rows' bytes that sqlite cannot see: opening refuses the file (sqlite saw it after all),
+ * or opens it with the damaged rows counted (corrupt_seen) and leaves the bytes alone; draining it then
+ * quarantines exactly those rows as dead letters, with their bytes, and delivers every other message.
+ * *quarantined receives how many it quarantined (0 when refused). */
+struct dead_seen {
+	int n;
+	size_t bytes;
+	char detail[256];
+};
+
+static int
+count_quarantined(void *arg, const struct tsk_spool_dead *d)
+{
+	struct dead_seen *q = arg;
+
+	if (strcmp(d->reason, TSK_SPOOL_QUARANTINE_REASON) == 0) {
+		q->n++;
+		q->bytes = d->len;
+		snprintf(q->detail, sizeof q->detail, "%s", d->detail != NULL ? d->detail : "");
+	}
+	return 0;
+}
+
+static void
+quarantines(const char *path, const char *what, int *quarantined)
+{
+	struct tsk_spool *sp = NULL;
+	struct tsk_spool_batch batch;
+	struct dead_seen q = { 0, 0, "" };
+	uint64_t seen, delivered = 0;
+	int rc;
+
+	*quarantined = 0;
+	err[0] = '\0';
+	char dead[300];
+	snprintf(dead, sizeof dead, "%s.dead", path);  /* the dead letters of an earlier case */
+	unlink(dead);
+	rc = tsk_spool_open(path, NULL, &sp, err, sizeof err);
+	if (rc != TSK_OK) {
+		ok(rc == TSK_EFAIL && sp == NULL && strstr(err, "corrupt") != NULL, "%s: refused as corrupt (%s)", what, err);
+		return;
+	}
+	seen = tsk_spool_counters(sp)->corrupt_seen;
+	ok(seen >= 1 && tsk_spool_counters(sp)->depth_msgs == 400, "%s: opens, %llu damaged rows counted, depth 400",
+	    what, (unsigned long long)seen);
+	tsk_spool_batch_init(&batch);
+	for (;;) {
+		if ((rc = tsk_spool_peek(sp, 50, 0, &batch, err, sizeof err)) != TSK_OK || batch.nmsg == 0)
+			break;
+		delivered += batch.nmsg;
+		if ((rc = tsk_spool_ack(sp, &batch, err, sizeof err)) != TSK_OK)
+			break;
+	}
+	if (rc != TSK_OK) {
+		/* sqlite met the damage itself while reading (a broken record header): an error, never a
+		 * wrong row. */
+		ok(strstr(err, "malformed") != NULL || strstr(err, "corrupt") != NULL, "%s: sqlite reports it (%s)", what, err);
+		tsk_spool_batch_free(&batch);
+		tsk_spool_close(sp);
+		return;
+	}
+	tsk_spool_dead_list(sp, NULL, 0, 0, count_quarantined, &q, err, sizeof err);
+	*quarantined = q.n;
+	ok((uint64_t)q.n == seen && tsk_spool_counters(sp)->quarantined == seen && delivered + seen == 400 &&
+	    tsk_spool_counters(sp)->depth_msgs == 0,
+	    "%s: %llu delivered, %d quarantined as dead letters, the spool is empty", what,
+	    (unsigned long long)delivered, q.n);
+	tsk_spool_batch_free(&batch);
+	tsk_spool_close(sp);
+}
+
 /* A clean spool to damage: 400 messages of 3 readings with labels, and some dead letters. */
 static unsigned char *
 make_base(const char *path, size_t *len)
@@ -663,7 +806,7 @@ test_corrupt(void)
 	size_t len, psize;
 	unsigned char *b = make_base(base, &len), *c;
 	struct tsk_spool *sp;
-	int hit = 0;
+	int hit = 0, q = 0;
 
 	ok(b != NULL && len > 8 * 4096 && !exists(in_dir("base.db-wal")), "fixture: a clean %zu-byte spool", len);
 	if (b == NULL || len < 8 * 4096 || (c = malloc(len)) == NULL)
@@ -700,7 +843,7 @@ test_corrupt(void)
 		unlink(p);
 		spit(p, c, len);
 		snprintf(what, sizeof what, "garbage in the middle of page %zu", pg + 1);
-		refuses(p, "corrupt", what);
+		quarantines(p, what, &q);
 		hit++;
 	}
 	ok(hit >= 4, "tried %d data pages", hit);
@@ -726,7 +869,16 @@ test_corrupt(void)
 		c[(m - b) + 3] ^= 0x01;
 		unlink(p);
 		spit(p, c, len);
-		refuses(p, "checksum mismatch", "one bit flipped inside a row");
+		quarantines(p, "one bit flipped inside a row", &q);
+		is_int(q, 1, "one bit flipped inside a row: exactly that row quarantined");
+		/* Its bytes, as stored (with the flipped bit), are the dead letter's body. */
+		struct tsk_spool *sp2 = open_ok(p, NULL);
+		struct dead_seen d = { 0, 0, "" };
+		if (sp2 != NULL)
+			tsk_spool_dead_list(sp2, TSK_SPOOL_QUARANTINE_REASON, 0, 0, count_quarantined, &d, err, sizeof err);
+		ok(d.n == 1 && d.bytes > 100 && strstr(d.detail, "checksum mismatch") != NULL,
+		    "the dead letter keeps the row's %zu bytes and says why (%s)", d.bytes, d.detail);
+		tsk_spool_close(sp2);
 	}
 	memcpy(c, b, len);
 	c[16] = 0x03;   /* page size 0x03xx: not a power of two */
@@ -886,6 +1038,7 @@ main(void)
 	test_round_trip();
 	test_cap();
 	test_dead();
+	test_raw();
 	test_threads();
 	test_crash();
 	test_corrupt();
