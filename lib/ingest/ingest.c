@@ -1191,6 +1191,7 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 	memset(bb, 0, sizeof bb);
 	tsk_payload_info_init(&info);
 	tsk_jsonl_init(&rd, in);
+	rd.max = TSK_ENVELOPE_MAX + 1; /* a longer line is refused as too large, never read whole into memory */
 	pthread_mutex_init(&L.mu, NULL);
 	pthread_cond_init(&L.cv, NULL);
 	if ((rc = tsk_sink_open(ing->o.dsn, &so, &lookup, err, errlen)) != TSK_OK)

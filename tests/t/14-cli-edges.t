@@ -34,11 +34,18 @@ if ldd "$TSK_BUILD/tsk-ingest" | grep -q libasan; then
 	ok 0 "skipped under ASan"
 	ok 0 "skipped under ASan"
 	ok 0 "skipped under ASan"
+	ok 0 "skipped under ASan"
+	ok 0 "skipped under ASan"
 else
 	out=$( (head -c 300000000 /dev/zero | tr '\0' 'a'; printf '\n%s\n' "$good") |
 		(ulimit -v 150000; tsk ingest parse 2>"$T/err"))
 	is "$?" 3 "a 300 MB line in 150 MB of address space: rejected, the rest parsed (exit 3)"
 	like "$out $(cat "$T/err")" '"device_id":"d1".*line 1: payload too large' "the next line parsed, line 1 too large"
+	good2='{"tenant":"acme","device_id":"d2","sensor_id":"s1","ts":"2025-10-17T10:00:00Z","value":1}'
+	out=$( (head -c 300000000 /dev/zero | tr '\0' 'a'; printf '\n%s\n' "$good2") |
+		(ulimit -v 250000; tsk ingest stdin 2>"$T/err"))
+	is "$?" 3 "tsk-ingest stdin: the same line rejected in bounded memory (exit 3)"
+	is "$(q "SELECT count(*) FROM acme.reading WHERE device_id = 'd2'")" 1 "and the next line stored"
 	row='{"ts":"2025-10-17T10:00:00Z","device_id":"d1","sensor_id":"s1","value":1.5,"unit":"bar"}'
 	out=$( (head -c 300000000 /dev/zero | tr '\0' 'a'; printf '\n%s\n' "$row") |
 		(ulimit -v 150000; tsk export 2>"$T/err"))
