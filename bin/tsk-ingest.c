@@ -675,7 +675,7 @@ main(int argc, char **argv)
 	o.m.qos = 1;
 	o.drain_timeout_us = 10 * TSK_US_PER_S;
 	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (tsk_cli_option(&o.cli, c, optarg, &rc)) {
+		switch (tsk_cli_take(&o.cli, NULL, c, optarg, &rc)) {
 		case -1: goto out;     /* --help, --version, or a bad option */
 		case 1: continue;      /* a common option */
 		}

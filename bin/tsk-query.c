@@ -343,13 +343,10 @@ main(int argc, char **argv)
 	tsk_cli_init(&o.cli, "tsk-query", usage_text);
 	tsk_cli_filter_init(&o.cf);
 	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS TSK_CLI_FILTER_SHORTOPTS "i:", longopts, NULL)) != -1) {
-		int taken = tsk_cli_option(&o.cli, c, optarg, &rc);
-		if (taken == 0)
-			taken = tsk_cli_filter_option(&o.cli, &o.cf, c, optarg);
-		if (taken < 0)
-			goto out;      /* --help, --version, or a bad option or value */
-		if (taken > 0)
-			continue;
+		switch (tsk_cli_take(&o.cli, &o.cf, c, optarg, &rc)) {
+		case -1: goto out;     /* --help, --version, or a bad option or value */
+		case 1: continue;      /* a common or filter option */
+		}
 		switch (c) {
 		case O_STATS: o.stats = 1; break;
 		case 'i': o.interval = optarg; break;

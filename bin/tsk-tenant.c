@@ -450,7 +450,7 @@ main(int argc, char **argv)
 
 	tsk_cli_init(&o.cli, "tsk-tenant", usage_text);
 	while ((c = getopt_long(argc, argv, TSK_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		switch (tsk_cli_option(&o.cli, c, optarg, &rc)) {
+		switch (tsk_cli_take(&o.cli, NULL, c, optarg, &rc)) {
 		case -1: goto out;     /* --help, --version, or a bad option */
 		case 1: continue;      /* a common option */
 		}

@@ -128,6 +128,16 @@ tsk_cli_filter_option(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, con
 }
 
 int
+tsk_cli_take(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, const char *arg, int *exit_code)
+{
+	int taken = tsk_cli_option(c, opt, arg, exit_code);
+
+	if (taken == 0 && cf != NULL && (taken = tsk_cli_filter_option(c, cf, opt, arg)) < 0)
+		*exit_code = TSK_EXIT_USAGE;
+	return taken;
+}
+
+int
 tsk_cli_filter_done(struct tsk_cli *c, struct tsk_cli_filter *cf, const char *default_bucket)
 {
 	const char *b = cf->bucket != NULL ? cf->bucket : default_bucket;

@@ -81,6 +81,10 @@ void tsk_cli_filter_init(struct tsk_cli_filter *cf);
 void tsk_cli_filter_free(struct tsk_cli_filter *cf);
 /* Like tsk_cli_option, for the filter options: 1 taken, 0 not one, -1 a bad value (printed; exit 2). */
 int tsk_cli_filter_option(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, const char *arg);
+/* The common options and, when cf is not NULL, the filter options, for one getopt_long loop:
+ *   switch (tsk_cli_take(&cli, &cf, c, optarg, &rc)) { case -1: goto out; case 1: continue; }
+ * 1 taken, 0 the tool's own option, -1 return *exit_code now (--help, --version, a bad option or value). */
+int tsk_cli_take(struct tsk_cli *c, struct tsk_cli_filter *cf, int opt, const char *arg, int *exit_code);
 /* After the options: the bucket size (given, else default_bucket when not NULL) and the checks that
  * need every option (from <= to). TSK_EXIT_OK, or TSK_EXIT_USAGE after printing why. */
 int tsk_cli_filter_done(struct tsk_cli *c, struct tsk_cli_filter *cf, const char *default_bucket);

@@ -149,6 +149,25 @@ offline_after(PGconn *db, const char *tenant, int64_t *us, char *err, size_t err
 	return rc;
 }
 
+/* The read-only transaction of latest, summary and sensors, with what the online rule needs as query
+ * parameters: offline_after as an interval (offs, 32 bytes) and the tool's now (nows,
+ * TSK_TIME_STRLEN bytes). On failure nothing is left open. */
+static int
+begin_online(PGconn *db, const char *tenant, int64_t now_us, char *offs, char *nows, int *own, char *err,
+    size_t errlen)
+{
+	int64_t off;
+	int rc;
+
+	if ((rc = tsk_run_begin(db, tenant, "BEGIN READ ONLY", own, err, errlen)) != TSK_OK)
+		return rc;
+	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
+		return tsk_run_end(db, *own, rc, err, errlen);
+	snprintf(offs, 32, "%" PRId64 " microseconds", off);
+	tsk_sql_time_literal(now_us, nows);
+	return TSK_OK;
+}
+
 /*
  * The one online rule (tsk-query(1), ONLINE): a sensor is online when its last reading arrived within the
  * tenant's offline_after (default 1h) before now; a device is online when one of its sensors is. The
@@ -175,18 +194,13 @@ tsk_series_latest(PGconn *db, const char *tenant, const char *device, int64_t no
     size_t errlen)
 {
 	static const char *const tkeys[] = { "ts", NULL };
-	int64_t off;
 	char offs[32], nows[TSK_TIME_STRLEN];
 	int rc, own;
 
 	if (device == NULL || *device == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "latest needs a device (--device ID)");
-	if ((rc = tsk_run_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
+	if ((rc = begin_online(db, tenant, now_us, offs, nows, &own, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
-		return tsk_run_end(db, own, rc, err, errlen);
-	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
-	tsk_sql_time_literal(now_us, nows);
 	const char *p[] = { device, offs, nows };
 	rc = tsk_db_json_rows(db,
 	    DEVICE_SENSORS_SQL
@@ -300,19 +314,15 @@ tsk_series_summary(PGconn *db, const char *tenant, const char *device, int64_t n
 	static const char *const tkeys[] = { "last_ts", NULL };
 	char nows[TSK_TIME_STRLEN], offs[32];
 	json_t *sensors = NULL;
-	int64_t off, last = INT64_MIN;
+	int64_t last = INT64_MIN;
 	size_t i;
 	json_t *row;
 	int rc, own, online = 0;
 
 	if (device == NULL || *device == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "summary needs a device (--device ID)");
-	if ((rc = tsk_run_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
+	if ((rc = begin_online(db, tenant, now_us, offs, nows, &own, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
-		return tsk_run_end(db, own, rc, err, errlen);
-	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
-	tsk_sql_time_literal(now_us, nows);
 	const char *p[] = { device, nows, offs };
 	rc = tsk_db_json_rows(db,
 	    DEVICE_SENSORS_SQL
@@ -354,15 +364,10 @@ tsk_series_sensors(PGconn *db, const char *tenant, const char *device, int64_t n
 {
 	static const char *const tkeys[] = { "last_seen", "last_ts", NULL };
 	char nows[TSK_TIME_STRLEN], offs[32];
-	int64_t off;
 	int rc, own;
 
-	if ((rc = tsk_run_begin(db, tenant, "BEGIN READ ONLY", &own, err, errlen)) != TSK_OK)
+	if ((rc = begin_online(db, tenant, now_us, offs, nows, &own, err, errlen)) != TSK_OK)
 		return rc;
-	if ((rc = offline_after(db, tenant, &off, err, errlen)) != TSK_OK)
-		return tsk_run_end(db, own, rc, err, errlen);
-	snprintf(offs, sizeof offs, "%" PRId64 " microseconds", off);
-	tsk_sql_time_literal(now_us, nows);
 	const char *p[] = { nows, offs, device };
 	/* The one online rule (ONLINE_SQL); every sensor listed here has a catalog row. */
 	rc = tsk_db_json_rows(db,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "dbtest.h"
 #include "core/tsk.h"
 #include "pg/db.h"
 #include "pg/migrate.h"
@@ -45,31 +46,18 @@ verify(const char *tok, const char *slug, enum tsk_apitoken_use use, struct tsk_
 int
 main(void)
 {
-	const char *dsn = getenv("TSK_TEST_DSN");
-	char err[TSK_ERRLEN] = "", dbname[64], sql[512], *dsn2;
+	struct dbtest t;
+	char err[TSK_ERRLEN] = "", sql[512];
 	char tok[TSK_APITOKEN_LEN + 1], tok2[TSK_APITOKEN_LEN + 1], ing[TSK_APITOKEN_LEN + 1], bad[TSK_APITOKEN_LEN + 8];
 	struct tsk_apitoken rec, got;
-	PGconn *admin = NULL;
 	json_t *list = NULL;
 	int rc;
 
-	if (dsn == NULL) {
-		printf("1..0 # SKIP no TSK_TEST_DSN (run through tests/run)\n");
-		return 0;
+	switch (dbtest_open(&t, "tsk_apitoken")) {
+	case 0: return 0;
+	case -1: return dbtest_close(&t);
 	}
-	if (!ok(tsk_db_connect(dsn, &admin, err, sizeof err) == TSK_OK, "connects to the test server: %s", err))
-		return done_testing();
-	snprintf(dbname, sizeof dbname, "tsk_apitoken_%d", (int)getpid());
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-	if (!ok(tsk_db_cmd(admin, sql, err, sizeof err) == TSK_OK, "a database of its own: %s", err))
-		return done_testing();
-	dsn2 = malloc(strlen(dsn) + 64);
-	sprintf(dsn2, "%s dbname=%s", dsn, dbname);
-	rc = tsk_db_connect(dsn2, &db, err, sizeof err);
-	free(dsn2);
-	if (!ok(rc == TSK_OK, "connects to it: %s", err))
-		goto drop;
-	ok(tsk_migrate_public(db, NULL, err, sizeof err) == TSK_OK, "public schema migrated: %s", err);
+	db = t.db;
 	ok(tsk_tenant_create(db, "umc", "UMC", NULL, err, sizeof err) == TSK_OK, "tenant umc: %s", err);
 	ok(tsk_tenant_create(db, "other", "Other", NULL, err, sizeof err) == TSK_OK, "tenant other: %s", err);
 
@@ -202,10 +190,5 @@ main(void)
 	is_str(val("SELECT count(*) FROM public.api_token t LEFT JOIN public.tenant n ON n.id = t.tenant_id"
 	    " WHERE n.id IS NULL"), "0", "its tokens are gone");
 
-	PQfinish(db);
-drop:
-	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
-	ok(tsk_db_cmd(admin, sql, err, sizeof err) == TSK_OK, "drop the database: %s", err);
-	PQfinish(admin);
-	return done_testing();
+	return dbtest_close(&t);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "dbtest.h"
 #include "core/tsk.h"
 #include "pg/db.h"
 #include "pg/migrate.h"
@@ -59,31 +60,18 @@ seconds(void)
 int
 main(void)
 {
-	const char *dsn = getenv("TSK_TEST_DSN");
-	char err[TSK_ERRLEN] = "", err2[TSK_ERRLEN] = "", dbname[64], sql[512], *dsn2;
+	struct dbtest t;
+	char err[TSK_ERRLEN] = "", err2[TSK_ERRLEN] = "";
 	char tok[TSK_JWT_MAX + 1], tok2[TSK_JWT_MAX + 1];
 	struct tsk_principal p, q;
-	PGconn *admin = NULL;
 	const int64_t now = 1760000000;
 	int rc;
 
-	if (dsn == NULL) {
-		printf("1..0 # SKIP no TSK_TEST_DSN (run through tests/run)\n");
-		return 0;
+	switch (dbtest_open(&t, "tsk_login")) {
+	case 0: return 0;
+	case -1: return dbtest_close(&t);
 	}
-	if (!ok(tsk_db_connect(dsn, &admin, err, sizeof err) == TSK_OK, "connects to the test server: %s", err))
-		return done_testing();
-	snprintf(dbname, sizeof dbname, "tsk_login_%d", (int)getpid());
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-	if (!ok(tsk_db_cmd(admin, sql, err, sizeof err) == TSK_OK, "a database of its own: %s", err))
-		return done_testing();
-	dsn2 = malloc(strlen(dsn) + 64);
-	sprintf(dsn2, "%s dbname=%s", dsn, dbname);
-	rc = tsk_db_connect(dsn2, &db, err, sizeof err);
-	free(dsn2);
-	if (!ok(rc == TSK_OK, "connects to it: %s", err))
-		goto drop;
-	ok(tsk_migrate_public(db, NULL, err, sizeof err) == TSK_OK, "public schema migrated: %s", err);
+	db = t.db;
 	rc = tsk_tenant_create(db, "umc", "UMC", NULL, err, sizeof err) | tsk_tenant_create(db, "other", "Other", NULL,
 	    err, sizeof err);
 	rc |= tsk_user_add(db, "owner@umc.localhost", "Owner@12345", 0, err, sizeof err);
@@ -304,10 +292,5 @@ main(void)
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_STALE_TOKEN, "a deleted user's token: %s", err);
 
-	PQfinish(db);
-drop:
-	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
-	ok(tsk_db_cmd(admin, sql, err, sizeof err) == TSK_OK, "drop the database: %s", err);
-	PQfinish(admin);
-	return done_testing();
+	return dbtest_close(&t);
 }

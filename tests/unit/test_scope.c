@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "dbtest.h"
 #include "core/buf.h"
 #include "core/time.h"
 #include "core/tsk.h"
@@ -103,31 +104,19 @@ out:
 int
 main(void)
 {
-	const char *dsn = getenv("TSK_TEST_DSN");
+	struct dbtest t;
 	const char *slugs[2] = { "scope-a", "scope-b" }, *devs[2] = { "dev-a", "dev-b" };
 	const int nrows[2] = { 30, 50 };
-	char err[TSK_ERRLEN] = "", dbname[64], sql[128], what[128];
-	PGconn *admin = NULL, *db = NULL;
+	char err[TSK_ERRLEN] = "", what[128];
+	PGconn *db = NULL;
 	PGresult *res = NULL;
 	int rc;
 
-	if (dsn == NULL) {
-		printf("1..0 # SKIP no TSK_TEST_DSN (run through tests/run)\n");
-		return 0;
+	switch (dbtest_open(&t, "tsk_scope")) {
+	case 0: return 0;
+	case -1: return dbtest_close(&t);
 	}
-	if (!ok(tsk_db_connect(dsn, &admin, err, sizeof err) == TSK_OK, "connects to the test server: %s", err))
-		return done_testing();
-	snprintf(dbname, sizeof dbname, "tsk_scope_%d", (int)getpid());
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-	if (!ok(tsk_db_cmd(admin, sql, err, sizeof err) == TSK_OK, "a database of its own: %s", err))
-		return done_testing();
-	char *dsn2 = malloc(strlen(dsn) + 64);
-	sprintf(dsn2, "%s dbname=%s", dsn, dbname);
-	rc = tsk_db_connect(dsn2, &db, err, sizeof err);
-	free(dsn2);
-	if (!ok(rc == TSK_OK, "connects to it: %s", err))
-		goto drop;
-	ok(tsk_migrate_public(db, NULL, err, sizeof err) == TSK_OK, "public schema migrated: %s", err);
+	db = t.db;
 	if (tsk_db_exec(db, "SHOW search_path", 0, NULL, &res, err, sizeof err) == TSK_OK) {
 		snprintf(default_path, sizeof default_path, "%s", PQgetvalue(res, 0, 0));
 		PQclear(res);
@@ -274,10 +263,5 @@ main(void)
 	clean(db, "an unknown tenant (buckets)");
 	tsk_filter_free(&f);
 
-	PQfinish(db);
-drop:
-	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
-	ok(tsk_db_cmd(admin, sql, err, sizeof err) == TSK_OK, "scratch database dropped: %s", err);
-	PQfinish(admin);
-	return done_testing();
+	return dbtest_close(&t);
 }
