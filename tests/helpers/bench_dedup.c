@@ -12,11 +12,12 @@
 #include <time.h>
 
 #include "model/payload.h"
+#include "../unit/dedup_attack.h"
 #include "core/buf.h"
 #include "core/time.h"
 #include "core/tsk.h"
 
-#define STAMP "2025-10-20T12:00:00Z"
+#define STAMP DEDUP_STAMP
 
 static double
 now_s(void)
@@ -25,39 +26,6 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static size_t
-old_slot(const char *device, const char *sensor, int64_t ts, size_t mask)
-{
-	uint64_t h = 1469598103934665603u;
-
-	for (const char *p = device; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	h = (h ^ '/') * 1099511628211u;
-	for (const char *p = sensor; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	h ^= (uint64_t)ts * 0x9e3779b97f4a7c15u;
-	return (size_t)(h ^ (h >> 29)) & mask;
-}
-
-static char *
-message(size_t n, int colliding, size_t mask, int64_t ts)
-{
-	struct tsk_buf b = { 0 };
-	char id[32];
-	size_t found = 0;
-
-	tsk_buf_printf(&b, "{\"device_id\": \"GW\", \"timestamp\": \"%s\", \"sensors\": [", STAMP);
-	for (uint32_t i = 0; found < n; i++) {
-		snprintf(id, sizeof id, "s%08x", i);
-		if (colliding && old_slot("GW", id, ts, mask) != 0)
-			continue;
-		tsk_buf_printf(&b, "%s{\"sensor_id\": \"%s\", \"value\": 1}", found > 0 ? ", " : "", id);
-		found++;
-	}
-	tsk_buf_printf(&b, "]}");
-	return tsk_buf_take(&b);
 }
 
 static double
