@@ -111,35 +111,6 @@ struct rejects {
 	int werr;   /* errno of the first failed write: by fclose time errno says nothing */
 };
 
-/* The line as a JSON string, invalid UTF-8 bytes (and NULs) replaced by U+FFFD, so the reject file
- * stays valid JSON and still shows what came in. */
-static json_t *
-lossy_string(const char *s, size_t len)
-{
-	json_t *j = json_stringn(s, len);
-	char *buf, *p;
-
-	if (j != NULL || (buf = malloc(len * 3 + 1)) == NULL)
-		return j;
-	p = buf;
-	for (size_t i = 0; i < len;) {
-		unsigned char c = (unsigned char)s[i];
-		size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-		if (c != 0 && i + k <= len && tsk_topic_utf8_valid(s + i, k)) {
-			memcpy(p, s + i, k);
-			p += k;
-			i += k;
-		} else {
-			memcpy(p, "\xEF\xBF\xBD", 3);
-			p += 3;
-			i++;
-		}
-	}
-	j = json_stringn(buf, (size_t)(p - buf));
-	free(buf);
-	return j;
-}
-
 static void
 on_reject(void *arg, long lineno, const char *reason, const char *detail, const char *line, size_t len)
 {
@@ -152,7 +123,7 @@ on_reject(void *arg, long lineno, const char *reason, const char *detail, const 
 		json_t *o = json_pack("{s:I, s:s, s:s}", "line", (json_int_t)lineno, "reason", reason, "detail",
 		    detail != NULL ? detail : "");
 		if (o != NULL && line != NULL)
-			json_object_set_new(o, "input", lossy_string(line, len));
+			json_object_set_new(o, "input", tsk_json_lossy_string(line, len));
 		if (o != NULL && tsk_jsonl_write(R->f, o) != 0 && R->werr == 0)
 			R->werr = errno != 0 ? errno : EIO;
 		json_decref(o);
@@ -435,10 +406,10 @@ print_dead(void *arg, const struct tsk_spool_dead *d)
 	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:I}", "id", (json_int_t)d->id, "received",
 	    tsk_time_format(d->received_us, ts), "reason", d->reason != NULL ? d->reason : "",
 	    "detail", d->detail != NULL ? json_string(d->detail) : json_null(),
-	    "source", d->source != NULL ? lossy_string(d->source, strlen(d->source)) : json_null(),
+	    "source", d->source != NULL ? tsk_json_lossy_string(d->source, strlen(d->source)) : json_null(),
 	    "bytes", (json_int_t)d->len);
 	if (o != NULL && d->body != NULL)
-		json_object_set_new(o, "body", lossy_string(d->body, d->len));
+		json_object_set_new(o, "body", tsk_json_lossy_string(d->body, d->len));
 	return print_json(opts, o) == 0 ? 0 : 1;
 }
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/jsonl.h"
+#include "core/text.h"
 #include "core/time.h"
 
 void
@@ -141,4 +142,31 @@ tsk_jsonl_write(FILE *f, json_t *v)
 	if (dump(f, v) != 0 || fputc('\n', f) == EOF)
 		return -1;
 	return 0;
+}
+
+json_t *
+tsk_json_lossy_string(const char *s, size_t len)
+{
+	json_t *j = json_stringn(s, len);
+	char *buf, *p;
+
+	if (j != NULL || (buf = malloc(len * 3 + 1)) == NULL)
+		return j;
+	p = buf;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+		if (c != 0 && i + k <= len && tsk_utf8_valid(s + i, k)) {
+			memcpy(p, s + i, k);
+			p += k;
+			i += k;
+		} else {
+			memcpy(p, "\xEF\xBF\xBD", 3);
+			p += 3;
+			i++;
+		}
+	}
+	j = json_stringn(buf, (size_t)(p - buf));
+	free(buf);
+	return j;
 }

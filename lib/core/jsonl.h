@@ -25,6 +25,11 @@ int tsk_jsonl_next(struct tsk_jsonl *r, json_t **out, char *err, size_t errlen);
  * whatever the input: a longer line comes back cut to max bytes with r->overlong set. */
 int tsk_jsonl_next_line(struct tsk_jsonl *r);
 
+/* Bytes as a JSON string (a new reference, or NULL when out of memory): invalid UTF-8 and NUL bytes
+ * become U+FFFD, so text from devices (a rejected line, a dead letter) stays valid JSON and still
+ * shows what came in. */
+json_t *tsk_json_lossy_string(const char *s, size_t len);
+
 /* Writes one compact JSON line. Returns 0, or -1 on a write error. */
 int tsk_jsonl_write(FILE *f, json_t *v);
 

@@ -23,42 +23,6 @@ tsk_topic_slug_valid(const char *slug)
 	return n <= TSK_SLUG_MAX;
 }
 
-int
-tsk_topic_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	while (p < end) {
-		unsigned c = *p, need, min, cp;
-		if (c == 0)
-			return 0;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1, min = 0x80, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			need = 2, min = 0x800, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			need = 3, min = 0x10000, cp = c & 0x07;
-		else
-			return 0;
-		if ((size_t)(end - p) <= need)
-			return 0;
-		for (unsigned i = 1; i <= need; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8. */
-		if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		p += need + 1;
-	}
-	return 1;
-}
-
 /* Matches the segments against a shape where NULL means "any non-empty segment". */
 static int
 shape(char **seg, size_t n, const char *const *want, size_t nwant)
@@ -92,7 +56,7 @@ classify(struct tsk_topic *t, char **seg, size_t n, char *err, size_t errlen)
 		if (len == 0 || *seg[5] == '\0')
 			return tsk_seterr(err, errlen, TSK_EINVAL, "empty site or asset tag in topic");
 		/* Percent-decoding can produce any byte; the site is stored as text and in JSON. */
-		if (!tsk_topic_utf8_valid(seg[3], len))
+		if (!tsk_utf8_valid(seg[3], len))
 			return tsk_seterr(err, errlen, TSK_EINVAL, "site is not valid UTF-8 once decoded");
 		t->form = TSK_TOPIC_SITE;
 		t->site = seg[3];
@@ -119,7 +83,7 @@ tsk_topic_parse(const char *topic, struct tsk_topic *out, char *err, size_t errl
 	if (topic == NULL || *topic == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "empty topic");
 	len = strlen(topic);
-	if (!tsk_topic_utf8_valid(topic, len))
+	if (!tsk_utf8_valid(topic, len))
 		return tsk_seterr(err, errlen, TSK_EINVAL, "topic is not valid UTF-8");
 	/* Wildcards are legal in subscriptions only; a message published to one is forged or broken. */
 	if (strpbrk(topic, "+#") != NULL)

@@ -42,7 +42,5 @@ void tsk_topic_free(struct tsk_topic *t);
 /* 1 when `slug` matches ^[a-z0-9][a-z0-9-]{0,62}$, else 0. */
 int tsk_topic_slug_valid(const char *slug);
 
-/* 1 when the `len` bytes at `s` are valid UTF-8 without NUL bytes (what a topic or id may hold). */
-int tsk_topic_utf8_valid(const char *s, size_t len);
 
 #endif

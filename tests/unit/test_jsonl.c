@@ -52,5 +52,13 @@ main(void)
 	ok(tsk_jsonl_next_line(&r) == 0, "end");
 	tsk_jsonl_free(&r);
 	fclose(f);
+
+	/* Text from devices as JSON: bad bytes replaced, good UTF-8 kept. */
+	json_t *j = tsk_json_lossy_string("ok \xc3\xa1 \xff\x00z", 9);
+	is_str(json_string_value(j), "ok \xc3\xa1 \xef\xbf\xbd\xef\xbf\xbdz", "invalid bytes and NUL become U+FFFD");
+	json_decref(j);
+	j = tsk_json_lossy_string("plain", 5);
+	is_str(json_string_value(j), "plain", "valid text unchanged");
+	json_decref(j);
 	return done_testing();
 }
