@@ -15,7 +15,7 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -Wall -Wextra -Werror -iquote 
 # binaries, which tests/run globs).
 DEPFLAGS   = -MMD -MP -MF $(BUILD)/dep/$(subst /,_,$@).d
 LDFLAGS   += $(SAN)
-LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lpthread -lm
+LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lmicrohttpd -lpthread -lm
 
 # lib/ is grouped by layer, one folder each (README.md, "The library"); headers are included as
 # "layer/name.h" from -iquote lib.

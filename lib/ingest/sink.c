@@ -109,6 +109,12 @@ tsk_sink_close(struct tsk_sink *s)
 	free(s);
 }
 
+PGconn *
+tsk_sink_db(struct tsk_sink *s)
+{
+	return s->db;
+}
+
 int
 tsk_sink_connected(const struct tsk_sink *s)
 {

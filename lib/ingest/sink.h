@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "model/reading.h"
 
 struct tsk_sink;
@@ -65,6 +67,11 @@ int tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen);
 int tsk_sink_connected(const struct tsk_sink *s);
 /* Drops the connection (the next write reconnects). */
 void tsk_sink_disconnect(struct tsk_sink *s);
+/* The sink's connection (NULL when not connected), for a thread that owns the sink and runs its own
+ * short statements on the same connection between writes (tsk-httpd's workers: health checks, Host
+ * lookups), so that each thread holds one connection. Such statements must leave no transaction
+ * open; a failed connection is dropped with tsk_sink_disconnect. */
+PGconn *tsk_sink_db(struct tsk_sink *s);
 
 /*
  * Writes n readings (any mix of tenants) in one transaction. `as_of_us` is the newest arrival time of

@@ -1,0 +1,87 @@
+/* Internals shared by the files of lib/http/ (not for other layers). */
+#ifndef TSK_HTTP_IMPL_H
+#define TSK_HTTP_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+#include "core/buf.h"
+#include "core/tsk.h"
+#include "http/http.h"
+#include "ingest/ingest.h"
+#include "ingest/sink.h"
+#include "ingest/spool.h"
+#include "ingest/stats.h"
+
+/* Routes, for the metrics' labels. */
+enum { RT_HEALTH, RT_METRICS, RT_INGEST, RT_TENANT, RT_OTHER, RT_N };
+/* The status codes counted one by one; anything else is "other". */
+#define HTTP_NCODES 17
+extern const int tsk_http_codes[HTTP_NCODES - 1];
+/* Latency histogram upper bounds, in microseconds. */
+#define HTTP_NBUCKETS 12
+extern const int64_t tsk_http_bucket_us[HTTP_NBUCKETS];
+
+/* One per MHD worker thread: only that thread touches the sink (and its connection). */
+struct slot {
+	struct tsk_sink *sink;
+	_Atomic int up;            /* the last use found the database up */
+	int64_t retry_at_us;       /* after a failed connect, do not try again before this */
+	int warned;
+};
+
+struct tsk_http {
+	struct MHD_Daemon *d;
+	struct tsk_http_opts o;
+	char *dsn, *spool_path, *ingest_stats, *listen;
+	unsigned port;
+
+	pthread_rwlock_t lock;     /* guards the reloadable settings below */
+	char *public_hosts, *secret;
+	int access_json;
+
+	struct tsk_spool *sp;
+	struct tsk_ingest *ing;
+	struct tsk_stats st;       /* this daemon's ingest counters */
+
+	struct slot *slots;
+	unsigned nslots;
+	_Atomic unsigned next_slot;
+	pthread_key_t key;
+	int key_made;
+
+	_Atomic long inflight;
+	_Atomic int stopping;
+	int stopped;
+
+	_Atomic uint64_t req[RT_N][HTTP_NCODES];
+	_Atomic uint64_t hist[RT_N][HTTP_NBUCKETS];
+	_Atomic uint64_t lat_sum_us[RT_N], lat_count[RT_N];
+	_Atomic uint64_t queued, spool_refused, too_large, db_errors;
+};
+
+/* The worker's slot (NULL when every slot is taken: should not happen). */
+struct slot *tsk_http_slot(struct tsk_http *h);
+/* The worker's connection, connected (reconnecting when needed), or NULL when the database is down.
+ * After a failure the slot waits a second before it tries again, so an outage costs no connect per
+ * request. */
+void *tsk_http_db(struct tsk_http *h, struct slot *s);
+/* A statement on the worker's connection failed: drop it if the connection is gone. */
+void tsk_http_db_failed(struct slot *s);
+
+/* A JSON reply: takes the reference. */
+void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);
+/* {"error": msg} */
+void tsk_http_error(struct tsk_http_reply *r, int status, const char *msg);
+
+/* POST /ingest. rq->tenant receives the x-tenant slug once it is known valid (for the access log). */
+void tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant,
+    struct tsk_http_reply *out, const char **retry_after);
+/* GET /health */
+void tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out);
+/* GET /metrics */
+void tsk_http_metrics(struct tsk_http *h, struct tsk_http_reply *out);
+
+#endif
