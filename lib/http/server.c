@@ -118,7 +118,7 @@ tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj)
 {
 	r->status = status;
 	r->content_type = "application/json";
-	r->body = obj != NULL ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	r->body = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
 	r->len = r->body != NULL ? strlen(r->body) : 0;
 	json_decref(obj);
 	if (r->body == NULL) {
