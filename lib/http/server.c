@@ -696,6 +696,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.max_conns,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.header_max,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 	    MHD_OPTION_END);
