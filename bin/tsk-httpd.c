@@ -35,8 +35,8 @@ static const char usage_text[] =
     "  -c, --config FILE        configuration file (default $TSK_CONFIG or /etc/tsk/tsk.conf)\n"
     "  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
     "\n"
-    "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, spool,\n"
-    "spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
+    "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
+    "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
     "max_connections, drain_timeout, access_log, access_log_format, ingest_stats.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
@@ -118,8 +118,16 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	memset(g, 0, sizeof *g);
 	g->o.listen = tsk_conf_get_default(c, "listen", "127.0.0.1:8080");
 	g->o.dsn = tsk_conf_dsn(c);
-	g->o.spool_path = tsk_conf_get_default(c, "spool", DEFAULT_SPOOL);
+	/* Not `spool` and `spool_max`: those are tsk-ingest's, in the same file, and a spool serves one
+	 * process only. */
+	g->o.spool_path = tsk_conf_get_default(c, "httpd_spool", DEFAULT_SPOOL);
 	g->o.ingest_stats = tsk_conf_get(c, "ingest_stats");
+	if (g->o.ingest_stats == NULL && tsk_conf_get(c, "spool") != NULL) {
+		/* tsk-ingest's own stats file, next to its spool */
+		static char path[4096];
+		snprintf(path, sizeof path, "%s.stats", tsk_conf_get(c, "spool"));
+		g->o.ingest_stats = path;
+	}
 	if (g->o.ingest_stats != NULL && g->o.ingest_stats[0] == '\0')
 		g->o.ingest_stats = NULL;
 	v = tsk_conf_get_default(c, "workers", "4");
@@ -146,7 +154,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	if (size_key(c, "header_max", "32k", UINT64_C(1) << 20, &n) != 0)
 		return -1;
 	g->o.header_max = (size_t)n;
-	if (size_key(c, "spool_max", "1G", UINT64_MAX, &n) != 0)
+	if (size_key(c, "httpd_spool_max", "1G", UINT64_MAX, &n) != 0)
 		return -1;
 	g->o.spool_max_bytes = n;
 	g->set.public_hosts = tsk_conf_get_default(c, "public_hosts", "localhost,api");
@@ -217,7 +225,7 @@ main(int argc, char **argv)
 				flags[nflags++] = (struct flag){ "database_url", optarg };
 			continue;
 		}
-		const char *key = c == 'l' ? "listen" : c == 'w' ? "workers" : c == 's' ? "spool" : NULL;
+		const char *key = c == 'l' ? "listen" : c == 'w' ? "workers" : c == 's' ? "httpd_spool" : NULL;
 		if (key == NULL) {
 			rc = tsk_cli_usage("unknown option");
 			goto out;

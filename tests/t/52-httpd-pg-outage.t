@@ -58,7 +58,7 @@ is $? 0 "SIGTERM: exit 0"
 # A full spool: 503 with Retry-After. A cap of one byte holds one message (an empty spool always takes
 # one), so the second is refused.
 pg_stop
-HTTPD_SPOOL=$T/small.db TSK_INGEST_SECRET=$S TSK_SPOOL_MAX=1 httpd_start
+HTTPD_SPOOL=$T/small.db TSK_INGEST_SECRET=$S TSK_HTTPD_SPOOL_MAX=1 httpd_start
 ok $? "tsk-httpd with a tiny spool"
 like "$(ingest $S umc "$(msg 200)")" '^202 \{"status":"queued"' "the first message fits"
 is "$(ingest $S umc "$(msg 201)")" '503 {"error":"Spool full"}' "the next: 503 Spool full"
