@@ -32,6 +32,17 @@ struct slot {
 	int warned;
 };
 
+/* Group commit (commit.c): one thread writes the messages of every waiting request in one transaction. */
+struct tsk_http_committer;
+int tsk_http_committer_start(const char *dsn, struct tsk_stats *st, struct tsk_http_committer **out, char *err,
+    size_t errlen);
+/* Writes what is queued, then stops and frees. */
+void tsk_http_committer_stop(struct tsk_http_committer *c);
+/* Queues n readings (borrowed until it returns) and waits for their COMMIT: TSK_OK with this message's
+ * own counts in res (res->unknown 1 when a reading's tenant does not exist), or the sink's status. */
+int tsk_http_commit(struct tsk_http_committer *c, const struct tsk_reading *r, size_t n, int64_t as_of_us,
+    struct tsk_sink_result *res, char *err, size_t errlen);
+
 struct tsk_http {
 	struct MHD_Daemon *d;
 	struct tsk_http_opts o;
@@ -45,6 +56,7 @@ struct tsk_http {
 	struct tsk_spool *sp;
 	struct tsk_ingest *ing;
 	struct tsk_stats st;       /* this daemon's ingest counters */
+	struct tsk_http_committer *committer;
 
 	struct slot *slots;
 	unsigned nslots;

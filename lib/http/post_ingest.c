@@ -226,10 +226,9 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 		goto done;
 	}
 	if (db_up) {
-		unsigned char *unknown = calloc(rs.n, 1);
-		memset(&res, 0, sizeof res);
-		rc = unknown != NULL ? tsk_sink_write(s->sink, rs.v, rs.n, now, unknown, &res, err, sizeof err) : TSK_EFAIL;
-		free(unknown);
+		/* Group commit: written with the messages of the other requests waiting at this moment, in
+		 * one transaction; this message's own counts come back. */
+		rc = tsk_http_commit(h->committer, rs.v, rs.n, now, &res, err, sizeof err);
 		if (rc == TSK_OK && res.unknown > 0) {
 			/* The tenant was deleted between the check and the write. */
 			tsk_http_json(out, 404, json_pack("{s:s, s:s}", "error", "Tenant not found", "tenant", tenant));

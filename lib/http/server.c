@@ -686,6 +686,9 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    (rc = tsk_ingest_start(h->ing, err, errlen)) != TSK_OK)
 		goto fail;
 
+	if ((rc = tsk_http_committer_start(h->dsn, &h->st, &h->committer, err, errlen)) != TSK_OK)
+		goto fail;
+
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -742,6 +745,8 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 		MHD_stop_daemon(h->d);
 		h->d = NULL;
 	}
+	tsk_http_committer_stop(h->committer);
+	h->committer = NULL;
 	if (h->ing != NULL) {
 		char e2[TSK_ERRLEN];
 		int r2 = tsk_ingest_stop(h->ing, deadline_us, &stuck, e2, sizeof e2);
@@ -766,6 +771,7 @@ tsk_http_free(struct tsk_http *h)
 		atomic_store(&h->stopping, 1);
 		MHD_stop_daemon(h->d);
 	}
+	tsk_http_committer_stop(h->committer);
 	if (h->ing != NULL) {
 		tsk_ingest_free(h->ing);
 	}

@@ -89,6 +89,16 @@ PGconn *tsk_sink_db(struct tsk_sink *s);
 int tsk_sink_write(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
     unsigned char *unknown, struct tsk_sink_result *res, char *err, size_t errlen);
 
+/*
+ * tsk_sink_write that also says which readings it inserted: stored[i] (n flags) is 1 for a reading
+ * this write added, 0 for a duplicate (of a row already there or of an earlier reading of the batch)
+ * or a reading of an unknown tenant. For a caller that writes several messages in one transaction
+ * (tsk-httpd's group commit) and owes each its own exact counts. All flags are 0 unless TSK_OK.
+ * Costs a RETURNING on the staged path, and nothing on the direct one.
+ */
+int tsk_sink_write_each(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
+    unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err, size_t errlen);
+
 /* Whether the tenant exists, with the same caching rule as tsk_sink_write: TSK_OK, TSK_ENOTFOUND, or
  * TSK_ETEMP/TSK_EFAIL when the database cannot say. */
 int tsk_sink_tenant_exists(struct tsk_sink *s, const char *slug, int64_t as_of_us, char *err, size_t errlen);

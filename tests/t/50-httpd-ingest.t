@@ -115,6 +115,31 @@ done
 wait "${pids[@]}"
 is "$(grep -l '^202 .*"sensors_saved":2,"duplicates_skipped":0}$' "$T"/c.* | wc -l)" 40 "40 concurrent posts: each 202 with its own exact counts"
 is "$(rows)" $((before + 80)) "and 80 rows more"
+# Concurrent posts share transactions (group commit), yet each answer counts its own message: 20
+# messages each posted twice at once, and 10 of them a third time after: every reading is stored once,
+# and the answers' sensors_saved add up to exactly that.
+before=$(rows)
+pids=()
+for i in $(seq 1 20) $(seq 1 20); do
+	ingest $S umc "{\"topic\":\"tenants/umc/x\",\"payload\":{\"device_id\":\"G$((i % 3))\",\"ts\":$((1729500000000 + i)),\"sensors\":[{\"sensor_id\":\"a\",\"value\":$i},{\"sensor_id\":\"b\",\"value\":$i}]}}" \
+		>"$T/g.$i.$RANDOM$RANDOM" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+for i in $(seq 1 10); do
+	ingest $S umc "{\"topic\":\"tenants/umc/x\",\"payload\":{\"device_id\":\"G$((i % 3))\",\"ts\":$((1729500000000 + i)),\"sensors\":[{\"sensor_id\":\"a\",\"value\":$i},{\"sensor_id\":\"b\",\"value\":$i}]}}" \
+		>"$T/g.$i.late"
+done
+is "$(rows)" $((before + 40)) "20 messages posted twice at once: 40 rows"
+saved=$(cat "$T"/g.* | grep -o '"sensors_saved":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+dups=$(cat "$T"/g.* | grep -o '"duplicates_skipped":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+is "$saved|$dups" "40|60" "the answers' sensors_saved add up to the rows stored, duplicates_skipped to the rest"
+bad=0
+for i in $(seq 1 20); do
+	[ "$(cat "$T"/g.$i.[0-9]* | grep -o '"sensors_saved":[0-9]*,"duplicates_skipped":[0-9]*' | sort | tr '\n' ' ')" = \
+		'"sensors_saved":0,"duplicates_skipped":2 "sensors_saved":2,"duplicates_skipped":0 ' ] || bad=$((bad + 1))
+done
+is "$bad" 0 "of each pair, one answer stored both readings and the other found both there"
 like "$(grep -c 'POST /ingest 202' "$T/httpd.log")" '^[0-9]+$' "the access log has a line per request"
 like "$(grep 'POST /ingest 202' "$T/httpd.log" | tail -1)" '^[0-9T:.-]+Z 127\.0\.0\.1 POST /ingest 202 [0-9]+ [0-9]+ umc$' \
 	"access log: time, address, method, path, status, bytes, microseconds, tenant"
