@@ -12,9 +12,11 @@
  *
  * Threads: each MHD worker thread owns one slot (a sink, and through it one PostgreSQL connection,
  * reconnected on failure). Statements are per transaction (SET LOCAL), so nothing of one request's
- * tenant is left on the connection for the next. /ingest writes each message in its own transaction
- * and answers only after COMMIT; while PostgreSQL is down the message is committed to the daemon's
- * sqlite spool instead (202 "queued") and a flusher thread moves it to PostgreSQL later.
+ * tenant is left on the connection for the next. /ingest hands each parsed message to a committer
+ * thread that writes the messages of all waiting requests in one transaction (group commit, its own
+ * connection) and answers each only after that COMMIT, with its own counts; while PostgreSQL is down
+ * the message is committed to the daemon's sqlite spool instead (202 "queued") and a flusher thread
+ * moves it to PostgreSQL later.
  */
 #ifndef TSK_HTTP_H
 #define TSK_HTTP_H
