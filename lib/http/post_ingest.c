@@ -139,6 +139,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	/* 4, 4b */
 	if (rq->body_len > 0 && !tsk_topic_utf8_valid(rq->body, rq->body_len)) {
 		tsk_http_error(out, 400, "Erro ao processar request: the body is not valid UTF-8 (or holds a NUL byte)");
+		info.reason = TSK_PAYLOAD_NOT_JSON;
 		goto rejected;
 	}
 	if (tsk_payload_load(rq->body, rq->body_len, TSK_ENVELOPE_MAX, &env, &info, err, sizeof err) != TSK_OK) {
@@ -149,17 +150,20 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	/* 5 */
 	if (!json_is_object(env)) {
 		tsk_http_error(out, 400, "Payload must be JSON object");
+		info.reason = TSK_PAYLOAD_NOT_OBJECT;
 		goto rejected;
 	}
 	/* 6 */
 	topic = json_object_get(env, "topic");
 	if (topic == NULL || falsy(topic)) {
 		tsk_http_error(out, 400, "Missing required field: topic");
+		info.reason = TSK_PAYLOAD_NO_TOPIC;
 		goto rejected;
 	}
 	/* 8b */
 	if (!json_is_string(topic) || strlen(json_string_value(topic)) != json_string_length(topic)) {
 		tsk_http_error(out, 400, "Invalid request");
+		info.reason = TSK_PAYLOAD_NO_TOPIC;
 		goto rejected;
 	}
 	/* 7, 8: the first two segments only */
@@ -167,6 +171,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 		const char *t = json_string_value(topic), *slash = strchr(t, '/'), *seg, *end;
 		if (slash == NULL || (size_t)(slash - t) != 7 || strncmp(t, "tenants", 7) != 0) {
 			tsk_http_error(out, 400, "Invalid topic format");
+			info.reason = TSK_PAYLOAD_BAD_TOPIC;
 			goto rejected;
 		}
 		seg = slash + 1;
@@ -174,6 +179,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 		size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg);
 		if (n != strlen(tenant) || strncmp(seg, tenant, n) != 0) {
 			tsk_http_error(out, 403, "Tenant validation failed");
+			info.reason = TSK_PAYLOAD_TENANT_MISMATCH;
 			goto rejected;
 		}
 	}
@@ -200,6 +206,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	o = json_object_get(env, "payload");
 	if (o == NULL || falsy(o)) {
 		tsk_http_error(out, 400, "Missing required field: payload");
+		info.reason = TSK_PAYLOAD_EMPTY;
 		goto rejected;
 	}
 	/* 11, 12 and the parsers' own refusals */
