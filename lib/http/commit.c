@@ -15,16 +15,7 @@
 /* A group holds at most this many readings (a message bigger than that goes alone). */
 #define GROUP_MAX_READINGS 20000
 
-struct job {
-	const struct tsk_reading *r;
-	size_t n;
-	int64_t as_of_us;
-	int rc, done;
-	uint64_t stored, duplicates;
-	int unknown;
-	char err[TSK_ERRLEN];
-	struct job *next;
-};
+#define job tsk_http_job
 
 struct tsk_http_committer {
 	pthread_mutex_t mu;
@@ -141,8 +132,17 @@ committer_main(void *arg)
 			}
 		}
 		pthread_mutex_lock(&c->mu);
-		for (struct job *j = first; j != last; j = j->next)
-			j->done = 1;
+		for (struct job *j = first, *next; j != last; j = next) {
+			next = j->next; /* j belongs to its request again once done or its callback runs */
+			if (j->on_done != NULL) {
+				j->done = 1;
+				pthread_mutex_unlock(&c->mu);
+				j->on_done(j->arg);
+				pthread_mutex_lock(&c->mu);
+			} else {
+				j->done = 1;
+			}
+		}
 		pthread_cond_broadcast(&c->done);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -194,6 +194,26 @@ tsk_http_committer_stop(struct tsk_http_committer *c)
 	free(c->unknown);
 	free(c->stored);
 	free(c);
+}
+
+int
+tsk_http_commit_async(struct tsk_http_committer *c, struct tsk_http_job *j)
+{
+	j->next = NULL;
+	j->done = 0;
+	pthread_mutex_lock(&c->mu);
+	if (c->stop) {
+		pthread_mutex_unlock(&c->mu);
+		return TSK_ETEMP;
+	}
+	if (c->tail != NULL)
+		c->tail->next = j;
+	else
+		c->head = j;
+	c->tail = j;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->mu);
+	return TSK_OK;
 }
 
 int

@@ -34,6 +34,22 @@ struct slot {
 
 /* Group commit (commit.c): one thread writes the messages of every waiting request in one transaction. */
 struct tsk_http_committer;
+/* One message waiting for the committer. */
+struct tsk_http_job {
+	const struct tsk_reading *r;
+	size_t n;
+	int64_t as_of_us;
+	int rc, done;
+	uint64_t stored, duplicates;
+	int unknown;
+	char err[TSK_ERRLEN];
+	void (*on_done)(void *arg);   /* called by the committer thread once rc and the counts are set */
+	void *arg;
+	struct tsk_http_job *next;
+};
+/* Queues j (which must stay valid until on_done has been called) and returns at once. TSK_OK, or
+ * TSK_ETEMP when the committer is stopping (on_done is then not called). */
+int tsk_http_commit_async(struct tsk_http_committer *c, struct tsk_http_job *j);
 int tsk_http_committer_start(const char *dsn, struct tsk_stats *st, struct tsk_http_committer **out, char *err,
     size_t errlen);
 /* Writes what is queued, then stops and frees. */
@@ -88,9 +104,18 @@ void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);
 /* {"error": msg} */
 void tsk_http_error(struct tsk_http_reply *r, int status, const char *msg);
 
-/* POST /ingest. rq->tenant receives the x-tenant slug once it is known valid (for the access log). */
-void tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant,
+/* POST /ingest, in two steps so that a worker never waits for a COMMIT: tsk_http_ingest answers at
+ * once (returns 1, *out filled), or queues the message for the committer and returns 0 with *state
+ * set; the caller then suspends the connection, and the job's on_done (set by the caller on
+ * (*state)->job before... see tsk_http_ingest_job) resumes it, and tsk_http_ingest_finish answers.
+ * tenant (TSK_SLUG_MAX + 1 bytes) receives the x-tenant slug once it is known valid (access log). */
+struct tsk_http_ingest_state;
+int tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant,
+    struct tsk_http_reply *out, const char **retry_after, void (*on_done)(void *), void *arg,
+    struct tsk_http_ingest_state **state);
+void tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_ingest_state *st,
     struct tsk_http_reply *out, const char **retry_after);
+void tsk_http_ingest_free(struct tsk_http_ingest_state *st);
 /* GET /health */
 void tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out);
 /* GET /metrics */

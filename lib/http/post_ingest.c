@@ -102,22 +102,112 @@ parse_error(struct tsk_http_reply *out, const struct tsk_payload_info *info)
 	}
 }
 
+/* A message between its checks and its answer, while the committer writes it. */
+struct tsk_http_ingest_state {
+	struct tsk_payload_info info;
+	struct tsk_readings rs;
+	char tenant[TSK_SLUG_MAX + 1];
+	int64_t now;
+	struct tsk_http_job job;
+};
+
 void
-tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant_out,
+tsk_http_ingest_free(struct tsk_http_ingest_state *st)
+{
+	if (st == NULL)
+		return;
+	tsk_readings_free(&st->rs);
+	tsk_payload_info_free(&st->info);
+	free(st);
+}
+
+/* While PostgreSQL is down: the daemon's spool, 202 queued; a full spool 503. */
+static void
+spool_it(struct tsk_http *h, const char *tenant, const struct tsk_readings *rs, const struct tsk_payload_info *info,
+    int64_t now, struct tsk_http_reply *out, const char **retry_after)
+{
+	char err[TSK_ERRLEN];
+	json_t *o;
+	int rc = tsk_spool_put(h->sp, tenant, rs->v, rs->n, now, err, sizeof err);
+
+	if (rc == TSK_OK) {
+		atomic_fetch_add(&h->st.spooled, 1);
+		atomic_fetch_add(&h->queued, 1);
+		o = accepted_body("queued", info, now);
+		json_object_set_new(o, "sensors_queued", json_integer((json_int_t)rs->n));
+		tsk_http_json(out, 202, o);
+		return;
+	}
+	atomic_fetch_add(&h->spool_refused, 1);
+	if (rc == TSK_EFULL)
+		atomic_fetch_add(&h->st.full_waits, 1);
+	else
+		tsk_warn("spool: %s", err);
+	tsk_http_error(out, 503, rc == TSK_EFULL ? "Spool full" : "Failed to save telemetry");
+	*retry_after = "30";
+}
+
+void
+tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_ingest_state *st,
     struct tsk_http_reply *out, const char **retry_after)
+{
+	struct tsk_http_job *j = &st->job;
+	json_t *o;
+
+	if (j->rc == TSK_OK && j->unknown) {
+		/* The tenant was deleted between the check and the write. */
+		tsk_http_json(out, 404, json_pack("{s:s, s:s}", "error", "Tenant not found", "tenant", st->tenant));
+		tsk_stats_reject(&h->st, TSK_STATS_UNKNOWN_TENANT);
+		return;
+	}
+	if (j->rc == TSK_OK) {
+		atomic_fetch_add(&h->st.stored, j->stored);
+		atomic_fetch_add(&h->st.duplicates, j->duplicates);
+		atomic_store(&h->st.last_flush_us, tsk_now_us());
+		o = accepted_body("accepted", &st->info, st->now);
+		json_object_set_new(o, "sensors_saved", json_integer((json_int_t)j->stored));
+		json_object_set_new(o, "duplicates_skipped", json_integer((json_int_t)j->duplicates));
+		tsk_http_json(out, 202, o);
+		return;
+	}
+	if (j->rc == TSK_EINVAL || j->rc == TSK_EFAIL) {
+		/* The database refused this message (a value out of range, an id too long for the index)
+		 * or failed in a way a retry will not fix by itself. */
+		tsk_warn("ingest %s: %s", st->tenant, j->err);
+		atomic_fetch_add(&h->db_errors, 1);
+		tsk_stats_reject(&h->st, TSK_STATS_DB_REJECTED);
+		tsk_http_error(out, j->rc == TSK_EINVAL ? 400 : 500, "Failed to save telemetry");
+		return;
+	}
+	/* TSK_ETEMP: the database went away; nothing was committed. */
+	tsk_http_db_failed(s);
+	atomic_fetch_add(&h->st.flush_errors, 1);
+	spool_it(h, st->tenant, &st->rs, &st->info, st->now, out, retry_after);
+}
+
+int
+tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant_out,
+    struct tsk_http_reply *out, const char **retry_after, void (*on_done)(void *), void *arg,
+    struct tsk_http_ingest_state **state)
 {
 	const char *token = tsk_http_header(rq, "x-device-token");
 	const char *tenant = tsk_http_header(rq, "x-tenant");
-	struct tsk_payload_info info;
-	struct tsk_readings rs;
-	struct tsk_sink_result res;
+	struct tsk_http_ingest_state *st = calloc(1, sizeof *st);
 	json_t *env = NULL, *topic, *o;
 	char err[TSK_ERRLEN], msg[TSK_ERRLEN + 64];
 	int64_t now = tsk_now_us();
 	int ok, rc, db_up = 0;
 
-	tsk_payload_info_init(&info);
-	tsk_readings_init(&rs);
+	*state = NULL;
+	if (st == NULL) {
+		tsk_http_error(out, 500, "out of memory");
+		return 1;
+	}
+	st->now = now;
+	tsk_payload_info_init(&st->info);
+	tsk_readings_init(&st->rs);
+#define info (st->info)
+#define rs (st->rs)
 	/* 1, 2 */
 	if (token == NULL) {
 		tsk_http_error(out, 401, "Missing x-device-token header");
@@ -234,54 +324,25 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	}
 	if (db_up) {
 		/* Group commit: written with the messages of the other requests waiting at this moment, in
-		 * one transaction; this message's own counts come back. */
-		rc = tsk_http_commit(h->committer, rs.v, rs.n, now, &res, err, sizeof err);
-		if (rc == TSK_OK && res.unknown > 0) {
-			/* The tenant was deleted between the check and the write. */
-			tsk_http_json(out, 404, json_pack("{s:s, s:s}", "error", "Tenant not found", "tenant", tenant));
-			tsk_stats_reject(&h->st, TSK_STATS_UNKNOWN_TENANT);
-			goto done;
+		 * one transaction; this message's own counts come back through on_done (the caller's
+		 * resume), and tsk_http_ingest_finish answers. */
+		snprintf(st->tenant, sizeof st->tenant, "%s", tenant);
+		st->job.r = rs.v;
+		st->job.n = rs.n;
+		st->job.as_of_us = now;
+		st->job.on_done = on_done;
+		st->job.arg = arg;
+		json_decref(env);
+		*state = st;
+		/* Suspended before it is queued: the committer may resume it at once. */
+		MHD_suspend_connection((struct MHD_Connection *)rq->conn);
+		if (tsk_http_commit_async(h->committer, &st->job) != TSK_OK) {
+			st->job.rc = TSK_ETEMP; /* stopping: the finish spools it */
+			on_done(arg);
 		}
-		if (rc == TSK_OK) {
-			atomic_fetch_add(&h->st.stored, res.stored);
-			atomic_fetch_add(&h->st.duplicates, res.duplicates);
-			atomic_fetch_add(&h->st.batches, 1);
-			atomic_store(&h->st.last_flush_us, tsk_now_us());
-			o = accepted_body("accepted", &info, now);
-			json_object_set_new(o, "sensors_saved", json_integer((json_int_t)res.stored));
-			json_object_set_new(o, "duplicates_skipped", json_integer((json_int_t)res.duplicates));
-			tsk_http_json(out, 202, o);
-			goto done;
-		}
-		if (rc == TSK_EINVAL || rc == TSK_EFAIL) {
-			/* The database refused this message (a value out of range, an id too long for the index)
-			 * or failed in a way a retry will not fix by itself. */
-			tsk_warn("ingest %s: %s", tenant, err);
-			atomic_fetch_add(&h->db_errors, 1);
-			tsk_stats_reject(&h->st, TSK_STATS_DB_REJECTED);
-			tsk_http_error(out, rc == TSK_EINVAL ? 400 : 500, "Failed to save telemetry");
-			goto done;
-		}
-		/* TSK_ETEMP: the database went away; nothing was committed. */
-		tsk_http_db_failed(s);
-		atomic_fetch_add(&h->st.flush_errors, 1);
+		return 0;
 	}
-	rc = tsk_spool_put(h->sp, tenant, rs.v, rs.n, now, err, sizeof err);
-	if (rc == TSK_OK) {
-		atomic_fetch_add(&h->st.spooled, 1);
-		atomic_fetch_add(&h->queued, 1);
-		o = accepted_body("queued", &info, now);
-		json_object_set_new(o, "sensors_queued", json_integer((json_int_t)rs.n));
-		tsk_http_json(out, 202, o);
-		goto done;
-	}
-	atomic_fetch_add(&h->spool_refused, 1);
-	if (rc == TSK_EFULL)
-		atomic_fetch_add(&h->st.full_waits, 1);
-	else
-		tsk_warn("spool: %s", err);
-	tsk_http_error(out, 503, rc == TSK_EFULL ? "Spool full" : "Failed to save telemetry");
-	*retry_after = "30";
+	spool_it(h, tenant, &rs, &info, now, out, retry_after);
 	goto done;
 rejected_tenant:
 	tsk_stats_reject(&h->st, TSK_STATS_UNKNOWN_TENANT);
@@ -290,6 +351,8 @@ rejected:
 	tsk_stats_reject(&h->st, (int)(info.reason != TSK_PAYLOAD_OK ? info.reason : TSK_PAYLOAD_NOT_OBJECT));
 done:
 	json_decref(env);
-	tsk_readings_free(&rs);
-	tsk_payload_info_free(&info);
+#undef info
+#undef rs
+	tsk_http_ingest_free(st);
+	return 1;
 }

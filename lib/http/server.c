@@ -50,7 +50,18 @@ struct req {
 	int status;
 	size_t bytes;
 	char remote[INET6_ADDRSTRLEN];
+	struct MHD_Connection *conn;
+	struct tsk_http_ingest_state *ing; /* POST /ingest waiting for the committer (suspended) */
 };
+
+/* The committer wrote this request's message: let MHD call the handler again to answer. */
+static void
+resume(void *arg)
+{
+	struct req *r = arg;
+
+	MHD_resume_connection(r->conn);
+}
 
 /* ---- worker slots -------------------------------------------------------------------------------- */
 
@@ -239,7 +250,8 @@ method_not_allowed(struct tsk_http_reply *out, const char *method)
 	tsk_http_json(out, 405, json_pack("{s:s}", "detail", msg));
 }
 
-static void
+/* Fills *out, or returns 1 when the request was suspended to wait for the committer. */
+static int
 dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk_http_reply *out,
     const char **allow, const char **retry_after)
 {
@@ -259,11 +271,11 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 		rq.body = "";
 	if (s == NULL) {
 		tsk_http_error(out, 503, "no worker slot");
-		return;
+		return 0;
 	}
 	if (tsk_http_host_normalize(rawhost, host, sizeof host) != 0) {
 		tsk_http_error(out, 404, "Not found");
-		return;
+		return 0;
 	}
 	rq.host = host;
 	pthread_rwlock_rdlock(&h->lock);
@@ -286,26 +298,26 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 		} else if (strcmp(r->path, "/ingest") == 0) {
 			r->route = RT_INGEST;
 			if (strcmp(r->method, "POST") == 0)
-				tsk_http_ingest(h, s, &rq, r->tenant, out, retry_after);
+				return tsk_http_ingest(h, s, &rq, r->tenant, out, retry_after, resume, r, &r->ing) == 0;
 			else
 				*allow = "POST", method_not_allowed(out, r->method);
 		} else {
 			tsk_http_error(out, 404, "Not found");
 		}
-		return;
+		return 0;
 	}
 	/* A tenant's host. */
 	PGconn *db = tsk_http_db(h, s);
 	if (db == NULL) {
 		tsk_http_error(out, 503, "database unavailable");
 		*retry_after = "5";
-		return;
+		return 0;
 	}
 	int rc = tsk_tenant_by_domain(db, host, r->tenant, err, sizeof err);
 	if (rc == TSK_ENOTFOUND || rc == TSK_EINVAL) {
 		r->tenant[0] = '\0';
 		tsk_http_error(out, 404, "Not found");
-		return;
+		return 0;
 	}
 	if (rc != TSK_OK) {
 		r->tenant[0] = '\0';
@@ -313,22 +325,23 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 		tsk_warn("host %s: %s", host, err);
 		tsk_http_error(out, 503, "database unavailable");
 		*retry_after = "5";
-		return;
+		return 0;
 	}
 	rq.tenant = r->tenant;
 	r->route = RT_TENANT;
 	/* The original's middleware: the admin and the ops panel exist on the public site only. */
 	if (strncmp(r->path, "/admin/", 7) == 0 || strcmp(r->path, "/admin") == 0) {
 		text_reply(out, 404, "Admin is only accessible via public schema (localhost)\n");
-		return;
+		return 0;
 	}
 	if (strncmp(r->path, "/ops/", 5) == 0 || strcmp(r->path, "/ops") == 0) {
 		text_reply(out, 404, "Ops panel is only accessible via public schema (localhost)\n");
-		return;
+		return 0;
 	}
 	if (h->o.tenant_api != NULL && h->o.tenant_api(h->o.tenant_api_arg, &rq, db, out))
-		return;
+		return 0;
 	tsk_http_json(out, 404, json_pack("{s:s}", "detail", "Not found."));
+	return 0;
 }
 
 /* ---- metrics bookkeeping and the access log ----------------------------------------------------- */
@@ -415,6 +428,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	atomic_fetch_add(&h->lat_sum_us[r->route], (uint64_t)us);
 	atomic_fetch_add(&h->lat_count[r->route], 1);
 	access_log(h, r, us);
+	tsk_http_ingest_free(r->ing);
 	tsk_buf_free(&r->body);
 	free(r->path);
 	free(r);
@@ -473,6 +487,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		}
 		atomic_fetch_add(&h->inflight, 1);
 		*con_cls = r;
+		r->conn = c;
 		r->start_us = tsk_now_us();
 		r->route = RT_OTHER;
 		snprintf(r->method, sizeof r->method, "%s", method);
@@ -517,10 +532,16 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		return MHD_YES;
 	}
 	memset(&rep, 0, sizeof rep);
-	if (r->too_big)
+	if (r->too_big) {
 		tsk_http_error(&rep, 413, "Request body too large");
-	else
-		dispatch(h, c, r, &rep, &allow, &retry_after);
+	} else if (r->ing != NULL) {
+		/* Resumed: the committer is done with the message. */
+		tsk_http_ingest_finish(h, tsk_http_slot(h), r->ing, &rep, &retry_after);
+		tsk_http_ingest_free(r->ing);
+		r->ing = NULL;
+	} else if (dispatch(h, c, r, &rep, &allow, &retry_after)) {
+		return MHD_YES; /* suspended until the committer resumes it */
+	}
 	return send_reply(h, c, r, &rep, allow, retry_after);
 }
 
@@ -689,7 +710,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	if ((rc = tsk_http_committer_start(h->dsn, &h->st, &h->committer, err, errlen)) != TSK_OK)
 		goto fail;
 
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	    MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, handler, h,
