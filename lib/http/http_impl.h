@@ -105,10 +105,10 @@ void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);
 void tsk_http_error(struct tsk_http_reply *r, int status, const char *msg);
 
 /* POST /ingest, in two steps so that a worker never waits for a COMMIT: tsk_http_ingest answers at
- * once (returns 1, *out filled), or queues the message for the committer and returns 0 with *state
- * set; the caller then suspends the connection, and the job's on_done (set by the caller on
- * (*state)->job before... see tsk_http_ingest_job) resumes it, and tsk_http_ingest_finish answers.
- * tenant (TSK_SLUG_MAX + 1 bytes) receives the x-tenant slug once it is known valid (access log). */
+ * once (returns 1, *out filled), or suspends the connection, queues the message for the committer with
+ * on_done(arg) as its completion (the caller's MHD_resume_connection) and returns 0 with *state set;
+ * when MHD calls the handler again, tsk_http_ingest_finish answers and tsk_http_ingest_free releases
+ * the state. tenant (TSK_SLUG_MAX + 1 bytes) receives the x-tenant slug once it is known valid. */
 struct tsk_http_ingest_state;
 int tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant,
     struct tsk_http_reply *out, const char **retry_after, void (*on_done)(void *), void *arg,
