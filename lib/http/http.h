@@ -56,6 +56,15 @@ struct tsk_http_reply {
 typedef int (*tsk_http_tenant_fn)(void *arg, const struct tsk_http_request *rq, void *pgconn,
     struct tsk_http_reply *reply);
 
+/*
+ * Hook for per-tenant ingest tokens (the shared ingest_secret is always accepted): called for a POST
+ * /ingest whose x-device-token is not the shared secret, with the x-tenant header as sent (may be
+ * NULL) and the token. Returns 1 to accept it. It runs at check 2, before the body is looked at, on
+ * the worker's thread (with its database connection, which may be NULL while the database is down):
+ * it must compare in constant time and answer the same for an unknown tenant as for a wrong token.
+ */
+typedef int (*tsk_http_ingest_token_fn)(void *arg, const char *tenant, const char *token, void *pgconn);
+
 /* All-zero means the defaults. */
 struct tsk_http_opts {
 	const char *listen;          /* "ADDR:PORT", "[v6]:PORT" or ":PORT"; NULL: 127.0.0.1:8080 */
@@ -73,6 +82,8 @@ struct tsk_http_opts {
 	void *access_arg;
 	tsk_http_tenant_fn tenant_api; /* NULL: every tenant path is 404 */
 	void *tenant_api_arg;
+	tsk_http_ingest_token_fn ingest_token; /* NULL: only the shared ingest_secret */
+	void *ingest_token_arg;
 };
 
 /* The settings SIGHUP may change while the daemon runs. Strings are copied. */

@@ -216,6 +216,8 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	pthread_rwlock_rdlock(&h->lock);
 	ok = h->secret[0] != '\0' && tsk_auth_equal(token, h->secret);
 	pthread_rwlock_unlock(&h->lock);
+	if (!ok && h->o.ingest_token != NULL)
+		ok = h->o.ingest_token(h->o.ingest_token_arg, tenant, token, tsk_http_db(h, s)) == 1;
 	if (!ok) {
 		tsk_http_error(out, 401, "Invalid device token");
 		goto done;
