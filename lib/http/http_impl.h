@@ -24,8 +24,20 @@ extern const int tsk_http_codes[HTTP_NCODES - 1];
 #define HTTP_NBUCKETS 12
 extern const int64_t tsk_http_bucket_us[HTTP_NBUCKETS];
 
+/* Host -> tenant lookups a worker remembers for HOST_TTL_US (found or not), so a tenant host's requests
+ * cost no query each; a domain added or removed takes effect within that time. */
+#define HOST_CACHE 64
+#define HOST_TTL_US (5 * 1000000LL)
+struct host_entry {
+	char host[256];
+	char slug[TSK_SLUG_MAX + 1];  /* "" : no tenant has this domain */
+	int64_t expires_us;
+};
+
 /* One per MHD worker thread: only that thread touches the sink (and its connection). */
 struct slot {
+	struct host_entry hosts[HOST_CACHE];
+	unsigned next_host;
 	struct tsk_sink *sink;
 	_Atomic int up;            /* the last use found the database up */
 	int64_t retry_at_us;       /* after a failed connect, do not try again before this */

@@ -250,6 +250,33 @@ method_not_allowed(struct tsk_http_reply *out, const char *method)
 	tsk_http_json(out, 405, json_pack("{s:s}", "detail", msg));
 }
 
+/* tsk_tenant_by_domain through the worker's cache. */
+static int
+host_lookup(struct slot *s, PGconn *db, const char *host, char *slug, char *err, size_t errlen)
+{
+	int64_t now = tsk_now_us();
+	struct host_entry *e;
+	int rc;
+
+	for (unsigned i = 0; i < HOST_CACHE; i++) {
+		e = &s->hosts[i];
+		if (e->expires_us > now && strcmp(e->host, host) == 0) {
+			if (e->slug[0] == '\0')
+				return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant has the domain %s", host);
+			memcpy(slug, e->slug, sizeof e->slug);
+			return TSK_OK;
+		}
+	}
+	rc = tsk_tenant_by_domain(db, host, slug, err, errlen);
+	if (rc != TSK_OK && rc != TSK_ENOTFOUND)
+		return rc;
+	e = &s->hosts[s->next_host++ % HOST_CACHE];
+	snprintf(e->host, sizeof e->host, "%s", host);
+	snprintf(e->slug, sizeof e->slug, "%s", rc == TSK_OK ? slug : "");
+	e->expires_us = now + HOST_TTL_US;
+	return rc;
+}
+
 /* Fills *out, or returns 1 when the request was suspended to wait for the committer. */
 static int
 dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk_http_reply *out,
@@ -313,7 +340,7 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 		*retry_after = "5";
 		return 0;
 	}
-	int rc = tsk_tenant_by_domain(db, host, r->tenant, err, sizeof err);
+	int rc = host_lookup(s, db, host, r->tenant, err, sizeof err);
 	if (rc == TSK_ENOTFOUND || rc == TSK_EINVAL) {
 		r->tenant[0] = '\0';
 		tsk_http_error(out, 404, "Not found");

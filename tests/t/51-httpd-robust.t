@@ -36,6 +36,12 @@ like "$(grep 'GET /api/nothing/' "$T/access.log")" ' 404 [0-9]+ [0-9]+ umc$' "an
 is "$(code -H 'Host: umc.example.com' -H "x-device-token: $S" -H 'x-tenant: umc' --data-binary "$STD" "$HTTPD_URL/ingest")" 404 \
 	"/ingest exists on the public host only"
 is "$(code -H 'Host: localhost' "$HTTPD_URL/nothing")" 404 "an unknown public path: 404"
+# Host lookups are remembered for a few seconds: a domain added while the daemon runs is served soon.
+is "$(curl -s -H 'Host: later.example.com' "$HTTPD_URL/api/x/")" '{"error":"Not found"}' "a domain no tenant has: 404 from the router"
+tsk tenant domain add umc later.example.com >/dev/null
+routed() { [ "$(curl -s -H 'Host: later.example.com' "$HTTPD_URL/api/x/")" = '{"detail":"Not found."}' ]; }
+wait_for 20 routed
+ok $? "once tsk-tenant adds it, the same host reaches the tenant's site"
 is "$(code -H 'Host: localhost' -X DELETE "$HTTPD_URL/health")" 405 "DELETE /health: 405"
 
 # --- limits --------------------------------------------------------------------------------------------
