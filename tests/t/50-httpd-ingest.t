@@ -47,6 +47,11 @@ EVIL="umc'; DROP TABLE umc.reading; --"
 is "$(ingest $S "$EVIL" "{\"topic\":\"tenants/$EVIL/x\",\"payload\":$STD}")" \
 	"404 {\"error\":\"Tenant not found\",\"tenant\":\"$EVIL\"}" "9: SQL in x-tenant is only a name that does not exist"
 is "$(q "SELECT to_regclass('umc.reading') IS NOT NULL")" t "and the table is still there"
+LONG=$(head -c 5000 /dev/zero | tr '\0' u)
+is "$(ingest $S "$LONG" "{\"topic\":\"tenants/$LONG/x\",\"payload\":$STD}" | cut -c1-46)" '404 {"error":"Tenant not found","tenant":"uuuu' \
+	"9: a 5000-byte x-tenant names no tenant (no query needed): 404"
+is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"device_id":7,"timestamp":[],"sensors":[{"sensor_id":{},"value":1}]}}' | cut -c1-4)" \
+	'400 ' "wrong types inside the payload: 400, not 500"
 for p in 'missing' '{}' '[]' '""' '0' 'null' 'false'; do
 	if [ "$p" = missing ]; then b="{\"topic\":\"tenants/umc/x\"}"; else b="{\"topic\":\"tenants/umc/x\",\"payload\":$p}"; fi
 	is "$(ingest $S umc "$b")" '400 {"error":"Missing required field: payload"}' "10: payload $p: 400"
