@@ -15,7 +15,7 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -Wall -Wextra -Werror -iquote 
 # binaries, which tests/run globs).
 DEPFLAGS   = -MMD -MP -MF $(BUILD)/dep/$(subst /,_,$@).d
 LDFLAGS   += $(SAN)
-LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lpthread -lm
+LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lmicrohttpd -lpthread -lm
 
 # lib/ is grouped by layer, one folder each (README.md, "The library"); headers are included as
 # "layer/name.h" from -iquote lib.
@@ -33,7 +33,7 @@ MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
 # Debian packages the project needs; `make deps` installs the missing ones (as root).
 DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosquitto mosquitto-clients \
              libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libsodium-dev \
-             pkg-config perl valgrind procps iproute2 curl ca-certificates
+             pkg-config perl valgrind procps iproute2 curl ca-certificates wrk
 
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
 all: $(TOOLS) $(UNITS) $(HELPERS)

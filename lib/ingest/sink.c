@@ -24,7 +24,7 @@
 struct tenant {
 	char *slug;
 	char *schema;   /* the schema name, unquoted */
-	char *sql[3];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG), built on first use */
+	char *sql[4];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET), built on first use */
 	int64_t max_future_us; /* its max_future setting, or TSK_SINK_MAX_FUTURE_DEFAULT */
 	int used;       /* in the current batch */
 	size_t pos;     /* its index in s->order for the current batch */
@@ -55,6 +55,7 @@ struct tsk_sink {
 	int staged_left;    /* batches to write staged before trying direct COPY again */
 	uint64_t conflicts; /* transactions run again after a deadlock or serialization failure */
 	int last_conflict;  /* the last write failed for a conflict, retries exhausted */
+	unsigned char *stored; /* tsk_sink_write_each: per reading, 1 when this write inserted it */
 };
 
 static void
@@ -63,7 +64,7 @@ free_tenants(struct tsk_sink *s)
 	for (size_t i = 0; i < s->nt; i++) {
 		free(s->t[i].slug);
 		free(s->t[i].schema);
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < 4; k++)
 			free(s->t[i].sql[k]);
 	}
 	free(s->t);
@@ -112,6 +113,12 @@ tsk_sink_close(struct tsk_sink *s)
 	free(s->byg);
 	free(s->gstart);
 	free(s);
+}
+
+PGconn *
+tsk_sink_db(struct tsk_sink *s)
+{
+	return s->db;
 }
 
 int
@@ -636,7 +643,7 @@ emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
 }
 
 /* The statements of one tenant, built on first use (the schema name is quoted once). */
-enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_N };
+enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
 
 /* The catalog upserts read tsk_cat, one row per sensor of the batch aggregated by the client (see
  * aggregate()), so they cost one upsert per key, never one per reading. They lock rows in a fixed key
@@ -674,6 +681,8 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_N };
 	" SELECT device_id, sensor_id, ts, value, unit, labels, site, asset_tag" \
 	" FROM pg_temp.tsk_stage WHERE grp = $1" \
 	" ON CONFLICT (device_id, sensor_id, ts) DO NOTHING"
+#define STAGED_RETURNING \
+	" RETURNING device_id, sensor_id, (extract(epoch FROM ts) * 1000000)::int8"
 
 static const char *
 tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
@@ -697,6 +706,12 @@ tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
 		break;
 	case SQL_CATALOG:
 		n = asprintf(&t->sql[which], "WITH " CATALOG_DEVICE CATALOG_SENSOR, q);
+		break;
+	case SQL_STAGED_RET:
+		/* SQL_STAGED that also says which keys it inserted, for tsk_sink_write_each. */
+		n = s->catalog ? asprintf(&t->sql[which], "WITH " CATALOG_DEVICE ", sen AS (" CATALOG_SENSOR ")" STAGED_INSERT
+		                     STAGED_RETURNING, q)
+		               : asprintf(&t->sql[which], STAGED_INSERT STAGED_RETURNING, q);
 		break;
 	}
 	PQfreemem(q);
@@ -799,6 +814,24 @@ emit_direct(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
 	return stage_row(s, &r[s->byg[s->cur + i]], -1);
 }
 
+/* The staged INSERT's RETURNING rows (device_id, sensor_id, ts in microseconds) of tenant group grp:
+ * each marks the first reading of the batch with that key (rows go in batch order, so the first one
+ * is the one that was inserted; later ones of the same key are duplicates). */
+static void
+mark_returned(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int grp, const PGresult *pr)
+{
+	for (int row = 0; row < PQntuples(pr); row++) {
+		const char *dev = PQgetvalue(pr, row, 0), *sen = PQgetvalue(pr, row, 1);
+		long long ts = strtoll(PQgetvalue(pr, row, 2), NULL, 10);
+		for (size_t i = 0; i < n; i++)
+			if (s->grp[i] == grp && !s->stored[i] && r[i].ts_us == ts && strcmp(r[i].device_id, dev) == 0 &&
+			    strcmp(r[i].sensor_id, sen) == 0) {
+				s->stored[i] = 1;
+				break;
+			}
+	}
+}
+
 /*
  * One attempt at the batch in one transaction. direct: COPY straight into each tenant's reading (the
  * common case, no duplicates: it costs what a plain COPY costs); a duplicate key makes it fail with
@@ -825,7 +858,7 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 		goto fail;
 	for (size_t k = 0; k < norder; k++) {
 		struct tenant *t = &s->t[s->order[k]];
-		const char *sql = tenant_sql(s, t, direct ? SQL_COPY : SQL_STAGED);
+		const char *sql = tenant_sql(s, t, direct ? SQL_COPY : s->stored != NULL ? SQL_STAGED_RET : SQL_STAGED);
 		uint64_t stored = 0;
 		snprintf(grp, sizeof grp, "%zu", s->order[k]);
 		if (sql == NULL) {
@@ -843,8 +876,14 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 			}
 		} else if ((rc = run(s, sql, 1, p, &pr, &kind, err, errlen)) == TSK_OK) {
 			stored = strtoull(PQcmdTuples(pr), NULL, 10);
+			if (s->stored != NULL)
+				mark_returned(s, r, n, (int)s->order[k], pr);
 			PQclear(pr);
 		}
+		if (rc == TSK_OK && direct && s->stored != NULL)
+			for (size_t i = 0; i < n; i++)
+				if (s->grp[i] == (int)s->order[k])
+					s->stored[i] = 1;
 		if (rc != TSK_OK)
 			goto fail;
 		res->stored += stored;
@@ -853,6 +892,8 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 		goto fail;
 	return TSK_OK;
 fail:
+	if (s->stored != NULL)
+		memset(s->stored, 0, n);
 	/* The tenant was deleted after the list was read: its schema or table is gone. */
 	*schema_gone = kind == TSK_DB_GONE;
 	*dup = kind == TSK_DB_UNIQUE;
@@ -969,6 +1010,21 @@ write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as
 	res->duplicates = (uint64_t)known - res->stored;
 	res->tenants = (unsigned)norder;
 	return TSK_OK;
+}
+
+int
+tsk_sink_write_each(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
+    unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(stored, 0, n);
+	s->stored = stored;
+	rc = tsk_sink_write(s, r, n, as_of_us, unknown, res, err, errlen);
+	s->stored = NULL;
+	if (rc != TSK_OK)
+		memset(stored, 0, n);
+	return rc;
 }
 
 int

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "model/reading.h"
 
 struct tsk_sink;
@@ -65,6 +67,11 @@ int tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen);
 int tsk_sink_connected(const struct tsk_sink *s);
 /* Drops the connection (the next write reconnects). */
 void tsk_sink_disconnect(struct tsk_sink *s);
+/* The sink's connection (NULL when not connected), for a thread that owns the sink and runs its own
+ * short statements on the same connection between writes (tsk-httpd's workers: health checks, Host
+ * lookups), so that each thread holds one connection. Such statements must leave no transaction
+ * open; a failed connection is dropped with tsk_sink_disconnect. */
+PGconn *tsk_sink_db(struct tsk_sink *s);
 
 /*
  * Writes n readings (any mix of tenants) in one transaction. `as_of_us` is the newest arrival time of
@@ -103,6 +110,16 @@ uint64_t tsk_sink_conflicts(const struct tsk_sink *s);
 /* 1 when the last tsk_sink_write failed (TSK_ETEMP) because of such conflicts, retries exhausted: the
  * database is up, another writer is in the way. */
 int tsk_sink_last_conflict(const struct tsk_sink *s);
+
+/*
+ * tsk_sink_write that also says which readings it inserted: stored[i] (n flags) is 1 for a reading
+ * this write added, 0 for a duplicate (of a row already there or of an earlier reading of the batch)
+ * or a reading of an unknown tenant. For a caller that writes several messages in one transaction
+ * (tsk-httpd's group commit) and owes each its own exact counts. All flags are 0 unless TSK_OK.
+ * Costs a RETURNING on the staged path, and nothing on the direct one.
+ */
+int tsk_sink_write_each(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
+    unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err, size_t errlen);
 
 /* Whether the tenant exists, with the same caching rule as tsk_sink_write: TSK_OK, TSK_ENOTFOUND, or
  * TSK_ETEMP/TSK_EFAIL when the database cannot say. */

@@ -19,6 +19,10 @@ is "$unlike_arriving" 0 "shown after the readings arrived, not while they were o
 # The README's pipelines work after `. var/demo.env`: the tools are on PATH.
 is "$(env -i HOME="$HOME" PATH=/usr/bin:/bin bash -c ". '$TSK_DEMO_VAR/demo.env' && command -v tsk-query")" \
 	"$TSK_BUILD/tsk-query" ". var/demo.env puts the tools on PATH"
+like "$out" '"status":"accepted","device_id":"CH-01",[^}]*"sensors_saved":2,"duplicates_skipped":0' "tsk-httpd: POST /ingest stored"
+like "$out" '"sensors_saved":0,"duplicates_skipped":2' "tsk-httpd: the replay stored nothing"
+like "$out" '\{"db":true,"spool":true,"healthy":true\}' "tsk-httpd: /health"
+like "$out" 'tsk_httpd_ingest_stored_total 2' "tsk-httpd: /metrics"
 # The demo's own servers, not the suite's: read its ports from var/demo.env in a subshell.
 demo_env() { (. "$TSK_DEMO_VAR/demo.env" && eval "echo \$$1"); }
 TSK_DATABASE_URL=$(demo_env TSK_DATABASE_URL)
@@ -37,6 +41,7 @@ is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.tenant")" 1
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.app_user")" 2 "still two users"
 pgport=$(demo_env TSK_TEST_PGPORT)
 mqport=$(demo_env TSK_TEST_MQTT_PORT)
+httpport=$(cat "$TSK_DEMO_VAR/httpd.port")
 ok $(( pgport != TSK_TEST_PGPORT ? 0 : 1 )) "the demo ran its own PostgreSQL (:$pgport)"
 bash tests/demo.sh stop >/dev/null 2>&1
 ok $? "demo stop"
@@ -44,6 +49,8 @@ ok $? "demo stop"
 is $? 1 "its PostgreSQL stopped"
 (exec 3<>"/dev/tcp/127.0.0.1/$mqport") 2>/dev/null
 is $? 1 "its mosquitto stopped"
+(exec 3<>"/dev/tcp/127.0.0.1/$httpport") 2>/dev/null
+is $? 1 "its tsk-httpd stopped"
 (exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_PGPORT") 2>/dev/null
 is $? 0 "the suite's PostgreSQL is untouched"
 done_testing

@@ -1,0 +1,123 @@
+/*
+ * The HTTP daemon behind tsk-httpd: libmicrohttpd with its own thread pool (epoll), one PostgreSQL
+ * connection per worker thread, routing by Host, and the endpoints GET /health, GET /metrics and
+ * POST /ingest. Library code: it returns statuses and fills error buffers; warnings go to core/log and
+ * the access log to the caller's callback.
+ *
+ * Routing (tsk_http_route): the Host header without its port and without a leading "www." is
+ *   - one of public_hosts (case-insensitive): the public site (/health, /metrics, /ingest);
+ *   - a domain of a tenant (public.domain): that tenant's site; /ops/ and /admin/ there are 404, and
+ *     its API (/api/...) is where authenticated handlers plug in (tsk_http_tenant_fn);
+ *   - anything else: 404.
+ *
+ * Threads: each MHD worker thread owns one slot (a sink, and through it one PostgreSQL connection,
+ * reconnected on failure). Statements are per transaction (SET LOCAL), so nothing of one request's
+ * tenant is left on the connection for the next. /ingest hands each parsed message to a committer
+ * thread that writes the messages of all waiting requests in one transaction (group commit, its own
+ * connection) and answers each only after that COMMIT, with its own counts; while PostgreSQL is down
+ * the message is committed to the daemon's sqlite spool instead (202 "queued") and a flusher thread
+ * moves it to PostgreSQL later.
+ */
+#ifndef TSK_HTTP_H
+#define TSK_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tsk_http;
+
+/* One access log line (without a newline), for the caller to write where it wants. */
+typedef void (*tsk_http_access_fn)(void *arg, const char *line);
+
+/* What a request looks like to a handler plugged in from outside (auth, the tenant API). */
+struct tsk_http_request {
+	const char *method, *path;
+	const char *host;          /* normalized: no port, no leading www. */
+	const char *tenant;        /* slug of the tenant host, NULL on the public site */
+	const char *body;          /* NUL-terminated copy of the body (may hold NULs: use body_len) */
+	size_t body_len;
+	void *conn;                /* the MHD connection, for tsk_http_header */
+};
+/* A request header (case-insensitive name), or NULL. */
+const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
+
+/* A handler's answer: status and a body it owns (malloc'd; freed by the daemon), content type. */
+struct tsk_http_reply {
+	int status;
+	char *body;
+	size_t len;
+	const char *content_type;  /* NULL: application/json */
+};
+/*
+ * Hook for the tenant hosts' API (authentication and the JSON API are built on it): called for every
+ * request on a tenant host that is not /ops/ or /admin/, with the worker's database connection.
+ * Returns 1 when it filled *reply, 0 to let the daemon answer 404.
+ */
+typedef int (*tsk_http_tenant_fn)(void *arg, const struct tsk_http_request *rq, void *pgconn,
+    struct tsk_http_reply *reply);
+
+/*
+ * Hook for per-tenant ingest tokens (the shared ingest_secret is always accepted): called for a POST
+ * /ingest whose x-device-token is not the shared secret, with the x-tenant header as sent (may be
+ * NULL) and the token. Returns 1 to accept it. It runs at check 2, before the body is looked at, on
+ * the worker's thread (with its database connection, which may be NULL while the database is down):
+ * it must compare in constant time and answer the same for an unknown tenant as for a wrong token.
+ */
+typedef int (*tsk_http_ingest_token_fn)(void *arg, const char *tenant, const char *token, void *pgconn);
+
+/* All-zero means the defaults. */
+struct tsk_http_opts {
+	const char *listen;          /* "ADDR:PORT", "[v6]:PORT" or ":PORT"; NULL: 127.0.0.1:8080 */
+	const char *dsn;             /* PostgreSQL; "" or NULL: the PG* environment */
+	unsigned workers;            /* MHD worker threads, each with its connection; 0: 4 */
+	const char *spool_path;      /* the daemon's own spool (required) */
+	uint64_t spool_max_bytes;    /* 0: 1 GiB */
+	size_t ingest_body_max;      /* POST /ingest; 0: 1 MiB */
+	size_t body_max;             /* any other request; 0: 64 KiB */
+	size_t header_max;           /* memory per connection for the request line and headers; 0: 32 KiB */
+	unsigned timeout_s;          /* a connection idle this long is closed; 0: 30 */
+	unsigned max_conns;          /* 0: 10000 */
+	const char *ingest_stats;    /* a running tsk-ingest's stats file (SPOOL.stats), or NULL */
+	tsk_http_access_fn access;   /* NULL: no access log */
+	void *access_arg;
+	tsk_http_tenant_fn tenant_api; /* NULL: every tenant path is 404 */
+	void *tenant_api_arg;
+	tsk_http_ingest_token_fn ingest_token; /* NULL: only the shared ingest_secret */
+	void *ingest_token_arg;
+};
+
+/* The settings SIGHUP may change while the daemon runs. Strings are copied. */
+struct tsk_http_settings {
+	const char *public_hosts;    /* comma-separated; NULL: "localhost,api" */
+	const char *ingest_secret;   /* NULL or "": every /ingest request is 401 */
+	int access_json;             /* access log lines as JSON objects */
+};
+
+/* Opens the spool, starts its flusher and the daemon. TSK_OK, TSK_EINVAL (bad listen address),
+ * TSK_ETEMP (spool locked by another process), TSK_EFAIL (cannot bind, spool unusable). */
+int tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings *set, struct tsk_http **out,
+    char *err, size_t errlen);
+/* The TCP port it listens on (useful with port 0). */
+unsigned tsk_http_port(const struct tsk_http *h);
+/* Replaces the reloadable settings. TSK_OK or TSK_EFAIL (out of memory: the old ones stay). */
+int tsk_http_reload(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen);
+/*
+ * Graceful stop: stops accepting connections, lets the requests in flight finish (until deadline_us on
+ * the tsk_now_us() clock), stops the workers, then flushes the spool into PostgreSQL for what is left
+ * of the time. TSK_OK; TSK_ETEMP when requests were cut off or messages stay spooled for the next run
+ * (nothing is lost: they are in the spool file).
+ */
+int tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen);
+/* Frees (stopping first, without waiting, if tsk_http_stop was not called). */
+void tsk_http_free(struct tsk_http *h);
+
+/* ---- pieces with no daemon, for tests and other front ends -------------------------------------- */
+
+/* The Host header as routing sees it: port stripped, a leading "www." removed, lower case. A host that
+ * is empty or holds other bytes than letters, digits, '-', '.', ':' and brackets is -1. out holds
+ * outlen bytes (256 is enough for any valid host). */
+int tsk_http_host_normalize(const char *host, char *out, size_t outlen);
+/* 1 when the normalized host is one of the comma-separated names (spaces ignored, case-insensitive). */
+int tsk_http_host_in_list(const char *host, const char *list);
+
+#endif

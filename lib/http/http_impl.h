@@ -1,0 +1,136 @@
+/* Internals shared by the files of lib/http/ (not for other layers). */
+#ifndef TSK_HTTP_IMPL_H
+#define TSK_HTTP_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+#include "core/buf.h"
+#include "core/tsk.h"
+#include "http/http.h"
+#include "ingest/ingest.h"
+#include "ingest/sink.h"
+#include "ingest/spool.h"
+#include "ingest/stats.h"
+
+/* Routes, for the metrics' labels. */
+enum { RT_HEALTH, RT_METRICS, RT_INGEST, RT_TENANT, RT_OTHER, RT_N };
+/* The status codes counted one by one; anything else is "other". */
+#define HTTP_NCODES 17
+extern const int tsk_http_codes[HTTP_NCODES - 1];
+/* Latency histogram upper bounds, in microseconds. */
+#define HTTP_NBUCKETS 12
+extern const int64_t tsk_http_bucket_us[HTTP_NBUCKETS];
+
+/* Host -> tenant lookups a worker remembers for HOST_TTL_US (found or not), so a tenant host's requests
+ * cost no query each; a domain added or removed takes effect within that time. */
+#define HOST_CACHE 64
+#define HOST_TTL_US (5 * 1000000LL)
+struct host_entry {
+	char host[256];
+	char slug[TSK_SLUG_MAX + 1];  /* "" : no tenant has this domain */
+	int64_t expires_us;
+};
+
+/* One per MHD worker thread: only that thread touches the sink (and its connection). */
+struct slot {
+	struct host_entry hosts[HOST_CACHE];
+	unsigned next_host;
+	struct tsk_sink *sink;
+	_Atomic int up;            /* the last use found the database up */
+	int64_t retry_at_us;       /* after a failed connect, do not try again before this */
+	int warned;
+};
+
+/* Group commit (commit.c): one thread writes the messages of every waiting request in one transaction. */
+struct tsk_http_committer;
+/* One message waiting for the committer. */
+struct tsk_http_job {
+	const struct tsk_reading *r;
+	size_t n;
+	int64_t as_of_us;
+	int rc, done;
+	uint64_t stored, duplicates;
+	int unknown;
+	char err[TSK_ERRLEN];
+	void (*on_done)(void *arg);   /* called by the committer thread once rc and the counts are set */
+	void *arg;
+	struct tsk_http_job *next;
+};
+/* Queues j (which must stay valid until on_done has been called) and returns at once. TSK_OK, or
+ * TSK_ETEMP when the committer is stopping (on_done is then not called). */
+int tsk_http_commit_async(struct tsk_http_committer *c, struct tsk_http_job *j);
+int tsk_http_committer_start(const char *dsn, struct tsk_stats *st, struct tsk_http_committer **out, char *err,
+    size_t errlen);
+/* Writes what is queued, then stops and frees. */
+void tsk_http_committer_stop(struct tsk_http_committer *c);
+/* Queues n readings (borrowed until it returns) and waits for their COMMIT: TSK_OK with this message's
+ * own counts in res (res->unknown 1 when a reading's tenant does not exist), or the sink's status. */
+int tsk_http_commit(struct tsk_http_committer *c, const struct tsk_reading *r, size_t n, int64_t as_of_us,
+    struct tsk_sink_result *res, char *err, size_t errlen);
+
+struct tsk_http {
+	struct MHD_Daemon *d;
+	struct tsk_http_opts o;
+	char *dsn, *spool_path, *ingest_stats, *listen;
+	unsigned port;
+
+	pthread_rwlock_t lock;     /* guards the reloadable settings below */
+	char *public_hosts, *secret;
+	int access_json;
+
+	struct tsk_spool *sp;
+	struct tsk_ingest *ing;
+	struct tsk_stats st;       /* this daemon's ingest counters */
+	struct tsk_http_committer *committer;
+
+	struct slot *slots;
+	unsigned nslots;
+	_Atomic unsigned next_slot;
+	pthread_key_t key;
+	int key_made;
+
+	_Atomic long inflight;
+	_Atomic int stopping;
+	int stopped;
+
+	_Atomic uint64_t req[RT_N][HTTP_NCODES];
+	_Atomic uint64_t hist[RT_N][HTTP_NBUCKETS];
+	_Atomic uint64_t lat_sum_us[RT_N], lat_count[RT_N];
+	_Atomic uint64_t queued, spool_refused, too_large, db_errors;
+};
+
+/* The worker's slot (NULL when every slot is taken: should not happen). */
+struct slot *tsk_http_slot(struct tsk_http *h);
+/* The worker's connection, connected (reconnecting when needed), or NULL when the database is down.
+ * After a failure the slot waits a second before it tries again, so an outage costs no connect per
+ * request. */
+void *tsk_http_db(struct tsk_http *h, struct slot *s);
+/* A statement on the worker's connection failed: drop it if the connection is gone. */
+void tsk_http_db_failed(struct slot *s);
+
+/* A JSON reply: takes the reference. */
+void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);
+/* {"error": msg} */
+void tsk_http_error(struct tsk_http_reply *r, int status, const char *msg);
+
+/* POST /ingest, in two steps so that a worker never waits for a COMMIT: tsk_http_ingest answers at
+ * once (returns 1, *out filled), or suspends the connection, queues the message for the committer with
+ * on_done(arg) as its completion (the caller's MHD_resume_connection) and returns 0 with *state set;
+ * when MHD calls the handler again, tsk_http_ingest_finish answers and tsk_http_ingest_free releases
+ * the state. tenant (TSK_SLUG_MAX + 1 bytes) receives the x-tenant slug once it is known valid. */
+struct tsk_http_ingest_state;
+int tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_request *rq, char *tenant,
+    struct tsk_http_reply *out, const char **retry_after, void (*on_done)(void *), void *arg,
+    struct tsk_http_ingest_state **state);
+void tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_ingest_state *st,
+    struct tsk_http_reply *out, const char **retry_after);
+void tsk_http_ingest_free(struct tsk_http_ingest_state *st);
+/* GET /health */
+void tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out);
+/* GET /metrics */
+void tsk_http_metrics(struct tsk_http *h, struct tsk_http_reply *out);
+
+#endif

@@ -1,0 +1,844 @@
+/*
+ * The daemon: libmicrohttpd's thread pool (epoll), the request lifecycle (body limits enforced while
+ * receiving), routing by Host, the access log, and the graceful stop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "core/tsk.h"
+#include "http/http_impl.h"
+#include "registry/tenant.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_WORKERS 4
+#define DEFAULT_INGEST_MAX (1024 * 1024)
+#define DEFAULT_BODY_MAX (64 * 1024)
+#define DEFAULT_HEADER_MAX (32 * 1024)
+#define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_SPOOL_MAX (UINT64_C(1) << 30)
+#define DEFAULT_PUBLIC "localhost,api"
+/* A body over its limit is read and thrown away (so the client gets its 413) up to this many times
+ * the limit; past that the connection is closed. */
+#define DISCARD_FACTOR 4
+
+/* Per request (MHD's con_cls). */
+struct req {
+	int64_t start_us;
+	int route;
+	size_t limit;
+	int too_big;
+	uint64_t discarded;
+	struct tsk_buf body;
+	char method[16];
+	char *path;
+	char tenant[TSK_SLUG_MAX + 1];
+	int status;
+	size_t bytes;
+	char remote[INET6_ADDRSTRLEN];
+	struct MHD_Connection *conn;
+	struct tsk_http_ingest_state *ing; /* POST /ingest waiting for the committer (suspended) */
+};
+
+/* The committer wrote this request's message: let MHD call the handler again to answer. */
+static void
+resume(void *arg)
+{
+	struct req *r = arg;
+
+	MHD_resume_connection(r->conn);
+}
+
+/* ---- worker slots -------------------------------------------------------------------------------- */
+
+struct slot *
+tsk_http_slot(struct tsk_http *h)
+{
+	struct slot *s = pthread_getspecific(h->key);
+	unsigned i;
+
+	if (s != NULL)
+		return s;
+	i = atomic_fetch_add(&h->next_slot, 1);
+	if (i >= h->nslots)
+		return NULL;
+	s = &h->slots[i];
+	pthread_setspecific(h->key, s);
+	return s;
+}
+
+void *
+tsk_http_db(struct tsk_http *h, struct slot *s)
+{
+	char err[TSK_ERRLEN];
+	int64_t now;
+	PGconn *db;
+
+	(void)h;
+	db = tsk_sink_db(s->sink);
+	if (db != NULL && PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) == PQTRANS_IDLE)
+		return db;
+	if (db != NULL)
+		tsk_sink_disconnect(s->sink);
+	now = tsk_now_us();
+	if (now < s->retry_at_us)
+		return NULL;
+	if (tsk_sink_connect(s->sink, err, sizeof err) != TSK_OK) {
+		s->retry_at_us = now + TSK_US_PER_S;
+		atomic_store(&s->up, 0);
+		if (!s->warned++)
+			tsk_warn("database unavailable: %s", err);
+		return NULL;
+	}
+	if (s->warned)
+		tsk_warn("database is back");
+	s->warned = 0;
+	atomic_store(&s->up, 1);
+	return tsk_sink_db(s->sink);
+}
+
+void
+tsk_http_db_failed(struct slot *s)
+{
+	PGconn *db = tsk_sink_db(s->sink);
+
+	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
+		tsk_sink_disconnect(s->sink);
+		atomic_store(&s->up, 0);
+	}
+}
+
+/* ---- replies ------------------------------------------------------------------------------------- */
+
+void
+tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj)
+{
+	r->status = status;
+	r->content_type = "application/json";
+	r->body = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+	r->len = r->body != NULL ? strlen(r->body) : 0;
+	json_decref(obj);
+	if (r->body == NULL) {
+		r->status = 500;
+		r->body = strdup("{\"error\":\"out of memory\"}");
+		r->len = r->body != NULL ? strlen(r->body) : 0;
+	}
+}
+
+void
+tsk_http_error(struct tsk_http_reply *r, int status, const char *msg)
+{
+	tsk_http_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+static void
+text_reply(struct tsk_http_reply *r, int status, const char *text)
+{
+	r->status = status;
+	r->content_type = "text/plain; charset=utf-8";
+	r->body = strdup(text);
+	r->len = r->body != NULL ? strlen(r->body) : 0;
+}
+
+const char *
+tsk_http_header(const struct tsk_http_request *rq, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)rq->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- Host --------------------------------------------------------------------------------------- */
+
+int
+tsk_http_host_normalize(const char *host, char *out, size_t outlen)
+{
+	size_t n, i;
+	const char *end;
+
+	if (host == NULL || outlen == 0)
+		return -1;
+	if (host[0] == '[') {
+		/* [v6]:port */
+		if ((end = strchr(host, ']')) == NULL || (end[1] != '\0' && end[1] != ':'))
+			return -1;
+		n = (size_t)(end - host) + 1;
+	} else {
+		end = strchr(host, ':');
+		n = end != NULL ? (size_t)(end - host) : strlen(host);
+		if (end != NULL && strchr(end + 1, ':') != NULL)
+			return -1;
+	}
+	if (end != NULL && *end == ':' ) {
+		/* the port: digits only */
+		const char *p = end + 1;
+		if (*p == '\0')
+			return -1;
+		for (; *p; p++)
+			if (*p < '0' || *p > '9')
+				return -1;
+	} else if (host[0] == '[' && end[1] == ':') {
+		const char *p = end + 2;
+		if (*p == '\0')
+			return -1;
+		for (; *p; p++)
+			if (*p < '0' || *p > '9')
+				return -1;
+	}
+	if (n >= 4 && strncasecmp(host, "www.", 4) == 0 && n > 4) {
+		host += 4;
+		n -= 4;
+	}
+	if (n == 0 || n >= outlen)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char c = host[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '[' ||
+		    c == ']' || c == ':'))
+			return -1;
+		out[i] = c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+int
+tsk_http_host_in_list(const char *host, const char *list)
+{
+	size_t hl = strlen(host);
+	const char *p = list;
+
+	while (p != NULL && *p) {
+		const char *e = strchr(p, ',');
+		size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+		const char *a = p;
+		while (n > 0 && (*a == ' ' || *a == '\t')) {
+			a++;
+			n--;
+		}
+		while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'))
+			n--;
+		if (n == hl && n > 0 && strncasecmp(a, host, n) == 0)
+			return 1;
+		p = e != NULL ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+/* ---- routing ------------------------------------------------------------------------------------ */
+
+static void
+method_not_allowed(struct tsk_http_reply *out, const char *method)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof msg, "Method \"%.32s\" not allowed.", method);
+	tsk_http_json(out, 405, json_pack("{s:s}", "detail", msg));
+}
+
+/* tsk_tenant_by_domain through the worker's cache. */
+static int
+host_lookup(struct slot *s, PGconn *db, const char *host, char *slug, char *err, size_t errlen)
+{
+	int64_t now = tsk_now_us();
+	struct host_entry *e;
+	int rc;
+
+	for (unsigned i = 0; i < HOST_CACHE; i++) {
+		e = &s->hosts[i];
+		if (e->expires_us > now && strcmp(e->host, host) == 0) {
+			if (e->slug[0] == '\0')
+				return tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant has the domain %s", host);
+			memcpy(slug, e->slug, sizeof e->slug);
+			return TSK_OK;
+		}
+	}
+	rc = tsk_tenant_by_domain(db, host, slug, err, errlen);
+	if (rc != TSK_OK && rc != TSK_ENOTFOUND)
+		return rc;
+	e = &s->hosts[s->next_host++ % HOST_CACHE];
+	snprintf(e->host, sizeof e->host, "%s", host);
+	snprintf(e->slug, sizeof e->slug, "%s", rc == TSK_OK ? slug : "");
+	e->expires_us = now + HOST_TTL_US;
+	return rc;
+}
+
+/* Fills *out, or returns 1 when the request was suspended to wait for the committer. */
+static int
+dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk_http_reply *out,
+    const char **allow, const char **retry_after)
+{
+	struct tsk_http_request rq;
+	struct slot *s = tsk_http_slot(h);
+	const char *rawhost = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	char host[256], err[TSK_ERRLEN];
+	int pub;
+
+	memset(&rq, 0, sizeof rq);
+	rq.method = r->method;
+	rq.path = r->path;
+	rq.conn = c;
+	rq.body = tsk_buf_cstr(&r->body);
+	rq.body_len = r->body.len;
+	if (rq.body == NULL)
+		rq.body = "";
+	if (s == NULL) {
+		tsk_http_error(out, 503, "no worker slot");
+		return 0;
+	}
+	if (tsk_http_host_normalize(rawhost, host, sizeof host) != 0) {
+		tsk_http_error(out, 404, "Not found");
+		return 0;
+	}
+	rq.host = host;
+	pthread_rwlock_rdlock(&h->lock);
+	pub = tsk_http_host_in_list(host, h->public_hosts);
+	pthread_rwlock_unlock(&h->lock);
+	if (pub) {
+		int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+		if (strcmp(r->path, "/health") == 0) {
+			r->route = RT_HEALTH;
+			if (get)
+				tsk_http_health(h, s, out);
+			else
+				*allow = "GET, HEAD", method_not_allowed(out, r->method);
+		} else if (strcmp(r->path, "/metrics") == 0) {
+			r->route = RT_METRICS;
+			if (get)
+				tsk_http_metrics(h, out);
+			else
+				*allow = "GET, HEAD", method_not_allowed(out, r->method);
+		} else if (strcmp(r->path, "/ingest") == 0) {
+			r->route = RT_INGEST;
+			if (strcmp(r->method, "POST") == 0)
+				return tsk_http_ingest(h, s, &rq, r->tenant, out, retry_after, resume, r, &r->ing) == 0;
+			else
+				*allow = "POST", method_not_allowed(out, r->method);
+		} else {
+			tsk_http_error(out, 404, "Not found");
+		}
+		return 0;
+	}
+	/* A tenant's host. */
+	PGconn *db = tsk_http_db(h, s);
+	if (db == NULL) {
+		tsk_http_error(out, 503, "database unavailable");
+		*retry_after = "5";
+		return 0;
+	}
+	int rc = host_lookup(s, db, host, r->tenant, err, sizeof err);
+	if (rc == TSK_ENOTFOUND || rc == TSK_EINVAL) {
+		r->tenant[0] = '\0';
+		tsk_http_error(out, 404, "Not found");
+		return 0;
+	}
+	if (rc != TSK_OK) {
+		r->tenant[0] = '\0';
+		tsk_http_db_failed(s);
+		tsk_warn("host %s: %s", host, err);
+		tsk_http_error(out, 503, "database unavailable");
+		*retry_after = "5";
+		return 0;
+	}
+	rq.tenant = r->tenant;
+	r->route = RT_TENANT;
+	/* The original's middleware: the admin and the ops panel exist on the public site only. */
+	if (strncmp(r->path, "/admin/", 7) == 0 || strcmp(r->path, "/admin") == 0) {
+		text_reply(out, 404, "Admin is only accessible via public schema (localhost)\n");
+		return 0;
+	}
+	if (strncmp(r->path, "/ops/", 5) == 0 || strcmp(r->path, "/ops") == 0) {
+		text_reply(out, 404, "Ops panel is only accessible via public schema (localhost)\n");
+		return 0;
+	}
+	if (h->o.tenant_api != NULL && h->o.tenant_api(h->o.tenant_api_arg, &rq, db, out))
+		return 0;
+	tsk_http_json(out, 404, json_pack("{s:s}", "detail", "Not found."));
+	return 0;
+}
+
+/* ---- metrics bookkeeping and the access log ----------------------------------------------------- */
+
+const int tsk_http_codes[HTTP_NCODES - 1] = { 200, 202, 204, 301, 304, 400, 401, 403, 404, 405, 408, 413,
+	415, 431, 500, 503 };
+const int64_t tsk_http_bucket_us[HTTP_NBUCKETS] = { 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 500000, 1000000, 2500000 };
+
+static int
+code_index(int status)
+{
+	for (int i = 0; i < HTTP_NCODES - 1; i++)
+		if (tsk_http_codes[i] == status)
+			return i;
+	return HTTP_NCODES - 1;
+}
+
+/* The path for a log line: bytes outside printable ASCII, spaces and quotes as %XX. */
+static void
+log_path(const char *p, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; p != NULL && *p && o + 4 < outlen; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '%')
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+}
+
+static void
+access_log(struct tsk_http *h, struct req *r, int64_t us)
+{
+	char path[1024], ts[TSK_TIME_STRLEN], line[1400];
+	int json;
+
+	if (h->o.access == NULL)
+		return;
+	pthread_rwlock_rdlock(&h->lock);
+	json = h->access_json;
+	pthread_rwlock_unlock(&h->lock);
+	log_path(r->path, path, sizeof path);
+	tsk_time_format(tsk_now_us(), ts);
+	if (json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s?}", "time", ts, "remote", r->remote,
+		    "method", r->method, "path", path, "status", r->status, "bytes", (json_int_t)r->bytes, "us",
+		    (json_int_t)us, "tenant", r->tenant[0] ? r->tenant : NULL);
+		char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (s != NULL)
+			h->o.access(h->o.access_arg, s);
+		free(s);
+		json_decref(o);
+		return;
+	}
+	snprintf(line, sizeof line, "%s %s %s %s %d %zu %lld %s", ts, r->remote[0] ? r->remote : "-", r->method,
+	    path, r->status, r->bytes, (long long)us, r->tenant[0] ? r->tenant : "-");
+	h->o.access(h->o.access_arg, line);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct tsk_http *h = cls;
+	struct req *r = *con_cls;
+	int64_t us;
+	int b;
+
+	(void)c;
+	if (r == NULL)
+		return;
+	*con_cls = NULL;
+	us = tsk_now_us() - r->start_us;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+		r->status = 499; /* closed before an answer was sent (nginx's code for it) */
+	atomic_fetch_add(&h->req[r->route][code_index(r->status)], 1);
+	for (b = 0; b < HTTP_NBUCKETS && us > tsk_http_bucket_us[b]; b++)
+		;
+	if (b < HTTP_NBUCKETS)
+		atomic_fetch_add(&h->hist[r->route][b], 1);
+	atomic_fetch_add(&h->lat_sum_us[r->route], (uint64_t)us);
+	atomic_fetch_add(&h->lat_count[r->route], 1);
+	access_log(h, r, us);
+	tsk_http_ingest_free(r->ing);
+	tsk_buf_free(&r->body);
+	free(r->path);
+	free(r);
+	atomic_fetch_sub(&h->inflight, 1);
+}
+
+/* ---- the access handler ------------------------------------------------------------------------- */
+
+static enum MHD_Result
+send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk_http_reply *rep,
+    const char *allow, const char *retry_after)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (rep->body == NULL && rep->status != 0)
+		rep->len = 0;
+	resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
+	    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(rep->body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    rep->content_type != NULL ? rep->content_type : "application/json");
+	if (allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (retry_after != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+	if (atomic_load(&h->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	r->status = rep->status;
+	r->bytes = rep->len;
+	ret = MHD_queue_response(c, (unsigned)rep->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct tsk_http *h = cls;
+	struct req *r = *con_cls;
+	struct tsk_http_reply rep;
+	const char *allow = NULL, *retry_after = NULL;
+
+	(void)version;
+	if (r == NULL) {
+		const char *cl;
+		const union MHD_ConnectionInfo *ci;
+
+		if ((r = calloc(1, sizeof *r)) == NULL || (r->path = strdup(url != NULL ? url : "")) == NULL) {
+			free(r);
+			return MHD_NO;
+		}
+		atomic_fetch_add(&h->inflight, 1);
+		*con_cls = r;
+		r->conn = c;
+		r->start_us = tsk_now_us();
+		r->route = RT_OTHER;
+		snprintf(r->method, sizeof r->method, "%s", method);
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci != NULL && ci->client_addr != NULL) {
+			const struct sockaddr *sa = ci->client_addr;
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->remote, sizeof r->remote);
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->remote, sizeof r->remote);
+		}
+		r->limit = strcmp(method, "POST") == 0 && strcmp(r->path, "/ingest") == 0 ? h->o.ingest_body_max : h->o.body_max;
+		/* A declared length over the limit is refused before a byte of the body is read. */
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL) {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (errno != 0 || end == cl || n > r->limit) {
+				memset(&rep, 0, sizeof rep);
+				tsk_http_error(&rep, 413, "Request body too large");
+				atomic_fetch_add(&h->too_large, 1);
+				return send_reply(h, c, r, &rep, NULL, NULL);
+			}
+		}
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (!r->too_big && r->body.len + n > r->limit) {
+			r->too_big = 1;
+			atomic_fetch_add(&h->too_large, 1);
+			tsk_buf_free(&r->body);
+		}
+		if (r->too_big) {
+			r->discarded += n;
+			return r->discarded > (uint64_t)r->limit * DISCARD_FACTOR ? MHD_NO : MHD_YES;
+		}
+		if (tsk_buf_add(&r->body, upload_data, n) != 0)
+			return MHD_NO;
+		return MHD_YES;
+	}
+	memset(&rep, 0, sizeof rep);
+	if (r->too_big) {
+		tsk_http_error(&rep, 413, "Request body too large");
+	} else if (r->ing != NULL) {
+		/* Resumed: the committer is done with the message. */
+		tsk_http_ingest_finish(h, tsk_http_slot(h), r->ing, &rep, &retry_after);
+		tsk_http_ingest_free(r->ing);
+		r->ing = NULL;
+	} else if (dispatch(h, c, r, &rep, &allow, &retry_after)) {
+		return MHD_YES; /* suspended until the committer resumes it */
+	}
+	return send_reply(h, c, r, &rep, allow, retry_after);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	tsk_debug("libmicrohttpd: %s", line);
+}
+
+/* ---- start and stop ----------------------------------------------------------------------------- */
+
+static int
+parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, unsigned *port, char *err,
+    size_t errlen)
+{
+	char host[256], *colon;
+	const char *p;
+	struct addrinfo hints, *ai = NULL;
+	int e;
+
+	if (strlen(listen) >= sizeof host)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "listen address too long");
+	if ((colon = strrchr(listen, ':')) == NULL)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "listen \"%s\": not ADDR:PORT", listen);
+	p = colon + 1;
+	if (*p == '\0' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5 || atoi(p) > 65535)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "listen \"%s\": bad port", listen);
+	*port = (unsigned)atoi(p);
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+		if (n < 2 || host[n - 1] != ']')
+			return tsk_seterr(err, errlen, TSK_EINVAL, "listen \"%s\": bad address", listen);
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((e = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, p, &hints, &ai)) != 0 || ai == NULL)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "listen \"%s\": %s", listen, gai_strerror(e));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return TSK_OK;
+}
+
+static int
+set_settings(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen)
+{
+	char *hosts = strdup(set != NULL && set->public_hosts != NULL ? set->public_hosts : DEFAULT_PUBLIC);
+	char *secret = strdup(set != NULL && set->ingest_secret != NULL ? set->ingest_secret : "");
+
+	if (hosts == NULL || secret == NULL) {
+		free(hosts);
+		free(secret);
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	}
+	pthread_rwlock_wrlock(&h->lock);
+	free(h->public_hosts);
+	if (h->secret != NULL) {
+		memset(h->secret, 0, strlen(h->secret));
+		free(h->secret);
+	}
+	h->public_hosts = hosts;
+	h->secret = secret;
+	h->access_json = set != NULL && set->access_json;
+	pthread_rwlock_unlock(&h->lock);
+	return TSK_OK;
+}
+
+int
+tsk_http_reload(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen)
+{
+	return set_settings(h, set, err, errlen);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+int
+tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings *set, struct tsk_http **out,
+    char *err, size_t errlen)
+{
+	struct tsk_http *h;
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	struct tsk_spool_opts so;
+	struct tsk_ingest_opts io;
+	unsigned flags;
+	int rc;
+
+	*out = NULL;
+	if (opts->spool_path == NULL || opts->spool_path[0] == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no spool path");
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	h->o = *opts;
+	pthread_rwlock_init(&h->lock, NULL);
+	tsk_stats_init(&h->st);
+	h->listen = strdup(opts->listen != NULL ? opts->listen : DEFAULT_LISTEN);
+	h->dsn = strdup(opts->dsn != NULL ? opts->dsn : "");
+	h->spool_path = strdup(opts->spool_path);
+	h->ingest_stats = dup_or_null(opts->ingest_stats);
+	h->o.listen = h->listen;
+	h->o.dsn = h->dsn;
+	h->o.spool_path = h->spool_path;
+	h->o.ingest_stats = h->ingest_stats;
+	if (h->o.workers == 0)
+		h->o.workers = DEFAULT_WORKERS;
+	if (h->o.ingest_body_max == 0)
+		h->o.ingest_body_max = DEFAULT_INGEST_MAX;
+	if (h->o.body_max == 0)
+		h->o.body_max = DEFAULT_BODY_MAX;
+	if (h->o.header_max == 0)
+		h->o.header_max = DEFAULT_HEADER_MAX;
+	if (h->o.timeout_s == 0)
+		h->o.timeout_s = DEFAULT_TIMEOUT_S;
+	if (h->o.max_conns == 0)
+		h->o.max_conns = DEFAULT_MAX_CONNS;
+	if (h->o.spool_max_bytes == 0)
+		h->o.spool_max_bytes = DEFAULT_SPOOL_MAX;
+	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL ||
+	    (opts->ingest_stats != NULL && h->ingest_stats == NULL)) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto fail;
+	}
+	if ((rc = set_settings(h, set, err, errlen)) != TSK_OK)
+		goto fail;
+	if ((rc = parse_listen(h->listen, &ss, &sl, &h->port, err, errlen)) != TSK_OK)
+		goto fail;
+	if (pthread_key_create(&h->key, NULL) != 0) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "pthread_key_create failed");
+		goto fail;
+	}
+	h->key_made = 1;
+	h->nslots = h->o.workers;
+	if ((h->slots = calloc(h->nslots, sizeof *h->slots)) == NULL) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < h->nslots; i++)
+		if ((rc = tsk_sink_open(h->dsn, NULL, &h->slots[i].sink, err, errlen)) != TSK_OK)
+			goto fail;
+	memset(&so, 0, sizeof so);
+	so.max_bytes = h->o.spool_max_bytes;
+	if ((rc = tsk_spool_open(h->spool_path, &so, &h->sp, err, errlen)) != TSK_OK)
+		goto fail;
+	memset(&io, 0, sizeof io);
+	io.dsn = h->dsn;
+	io.spool_max_bytes = so.max_bytes;
+	if ((rc = tsk_ingest_new(h->sp, &io, &h->st, &h->ing, err, errlen)) != TSK_OK ||
+	    (rc = tsk_ingest_start(h->ing, err, errlen)) != TSK_OK)
+		goto fail;
+
+	if ((rc = tsk_http_committer_start(h->dsn, &h->st, &h->committer, err, errlen)) != TSK_OK)
+		goto fail;
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	    MHD_ALLOW_SUSPEND_RESUME;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, handler, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->o.workers,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->o.timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.max_conns,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.header_max,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+	    MHD_OPTION_END);
+	if (h->d == NULL) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "cannot listen on %s: %s", h->listen,
+		    errno != 0 ? strerror(errno) : "libmicrohttpd refused to start");
+		goto fail;
+	}
+	(void)sl;
+	*out = h;
+	return TSK_OK;
+fail:
+	tsk_http_free(h);
+	return rc;
+}
+
+unsigned
+tsk_http_port(const struct tsk_http *h)
+{
+	return h->port;
+}
+
+int
+tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
+{
+	int rc = TSK_OK, stuck = 0;
+	long left;
+
+	if (h == NULL || h->stopped)
+		return TSK_OK;
+	atomic_store(&h->stopping, 1);
+	if (h->d != NULL) {
+		MHD_socket fd = MHD_quiesce_daemon(h->d);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+		/* Requests in flight finish; idle keep-alive connections are simply closed below. */
+		while ((left = atomic_load(&h->inflight)) > 0 && tsk_now_us() < deadline_us) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		if (left > 0)
+			rc = tsk_seterr(err, errlen, TSK_ETEMP, "%ld requests still in flight at the deadline", left);
+		MHD_stop_daemon(h->d);
+		h->d = NULL;
+	}
+	tsk_http_committer_stop(h->committer);
+	h->committer = NULL;
+	if (h->ing != NULL) {
+		char e2[TSK_ERRLEN];
+		int r2 = tsk_ingest_stop(h->ing, deadline_us, &stuck, e2, sizeof e2);
+		if (stuck) {
+			/* The flusher is stuck in a database call: it must not be freed under it. */
+			h->ing = NULL;
+			h->sp = NULL;
+		}
+		if (r2 != TSK_OK && rc == TSK_OK)
+			rc = tsk_seterr(err, errlen, r2, "%s", e2);
+	}
+	h->stopped = 1;
+	return rc;
+}
+
+void
+tsk_http_free(struct tsk_http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->d != NULL) {
+		atomic_store(&h->stopping, 1);
+		MHD_stop_daemon(h->d);
+	}
+	tsk_http_committer_stop(h->committer);
+	if (h->ing != NULL) {
+		tsk_ingest_free(h->ing);
+	}
+	tsk_spool_close(h->sp);
+	for (unsigned i = 0; h->slots != NULL && i < h->nslots; i++)
+		tsk_sink_close(h->slots[i].sink);
+	free(h->slots);
+	if (h->key_made)
+		pthread_key_delete(h->key);
+	free(h->public_hosts);
+	if (h->secret != NULL) {
+		memset(h->secret, 0, strlen(h->secret));
+		free(h->secret);
+	}
+	free(h->listen);
+	free(h->dsn);
+	free(h->spool_path);
+	free(h->ingest_stats);
+	pthread_rwlock_destroy(&h->lock);
+	free(h);
+}
