@@ -198,6 +198,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	char err[TSK_ERRLEN], msg[TSK_ERRLEN + 64];
 	int64_t now = tsk_now_us();
 	int ok, rc, db_up = 0;
+	int64_t max_future = TSK_SINK_MAX_FUTURE_DEFAULT; /* until the database says */
 
 	*state = NULL;
 	if (st == NULL) {
@@ -283,7 +284,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	}
 	snprintf(tenant_out, TSK_SLUG_MAX + 1, "%s", tenant);
 	if (tsk_http_db(h, s) != NULL) {
-		rc = tsk_sink_tenant_exists(s->sink, tenant, now, err, sizeof err);
+		rc = tsk_sink_tenant_limits(s->sink, tenant, now, &max_future, err, sizeof err);
 		if (rc == TSK_ENOTFOUND) {
 			tsk_http_json(out, 404, json_pack("{s:s, s:s}", "error", "Tenant not found", "tenant", tenant));
 			goto rejected_tenant;
@@ -317,6 +318,17 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 	atomic_fetch_add(&h->st.accepted, 1);
 	atomic_fetch_add(&h->st.readings, rs.n);
 	tsk_stats_skips(&h->st, &info);
+	/* A reading further ahead of its arrival than the tenant's max_future (a device with a wrong clock)
+	 * would stay the "latest" value for ever: the message is refused whole, as tsk-ingest does. */
+	const struct tsk_reading *far = tsk_reading_too_far(rs.v, rs.n, now, max_future);
+	if (far != NULL) {
+		char detail[TSK_ERRLEN];
+		tsk_reading_future_detail(detail, sizeof detail, far, now, max_future);
+		snprintf(msg, sizeof msg, "Timestamp too far in the future: %s", detail);
+		tsk_http_error(out, 400, msg);
+		tsk_stats_reject(&h->st, TSK_STATS_FUTURE);
+		goto done;
+	}
 	if (rs.n == 0) {
 		/* Parsed, but no sensor had a storable value: nothing to write, and nothing to retry. */
 		o = accepted_body("accepted", &info, now);

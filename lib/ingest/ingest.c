@@ -598,34 +598,6 @@ write_units(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *
 
 /* ---- max_future: how far after its arrival a reading's time may be ---- */
 
-/* The first of r[0 .. n) whose time is more than max_us after arrival_us, or NULL. */
-static const struct tsk_reading *
-too_far_ahead(const struct tsk_reading *r, size_t n, int64_t arrival_us, int64_t max_us)
-{
-	for (size_t i = 0; i < n; i++)
-		if (r[i].ts_us > arrival_us && r[i].ts_us - arrival_us > max_us)
-			return &r[i];
-	return NULL;
-}
-
-static void
-future_detail(char *buf, size_t len, const struct tsk_reading *r, int64_t arrival_us, int64_t max_us)
-{
-	char t[TSK_TIME_STRLEN], a[TSK_TIME_STRLEN], d[32];
-	int64_t s = max_us / TSK_US_PER_S;
-
-	if (s % 86400 == 0)
-		snprintf(d, sizeof d, "%lldd", (long long)(s / 86400));
-	else if (s % 3600 == 0)
-		snprintf(d, sizeof d, "%lldh", (long long)(s / 3600));
-	else if (s % 60 == 0)
-		snprintf(d, sizeof d, "%lldm", (long long)(s / 60));
-	else
-		snprintf(d, sizeof d, "%llds", (long long)s);
-	snprintf(buf, len, "%.64s/%.64s at %s is more than max_future (%s) after its arrival at %s", r->device_id,
-	    r->sensor_id, tsk_time_format(r->ts_us, t), d, tsk_time_format(arrival_us, a));
-}
-
 /* Writes only the units not marked OUT_FUTURE: their readings copied (shallow) into one contiguous
  * array, as write_units needs, and the outcomes copied back. */
 static int
@@ -729,8 +701,8 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 			continue;  /* the write flags it as an unknown tenant */
 		if (rc != TSK_OK)
 			break;
-		if ((far = too_far_ahead(b->readings.v + m->first, m->n, m->received_us, maxf)) != NULL) {
-			future_detail(detail, sizeof detail, far, m->received_us, maxf);
+		if ((far = tsk_reading_too_far(b->readings.v + m->first, m->n, m->received_us, maxf)) != NULL) {
+			tsk_reading_future_detail(detail, sizeof detail, far, m->received_us, maxf);
 			ing->u.v[i].out = OUT_FUTURE;
 			ing->u.v[i].detail = strdup(detail);
 			nfuture++;
@@ -1239,9 +1211,9 @@ tsk_ingest_lines(struct tsk_ingest *ing, FILE *in, const char *tenant, tsk_inges
 		if (rc != TSK_OK)
 			goto out;
 		/* The tenant's max_future, against the time the line was read. */
-		if ((far = too_far_ahead(rs->v + prev, rs->n - prev, now, maxf)) != NULL) {
+		if ((far = tsk_reading_too_far(rs->v + prev, rs->n - prev, now, maxf)) != NULL) {
 			char detail[TSK_ERRLEN];
-			future_detail(detail, sizeof detail, far, now, maxf);
+			tsk_reading_future_detail(detail, sizeof detail, far, now, maxf);
 			readings_truncate(rs, prev);
 			line_reject(&L, rd.lineno, TSK_STATS_FUTURE, detail, rd.line, rd.len);
 			continue;

@@ -177,3 +177,30 @@ tsk_reading_from_json(json_t *obj, const char *tenant, struct tsk_readings *out,
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	return TSK_OK;
 }
+
+const struct tsk_reading *
+tsk_reading_too_far(const struct tsk_reading *r, size_t n, int64_t arrival_us, int64_t max_us)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].ts_us > arrival_us && r[i].ts_us - arrival_us > max_us)
+			return &r[i];
+	return NULL;
+}
+
+void
+tsk_reading_future_detail(char *buf, size_t len, const struct tsk_reading *r, int64_t arrival_us, int64_t max_us)
+{
+	char t[TSK_TIME_STRLEN], a[TSK_TIME_STRLEN], d[32];
+	int64_t s = max_us / TSK_US_PER_S;
+
+	if (s % 86400 == 0)
+		snprintf(d, sizeof d, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(d, sizeof d, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(d, sizeof d, "%lldm", (long long)(s / 60));
+	else
+		snprintf(d, sizeof d, "%llds", (long long)s);
+	snprintf(buf, len, "%.64s/%.64s at %s is more than max_future (%s) after its arrival at %s", r->device_id,
+	    r->sensor_id, tsk_time_format(r->ts_us, t), d, tsk_time_format(arrival_us, a));
+}

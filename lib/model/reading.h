@@ -48,4 +48,12 @@ json_t *tsk_reading_to_json(const struct tsk_reading *r);
 /* Parses the JSON-line form (tenant may be absent when `tenant` is given). TSK_OK or TSK_EINVAL. */
 int tsk_reading_from_json(json_t *obj, const char *tenant, struct tsk_readings *out, char *err, size_t errlen);
 
+/* The first of r[0 .. n) whose time is more than max_us after arrival_us (a tenant's max_future), or
+ * NULL: such a message is refused whole, by tsk-ingest (a dead letter) and by POST /ingest (400). */
+const struct tsk_reading *tsk_reading_too_far(const struct tsk_reading *r, size_t n, int64_t arrival_us,
+    int64_t max_us);
+/* Why, in one line: "DEV/SENSOR at TIME is more than max_future (1d) after its arrival at TIME". */
+void tsk_reading_future_detail(char *buf, size_t len, const struct tsk_reading *r, int64_t arrival_us,
+    int64_t max_us);
+
 #endif

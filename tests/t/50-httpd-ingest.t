@@ -7,6 +7,7 @@
 fresh_db t_httpd_ingest
 tsk tenant create --slug umc --name UMC >/dev/null
 tsk tenant create --slug other --name Other >/dev/null
+tsk tenant set other max_future 1h >/dev/null
 S=t0ken-50
 TSK_INGEST_SECRET=$S httpd_start --workers 2
 ok $? "tsk-httpd answers on its port"
@@ -148,6 +149,18 @@ is "$bad" 0 "of each pair, one answer stored both readings and the other found b
 like "$(grep -c 'POST /ingest 202' "$T/httpd.log")" '^[0-9]+$' "the access log has a line per request"
 like "$(grep 'POST /ingest 202' "$T/httpd.log" | tail -1)" '^[0-9T:.-]+Z 127\.0\.0\.1 POST /ingest 202 [0-9]+ [0-9]+ umc$' \
 	"access log: time, address, method, path, status, bytes, microseconds, tenant"
+
+# max_future: a reading stamped further ahead of its arrival than the tenant allows (default 1d) is
+# refused whole, as tsk-ingest refuses it; a tenant's own setting (other: 1h, set before the daemon
+# started) moves the limit.
+FAR='{"device_id":"GW-F","timestamp":"2999-01-01T00:00:00Z","sensors":[{"sensor_id":"t","value":1}]}'
+like "$(ingest $S umc "$(env "$FAR")")" '^400 \{"error":"Timestamp too far in the future: GW-F/t at 2999-01-01T00:00:00Z is more than max_future \(1d\)' \
+	"a reading in 2999: 400, with the reading and the limit"
+is "$(q "SELECT count(*) FROM umc.reading WHERE device_id = 'GW-F'")" 0 "and nothing of it stored"
+soon=$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)
+NEAR="{\"device_id\":\"GW-N\",\"timestamp\":\"$soon\",\"sensors\":[{\"sensor_id\":\"t\",\"value\":1}]}"
+like "$(ingest $S other "$(env "$NEAR" tenants/other/x)")" '^400 .*max_future \(1h\)' "tenant other (max_future 1h): three hours ahead is refused"
+like "$(ingest $S umc "$(env "$NEAR")")" '^202 ' "tenant umc (the default, 1d): three hours ahead is stored"
 
 httpd_stop
 is "$?" 0 "SIGTERM: exit 0"
