@@ -273,4 +273,15 @@ like "$(login "$UMC" viewer@umc.localhost "$PW")" '^429 ' "the right password is
 like "$(login "$UMC" tech@other.localhost "$PW" | cut -c1-3)" '^400' "another account is not limited (it is not a member here: 400)"
 like "$(login "$OTHER" tech@other.localhost "$PW")" '^200 ' "and logs in where it is a member"
 
+# --- the per-address limit: a second daemon that allows 2 failures an address ---------------------------
+httpd_stop
+TSK_LOGIN_BURST=100 TSK_LOGIN_ADDRESS_BURST=2 httpd_start --config /dev/null --workers 2
+ok $? "a second daemon with login_address_burst 2"
+UMC="umc.localhost:$HTTPD_PORT"
+is "$(login "$UMC" a1@umc.localhost x)" "$BAD" "address: 1st failure"
+like "$(login "$UMC" owner@umc.localhost New@1234567)" '^200 ' "a success in between gives its token back"
+is "$(login "$UMC" a2@umc.localhost x)" "$BAD" "address: 2nd failure (another account)"
+like "$(login "$UMC" a3@umc.localhost x)" '^429 ' "a 3rd failure from the address, on a third account: 429"
+like "$(login "$UMC" owner@umc.localhost New@1234567)" '^429 ' "and the address is limited for every account"
+
 done_testing
