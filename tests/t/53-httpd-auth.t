@@ -217,6 +217,20 @@ like "$(bearer "$CAT")" '^200 ' "the new access token works"
 is "$(login "$UMC" owner@umc.localhost "$PW")" "$BAD" "the old password no longer logs in"
 like "$(login "$UMC" owner@umc.localhost New@1234567)" '^200 ' "the new one does"
 
+# --- membership and account state are checked on every request ---------------------------------------
+login "$UMC" viewer@umc.localhost "$PW" >/dev/null
+VAT=$(cookie access_token)
+like "$(bearer "$VAT")" '^200 .*"role":"viewer"' "the viewer's token works"
+tsk tenant member rm umc viewer@umc.localhost >/dev/null
+is "$(bearer "$VAT")" "$INVALID" "after the membership is removed: 401"
+tsk tenant member add umc viewer@umc.localhost --role viewer >/dev/null
+like "$(bearer "$VAT")" '^200 ' "and back with it"
+q "UPDATE public.app_user SET is_active = false WHERE email = 'viewer@umc.localhost'" >/dev/null
+is "$(bearer "$VAT")" "$INVALID" "a deactivated user's token: 401"
+is "$(login "$UMC" viewer@umc.localhost "$PW")" '400 {"username_or_email":["Esta conta está desativada."]}' \
+	"a deactivated user's login: 400 desativada"
+q "UPDATE public.app_user SET is_active = true WHERE email = 'viewer@umc.localhost'" >/dev/null
+
 # --- API tokens -----------------------------------------------------------------------------------------
 tok_of() { sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$1"; }
 VT=$(tok_of "$(tsk tenant token add umc script --role viewer)")
