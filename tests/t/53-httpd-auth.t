@@ -289,6 +289,7 @@ like "$(login "$OTHER" tech@other.localhost "$PW")" '^200 ' "and logs in where i
 
 # --- the per-address limit: a second daemon that allows 2 failures an address ---------------------------
 httpd_stop
+is $? 0 "the first daemon stops with status 0 on SIGTERM (under make asan: no leak, no error)"
 TSK_LOGIN_BURST=100 TSK_LOGIN_ADDRESS_BURST=2 httpd_start --config /dev/null --workers 2
 ok $? "a second daemon with login_address_burst 2"
 UMC="umc.localhost:$HTTPD_PORT"
@@ -297,5 +298,7 @@ like "$(login "$UMC" owner@umc.localhost New@1234567)" '^200 ' "a success in bet
 is "$(login "$UMC" a2@umc.localhost x)" "$BAD" "address: 2nd failure (another account)"
 like "$(login "$UMC" a3@umc.localhost x)" '^429 ' "a 3rd failure from the address, on a third account: 429"
 like "$(login "$UMC" owner@umc.localhost New@1234567)" '^429 ' "and the address is limited for every account"
+httpd_stop
+is $? 0 "the second daemon stops with status 0"
 
 done_testing
