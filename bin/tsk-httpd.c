@@ -1,5 +1,6 @@
 /*
- * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest), on libmicrohttpd.
+ * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest, login and /api/users/me/), on
+ * libmicrohttpd.
  * Options, configuration, signals and the access log file only: the daemon is lib/http/.
  */
 #include <errno.h>

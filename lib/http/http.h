@@ -5,9 +5,12 @@
  * the access log to the caller's callback.
  *
  * Routing (tsk_http_route): the Host header without its port and without a leading "www." is
- *   - one of public_hosts (case-insensitive): the public site (/health, /metrics, /ingest);
- *   - a domain of a tenant (public.domain): that tenant's site; /ops/ and /admin/ there are 404, and
- *     its API (/api/...) is where authenticated handlers plug in (tsk_http_tenant_fn);
+ *   - one of public_hosts (case-insensitive): the public site (/health, /metrics, /ingest, and the
+ *     authentication endpoints below for the public site's accounts);
+ *   - a domain of a tenant (public.domain): that tenant's site; /ops/ and /admin/ there are 404, the
+ *     authentication endpoints (/api/auth/login/, token/refresh/, logout/, /api/users/me/ and its
+ *     change-password/: lib/http/auth.c, tokens bound to the tenant) answer first, and the rest of its
+ *     API (/api/...) is where authenticated handlers plug in (tsk_http_tenant_fn);
  *   - anything else: 404.
  *
  * Threads: each MHD worker thread owns one slot (a sink, and through it one PostgreSQL connection,
