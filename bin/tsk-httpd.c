@@ -1,5 +1,6 @@
 /*
- * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest), on libmicrohttpd.
+ * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest, login and /api/users/me/), on
+ * libmicrohttpd.
  * Options, configuration, signals and the access log file only: the daemon is lib/http/.
  */
 #include <errno.h>
@@ -25,7 +26,8 @@
 static const char usage_text[] =
     "usage: tsk-httpd [options]\n"
     "\n"
-    "Serves GET /health, GET /metrics and POST /ingest (the EMQX HTTP action) until SIGTERM.\n"
+    "Serves GET /health, GET /metrics, POST /ingest (the EMQX HTTP action) and the login endpoints\n"
+    "(/api/auth/, /api/users/me/) until SIGTERM.\n"
     "\n"
     "Options:\n"
     "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
@@ -37,7 +39,8 @@ static const char usage_text[] =
     "\n"
     "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
     "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
-    "max_connections, drain_timeout, access_log, access_log_format, ingest_stats.\n"
+    "max_connections, drain_timeout, access_log, access_log_format, ingest_stats, jwt_secret (required),\n"
+    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, access_log, access_log_format) and reopens the log.\n"
@@ -107,6 +110,21 @@ size_key(const struct tsk_conf *c, const char *key, const char *def, uint64_t ma
 	return 0;
 }
 
+/* A count of login attempts (a burst, or a number per minute): 1..1000000. */
+static int
+rate_key(const struct tsk_conf *c, const char *key, const char *def, double *out)
+{
+	const char *v = tsk_conf_get_default(c, key, def);
+	long l;
+
+	if (tsk_cli_long(v, 1, 1000000, &l) != 0) {
+		tsk_cli_usage("%s must be 1..1000000, not \"%s\"", key, v);
+		return -1;
+	}
+	*out = (double)l;
+	return 0;
+}
+
 static int
 read_cfg(const struct tsk_conf *c, struct cfg *g)
 {
@@ -165,6 +183,17 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->set.access_json = strcmp(v, "json") == 0;
 	g->access_log = tsk_conf_get_default(c, "access_log", "-");
 	g->o.access = access_line;
+	g->o.ingest_token = tsk_http_ingest_token_db;
+	g->o.jwt_secret = tsk_conf_get(c, "jwt_secret");
+	v = tsk_conf_get_default(c, "cookie_secure", "no");
+	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+		return tsk_cli_usage("cookie_secure must be yes or no, not \"%s\"", v), -1;
+	g->o.cookie_secure = strcmp(v, "yes") == 0;
+	if (rate_key(c, "login_burst", "5", &g->o.login_burst) != 0 ||
+	    rate_key(c, "login_rate", "1", &g->o.login_per_minute) != 0 ||
+	    rate_key(c, "login_address_burst", "20", &g->o.login_addr_burst) != 0 ||
+	    rate_key(c, "login_address_rate", "10", &g->o.login_addr_per_minute) != 0)
+		return -1;
 	return 0;
 }
 

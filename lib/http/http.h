@@ -5,9 +5,12 @@
  * the access log to the caller's callback.
  *
  * Routing (tsk_http_route): the Host header without its port and without a leading "www." is
- *   - one of public_hosts (case-insensitive): the public site (/health, /metrics, /ingest);
- *   - a domain of a tenant (public.domain): that tenant's site; /ops/ and /admin/ there are 404, and
- *     its API (/api/...) is where authenticated handlers plug in (tsk_http_tenant_fn);
+ *   - one of public_hosts (case-insensitive): the public site (/health, /metrics, /ingest, and the
+ *     authentication endpoints below for the public site's accounts);
+ *   - a domain of a tenant (public.domain): that tenant's site; /ops/ and /admin/ there are 404, the
+ *     authentication endpoints (/api/auth/login/, token/refresh/, logout/, /api/users/me/ and its
+ *     change-password/: lib/http/auth.c, tokens bound to the tenant) answer first, and the rest of its
+ *     API (/api/...) is where authenticated handlers plug in (tsk_http_tenant_fn);
  *   - anything else: 404.
  *
  * Threads: each MHD worker thread owns one slot (a sink, and through it one PostgreSQL connection,
@@ -36,10 +39,13 @@ struct tsk_http_request {
 	const char *tenant;        /* slug of the tenant host, NULL on the public site */
 	const char *body;          /* NUL-terminated copy of the body (may hold NULs: use body_len) */
 	size_t body_len;
+	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
 };
 /* A request header (case-insensitive name), or NULL. */
 const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
+/* A cookie of the request, or NULL. */
+const char *tsk_http_cookie(const struct tsk_http_request *rq, const char *name);
 
 /* A handler's answer: status and a body it owns (malloc'd; freed by the daemon), content type. */
 struct tsk_http_reply {
@@ -47,7 +53,11 @@ struct tsk_http_reply {
 	char *body;
 	size_t len;
 	const char *content_type;  /* NULL: application/json */
+	char *headers;             /* NULL, or more response headers: "Name: value\n" lines (malloc'd; freed
+	                            * by the daemon), e.g. Set-Cookie, Retry-After, WWW-Authenticate */
 };
+/* Appends a "name: value" header to reply->headers. 0, or -1 when out of memory. */
+int tsk_http_reply_header(struct tsk_http_reply *reply, const char *name, const char *value);
 /*
  * Hook for the tenant hosts' API (authentication and the JSON API are built on it): called for every
  * request on a tenant host that is not /ops/ or /admin/, with the worker's database connection.
@@ -84,7 +94,17 @@ struct tsk_http_opts {
 	void *tenant_api_arg;
 	tsk_http_ingest_token_fn ingest_token; /* NULL: only the shared ingest_secret */
 	void *ingest_token_arg;
+	/* Authentication (/api/auth/, /api/users/me/ on tenant hosts and public hosts): required. */
+	const char *jwt_secret;      /* at least TSK_JWT_SECRET_MIN bytes (registry/jwt.h) */
+	int cookie_secure;           /* Secure on the cookies (behind a TLS proxy) */
+	double login_burst, login_per_minute;                 /* failed logins per account; 0: 5, 1 */
+	double login_addr_burst, login_addr_per_minute;       /* failed logins per address; 0: 20, 10 */
+	size_t login_max_keys;       /* accounts and addresses remembered by each limiter; 0: 65536 */
 };
+
+/* A tsk_http_ingest_token_fn for the tenants' ingest tokens (`tsk-tenant token add SLUG --ingest`):
+ * tsk_apitoken_verify for POST /ingest (arg unused). */
+int tsk_http_ingest_token_db(void *arg, const char *tenant, const char *token, void *pgconn);
 
 /* The settings SIGHUP may change while the daemon runs. Strings are copied. */
 struct tsk_http_settings {

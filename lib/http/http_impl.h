@@ -71,8 +71,21 @@ void tsk_http_committer_stop(struct tsk_http_committer *c);
 int tsk_http_commit(struct tsk_http_committer *c, const struct tsk_reading *r, size_t n, int64_t as_of_us,
     struct tsk_sink_result *res, char *err, size_t errlen);
 
+/* Authentication (auth.c): the endpoints under /api/auth/ and /api/users/me/, on tenant hosts and on
+ * the public host. */
+struct tsk_http_auth;
+/* Checks jwt_secret and makes the login rate limiters. TSK_EINVAL for a missing or short secret. */
+int tsk_http_auth_new(const struct tsk_http_opts *o, struct tsk_http_auth **out, char *err, size_t errlen);
+void tsk_http_auth_free(struct tsk_http_auth *a);
+/* 1 when the path is one of the endpoints (and *reply is filled), else 0. */
+int tsk_http_auth_route(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
+    struct tsk_http_reply *reply);
+/* 1 when the path is one of the endpoints. */
+int tsk_http_auth_path(const char *path);
+
 struct tsk_http {
 	struct MHD_Daemon *d;
+	struct tsk_http_auth *auth;
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen;
 	unsigned port;

@@ -160,6 +160,28 @@ tsk_http_header(const struct tsk_http_request *rq, const char *name)
 	return MHD_lookup_connection_value((struct MHD_Connection *)rq->conn, MHD_HEADER_KIND, name);
 }
 
+const char *
+tsk_http_cookie(const struct tsk_http_request *rq, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)rq->conn, MHD_COOKIE_KIND, name);
+}
+
+int
+tsk_http_reply_header(struct tsk_http_reply *reply, const char *name, const char *value)
+{
+	size_t old = reply->headers != NULL ? strlen(reply->headers) : 0, n = strlen(name) + strlen(value) + 3;
+	char *h;
+
+	/* A header value never holds a line break (it would split the answer). */
+	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
+		return -1;
+	if ((h = realloc(reply->headers, old + n + 1)) == NULL)
+		return -1;
+	snprintf(h + old, n + 1, "%s: %s\n", name, value);
+	reply->headers = h;
+	return 0;
+}
+
 /* ---- Host --------------------------------------------------------------------------------------- */
 
 int
@@ -294,6 +316,7 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 	rq.conn = c;
 	rq.body = tsk_buf_cstr(&r->body);
 	rq.body_len = r->body.len;
+	rq.remote = r->remote;
 	if (rq.body == NULL)
 		rq.body = "";
 	if (s == NULL) {
@@ -328,6 +351,15 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 				return tsk_http_ingest(h, s, &rq, r->tenant, out, retry_after, resume, r, &r->ing) == 0;
 			else
 				*allow = "POST", method_not_allowed(out, r->method);
+		} else if (h->auth != NULL && tsk_http_auth_path(r->path)) {
+			/* The public site's accounts (staff): the same endpoints, with no tenant. */
+			PGconn *db = tsk_http_db(h, s);
+			if (db == NULL) {
+				tsk_http_json(out, 503, json_pack("{s:s}", "detail", "database unavailable"));
+				*retry_after = "5";
+				return 0;
+			}
+			tsk_http_auth_route(h->auth, &rq, db, out);
 		} else {
 			tsk_http_error(out, 404, "Not found");
 		}
@@ -365,6 +397,8 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 		text_reply(out, 404, "Ops panel is only accessible via public schema (localhost)\n");
 		return 0;
 	}
+	if (tsk_http_auth_route(h->auth, &rq, db, out))
+		return 0;
 	if (h->o.tenant_api != NULL && h->o.tenant_api(h->o.tenant_api_arg, &rq, db, out))
 		return 0;
 	tsk_http_json(out, 404, json_pack("{s:s}", "detail", "Not found."));
@@ -477,6 +511,7 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 	    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL) {
 		free(rep->body);
+		free(rep->headers);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -485,6 +520,18 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (retry_after != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+	for (char *line = rep->headers, *nl; line != NULL && *line; line = nl + 1) {
+		char *colon = strchr(line, ':');
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;
+		*nl = '\0';
+		if (colon != NULL && colon < nl) {
+			*colon = '\0';
+			MHD_add_response_header(resp, line, colon + 2);
+		}
+	}
+	free(rep->headers);
+	rep->headers = NULL;
 	if (atomic_load(&h->stopping))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	r->status = rep->status;
@@ -708,6 +755,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	}
 	if ((rc = set_settings(h, set, err, errlen)) != TSK_OK)
 		goto fail;
+	if ((rc = tsk_http_auth_new(opts, &h->auth, err, errlen)) != TSK_OK)
+		goto fail;
 	if ((rc = parse_listen(h->listen, &ss, &sl, &h->port, err, errlen)) != TSK_OK)
 		goto fail;
 	if (pthread_key_create(&h->key, NULL) != 0) {
@@ -835,6 +884,7 @@ tsk_http_free(struct tsk_http *h)
 		memset(h->secret, 0, strlen(h->secret));
 		free(h->secret);
 	}
+	tsk_http_auth_free(h->auth);
 	free(h->listen);
 	free(h->dsn);
 	free(h->spool_path);

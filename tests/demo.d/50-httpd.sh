@@ -6,7 +6,7 @@ if [ -f "$VAR/httpd.pid" ] && kill -0 "$(cat "$VAR/httpd.pid")" 2>/dev/null && [
 	echo "already running (pid $(cat "$VAR/httpd.pid"))"
 else
 	tsk_free_port >"$VAR/httpd.port"
-	TSK_INGEST_SECRET=$HTTPD_SECRET "$B/tsk-httpd" --listen "127.0.0.1:$(cat "$VAR/httpd.port")" \
+	TSK_INGEST_SECRET=$HTTPD_SECRET TSK_JWT_SECRET=${TSK_JWT_SECRET:-demo-jwt-secret-$(id -u)-0123456789abcdef0123} "$B/tsk-httpd" --listen "127.0.0.1:$(cat "$VAR/httpd.port")" \
 		--spool "$VAR/httpd-spool.db" --config /dev/null </dev/null >>"$VAR/httpd.log" 2>&1 &
 	echo $! >"$VAR/httpd.pid"
 	until_ok 20 curl -s -o /dev/null "http://localhost:$(cat "$VAR/httpd.port")/health"

@@ -1,6 +1,9 @@
 # tsk-httpd for the shell tests (sourced after tap.sh): httpd_start [ARGS...] starts the daemon on a free
 # port with a spool of its own under $T, waits until /health answers, and stops it at exit.
 # Exports HTTPD_PORT, HTTPD_URL, HTTPD_PID; its stderr (log and access log) is $T/httpd.log.
+# TSK_JWT_SECRET (the daemon refuses to start without one) defaults to a fixed test value.
+: "${TSK_JWT_SECRET:=test-jwt-secret-0123456789abcdef-0123456789}"
+export TSK_JWT_SECRET
 httpd_start() {
 	local try
 	for try in 1 2 3; do
