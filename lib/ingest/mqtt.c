@@ -275,7 +275,6 @@ write_corked(struct tsk_mqtt *m, int fd)
 {
 	int rc;
 
-	(void)m;
 #ifdef TCP_CORK
 	int on = 1, off = 0;
 	int cork = setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
