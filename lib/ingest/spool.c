@@ -54,7 +54,7 @@ struct tsk_spool {
 	struct tsk_spool *next;         /* in the registry, once fd is open */
 	pthread_mutex_t wmu, rmu;
 	sqlite3 *w;                     /* write connection, under wmu */
-	sqlite3_stmt *ins_msg, *del_msg, *begin, *commit, *rollback;
+	sqlite3_stmt *ins_msg, *del_msg, *del_range, *begin, *commit, *rollback;
 	sqlite3_stmt *ins_dead, *purge_dead;    /* on d */
 	int64_t next_id;                /* under wmu */
 	struct tsk_buf wbuf;            /* encoding buffer, under wmu */
@@ -825,6 +825,7 @@ prepare_all(struct tsk_spool *sp, char *err, size_t errlen)
 	} q[] = {
 		{ &sp->w, &sp->ins_msg, "INSERT INTO msg(id, tenant, received_us, n, body) VALUES(?1, ?2, ?3, ?4, ?5)" },
 		{ &sp->w, &sp->del_msg, "DELETE FROM msg WHERE id = ?1" },
+		{ &sp->w, &sp->del_range, "DELETE FROM msg WHERE id BETWEEN ?1 AND ?2" },
 		/* IMMEDIATE takes the write lock up front, so the busy handler applies, not a deadlock. */
 		{ &sp->w, &sp->begin, "BEGIN IMMEDIATE" },
 		{ &sp->w, &sp->commit, "COMMIT" },
@@ -884,7 +885,7 @@ done:
 static void
 finalize_all(struct tsk_spool *sp)
 {
-	sqlite3_stmt **all[] = { &sp->ins_msg, &sp->del_msg, &sp->ins_dead, &sp->purge_dead, &sp->begin,
+	sqlite3_stmt **all[] = { &sp->ins_msg, &sp->del_msg, &sp->del_range, &sp->ins_dead, &sp->purge_dead, &sp->begin,
 		&sp->commit, &sp->rollback, &sp->peek, &sp->oldest, &sp->dead_n, &sp->dead_reasons,
 		&sp->dead_list, &sp->dead_count };
 
@@ -1427,6 +1428,31 @@ ack_chunk(struct tsk_spool *sp, const struct tsk_spool_batch *b, size_t from, si
 	pthread_mutex_lock(&sp->wmu);
 	if ((st = step_simple(sp, sp->begin, "beginning an ack", err, errlen)) != TSK_OK)
 		goto rollback;
+	/* One statement for the chunk when its ids run without a gap (the usual case: ids are handed out
+	 * in order and peek reads in id order). It counts only when it removed exactly the chunk's rows;
+	 * otherwise (some already gone) it is undone and the rows are deleted one by one. */
+	if (b->msg[to - 1].id - b->msg[from].id == (int64_t)(to - from - 1)) {
+		sqlite3_bind_int64(sp->del_range, 1, b->msg[from].id);
+		sqlite3_bind_int64(sp->del_range, 2, b->msg[to - 1].id);
+		rc = sqlite3_step(sp->del_range);
+		sqlite3_reset(sp->del_range);
+		if (rc != SQLITE_DONE) {
+			st = sqlerr(sp, sp->w, rc, "deleting acked messages", err, errlen);
+			goto rollback;
+		}
+		if (sqlite3_changes(sp->w) == (int)(to - from)) {
+			for (size_t i = from; i < to; i++) {
+				readings += b->msg[i].n;
+				bytes += b->msg[i].bytes;
+			}
+			msgs = to - from;
+			goto commit;
+		}
+		/* Undo it: restart the transaction for the row-by-row path. */
+		if ((st = step_simple(sp, sp->rollback, "rolling back", err, errlen)) != TSK_OK ||
+		    (st = step_simple(sp, sp->begin, "beginning an ack", err, errlen)) != TSK_OK)
+			goto rollback;
+	}
 	for (size_t i = from; i < to; i++) {
 		sqlite3_bind_int64(sp->del_msg, 1, b->msg[i].id);
 		rc = sqlite3_step(sp->del_msg);
@@ -1443,6 +1469,7 @@ ack_chunk(struct tsk_spool *sp, const struct tsk_spool_batch *b, size_t from, si
 		}
 		sqlite3_reset(sp->del_msg);
 	}
+commit:
 	if ((st = step_simple(sp, sp->commit, "committing an ack", err, errlen)) != TSK_OK)
 		goto rollback;
 	cnt_sub(&sp->c.depth_msgs, msgs);
