@@ -96,7 +96,7 @@ is "$(api GET "$UMC" /api/users/me/ -H "Authorization: Bearer $RT")" "$INVALID" 
 
 # Tokens made here with the daemon's secret (Python's hmac and hashlib): each a single change from a good one.
 forge() { # forge ALG TENANT SUB PGEN EXP_OFFSET [tamper]
-	python3 - "$TSK_JWT_SECRET" "$@" <<'EOF'
+	/usr/bin/python3 - "$TSK_JWT_SECRET" "$@" <<'EOF'
 import base64, hashlib, hmac, json, sys, time, os
 secret, alg, tenant, sub, pgen, off = sys.argv[1:7]
 tamper = len(sys.argv) > 7
