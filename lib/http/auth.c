@@ -581,9 +581,11 @@ change_password(struct tsk_http_auth *a, const struct tsk_http_request *rq, PGco
 		field_error(out, "new_password", err);
 		goto done;
 	}
-	/* Guessing the current password through a stolen session counts like failed logins. */
+	/* Guessing the current password through a stolen session counts like failed logins. The token is
+	 * taken before the (slow) check and given back when the password was right, so parallel guesses
+	 * cannot all pass a check made before any of them failed. */
 	snprintf(key, sizeof key, "account:%s", p.email);
-	if (!tsk_ratelimit_check(a->by_account, key, now, &wait)) {
+	if (!tsk_ratelimit_hit(a->by_account, key, now, &wait)) {
 		char ra[24], msg[160];
 		long s = (long)((wait + 999999) / 1000000);
 		snprintf(ra, sizeof ra, "%ld", s < 1 ? 1 : s);
@@ -594,10 +596,10 @@ change_password(struct tsk_http_auth *a, const struct tsk_http_request *rq, PGco
 	}
 	rc = tsk_user_verify(db, p.email, old, &staff, err, sizeof err);
 	if (rc == TSK_EINVAL) {
-		tsk_ratelimit_hit(a->by_account, key, now, NULL);
 		field_error(out, "old_password", "Senha atual incorreta.");
-		goto done;
+		goto done; /* the token stays taken */
 	}
+	tsk_ratelimit_refund(a->by_account, key, now);
 	if (rc != TSK_OK || (rc = tsk_user_passwd(db, p.email, nw, err, sizeof err)) != TSK_OK) {
 		unavailable(out, "change-password", err);
 		goto done;

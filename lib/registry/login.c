@@ -103,7 +103,19 @@ tsk_auth_login(PGconn *db, const char *username_or_email, const char *password, 
 	int rc, found = 0, member = 0, good;
 
 	memset(p, 0, sizeof *p);
-	limiter_key(akey, sizeof akey, "account", name);
+	/* The account's bucket is keyed by the address as the database finds the account (lower() folds
+	 * all of Unicode: U+212A KELVIN SIGN is "k"), or else every spelling of one account would get a
+	 * bucket of its own. Names the database cannot fold (not UTF-8) match no account anyway. */
+	{
+		PGresult *nr = NULL;
+		char nerr[TSK_ERRLEN];
+		if (strlen(name) <= 1024 && tsk_db_exec(db, "SELECT lower(btrim($1))", 1, &name, &nr, nerr, sizeof nerr) == TSK_OK &&
+		    PQntuples(nr) == 1)
+			limiter_key(akey, sizeof akey, "account", PQgetvalue(nr, 0, 0));
+		else
+			limiter_key(akey, sizeof akey, "account", name);
+		PQclear(nr);
+	}
 	limiter_key(ikey, sizeof ikey, "address", adr != NULL ? limits->address : "");
 	/* Every attempt takes a token from both buckets before any work, so concurrent attempts cannot get
 	 * past the limit; a success gives them back (and clears the account's failures). */

@@ -278,6 +278,20 @@ like "$(lj '{"username_or_email":"a@b.c","username_or_email":"d@e.f","password":
 like "$(api GET "$UMC" /api/users/me/ -H "Authorization: Bearer $(head -c 5000 /dev/zero | tr '\0' e)")" '^401 ' "a 5000-byte token: 401"
 like "$(api GET "$UMC" /api/users/me/ -H "Cookie: access_token=a.b.c; access_token=$CAT")" '^401 ' "two access_token cookies: the first one counts"
 
+# --- guessing the current password through a session is limited like logins, also in parallel --------
+# (the owner's bucket is full again: the last login succeeded). 8 guesses at once: a token is taken
+# before each slow check, so exactly login_burst (3) are checked and the rest are refused.
+guesses=()
+for i in 1 2 3 4 5 6 7 8; do
+	api POST "$UMC" /api/users/me/change-password/ -H 'Content-Type: application/json' -H "Authorization: Bearer $CAT" \
+		--data-binary "{\"old_password\":\"guess-$i-x\",\"new_password\":\"New@7777777\",\"new_password_confirm\":\"New@7777777\"}" \
+		>"$T/guess.$i" &
+	guesses+=($!)
+done
+wait "${guesses[@]}"
+is "$(cut -c1-3 "$T"/guess.* | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')" "400:3 429:5 " \
+	"8 parallel wrong guesses of the current password: 3 checked (400), 5 refused (429)"
+
 # --- the login rate limit (login_burst 3 for this daemon) -----------------------------------------------
 for i in 1 2 3; do login "$UMC" viewer@umc.localhost "wrong-$i" >/dev/null; done
 out=$(login "$UMC" viewer@umc.localhost "wrong-4")

@@ -152,6 +152,14 @@ main(void)
 		ok(q.why == TSK_AUTH_RATE_LIMITED, "an unknown account is limited alike (no enumeration)");
 		rc = login("  GHOST@umc.localhost ", "Wrong@12345", "umc", &l, &q, err, sizeof err);
 		ok(q.why == TSK_AUTH_RATE_LIMITED, "spaces and capitals do not make another account's bucket");
+		/* U+212A KELVIN SIGN lower-cases to "k" in PostgreSQL: "ghost" spelled with it is the same
+		 * account, so the same bucket (it used to be a fresh one per spelling). */
+		l.address = "192.0.2.9";
+		for (int i = 0; i < 3; i++)
+			login("kelvin@umc.localhost", "Wrong@12345", "umc", &l, &q, err, sizeof err);
+		rc = login("\xe2\x84\xaa" "ELVIN@umc.localhost", "Wrong@12345", "umc", &l, &q, err, sizeof err);
+		ok(q.why == TSK_AUTH_RATE_LIMITED, "a Unicode spelling of a limited account (Kelvin sign for k) is limited too");
+		l.address = "192.0.2.8";
 		l.address = "198.51.100.1";
 		rc = login("owner@umc.localhost", "Wrong@12345", "umc", &l, &p, err, sizeof err);
 		ok(p.why == TSK_AUTH_BAD_CREDENTIALS, "another account from another address still gets an answer");
