@@ -1322,6 +1322,33 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* Inserts one dead letter (the caller holds dmu) and counts it. TSK_OK or the failure, with `what`. */
+static int
+insert_dead(struct tsk_spool *sp, int64_t received_us, const char *reason, const char *detail, const char *source,
+    const void *body, size_t len, const char *what, char *err, size_t errlen)
+{
+	int rc, st = TSK_OK;
+
+	sqlite3_bind_int64(sp->ins_dead, 1, received_us);
+	bind_text_or_null(sp->ins_dead, 2, reason);
+	bind_text_or_null(sp->ins_dead, 3, detail);
+	bind_text_or_null(sp->ins_dead, 4, source);
+	if (body != NULL)
+		sqlite3_bind_blob64(sp->ins_dead, 5, body, len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(sp->ins_dead, 5);
+	rc = sqlite3_step(sp->ins_dead);
+	if (rc != SQLITE_DONE)
+		st = dead_err(sp, rc, what, err, errlen);
+	sqlite3_reset(sp->ins_dead);
+	sqlite3_clear_bindings(sp->ins_dead);
+	if (st == TSK_OK) {
+		cnt_add(&sp->c.depth_dead, 1);
+		cnt_add(&sp->c.dead_put, 1);
+	}
+	return st;
+}
+
 /* Moves a message row whose checksum fails into the dead letters: its bytes as the body (the tenant
  * column as the source), the reason TSK_SPOOL_QUARANTINE_REASON; then deletes it from msg. Not subject
  * to max_dead: these bytes exist nowhere else. Called with rmu held (takes dmu, then wmu). */
@@ -1330,29 +1357,14 @@ quarantine(struct tsk_spool *sp, int64_t id, const char *tenant, int64_t receive
     const unsigned char *body, size_t len, const char *why, char *err, size_t errlen)
 {
 	char detail[256];
-	int rc, st = TSK_OK;
+	int st = TSK_OK;
 
 	snprintf(detail, sizeof detail, "spool message %lld: %s; the body is the row's stored bytes", (long long)id, why);
 	/* First the copy (committed in the dead-letter file), then the delete: a crash in between leaves
 	 * the row to be quarantined again, never lost. */
 	pthread_mutex_lock(&sp->dmu);
-	sqlite3_bind_int64(sp->ins_dead, 1, received_us);
-	sqlite3_bind_text(sp->ins_dead, 2, TSK_SPOOL_QUARANTINE_REASON, -1, SQLITE_STATIC);
-	sqlite3_bind_text(sp->ins_dead, 3, detail, -1, SQLITE_STATIC);
-	bind_text_or_null(sp->ins_dead, 4, tenant);
-	if (body != NULL)
-		sqlite3_bind_blob64(sp->ins_dead, 5, body, len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(sp->ins_dead, 5);
-	rc = sqlite3_step(sp->ins_dead);
-	if (rc != SQLITE_DONE)
-		st = dead_err(sp, rc, "quarantining a corrupt message", err, errlen);
-	sqlite3_reset(sp->ins_dead);
-	sqlite3_clear_bindings(sp->ins_dead);
-	if (st == TSK_OK) {
-		cnt_add(&sp->c.depth_dead, 1);
-		cnt_add(&sp->c.dead_put, 1);
-	}
+	st = insert_dead(sp, received_us, TSK_SPOOL_QUARANTINE_REASON, detail, tenant, body, len,
+	    "quarantining a corrupt message", err, errlen);
 	pthread_mutex_unlock(&sp->dmu);
 	if (st != TSK_OK)
 		return st;
@@ -1514,7 +1526,7 @@ int
 tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason, const char *detail,
     const char *source, const void *body, size_t len, char *err, size_t errlen)
 {
-	int rc, st = TSK_OK;
+	int st = TSK_OK;
 
 	if (reason == NULL || *reason == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: a dead letter needs a reason", sp->path);
@@ -1526,23 +1538,7 @@ tsk_spool_dead_put(struct tsk_spool *sp, int64_t received_us, const char *reason
 		    (unsigned long long)sp->o.max_dead);
 		goto out;
 	}
-	sqlite3_bind_int64(sp->ins_dead, 1, received_us);
-	bind_text_or_null(sp->ins_dead, 2, reason);
-	bind_text_or_null(sp->ins_dead, 3, detail);
-	bind_text_or_null(sp->ins_dead, 4, source);
-	if (body != NULL)
-		sqlite3_bind_blob64(sp->ins_dead, 5, body, len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(sp->ins_dead, 5);
-	rc = sqlite3_step(sp->ins_dead);
-	if (rc != SQLITE_DONE)
-		st = dead_err(sp, rc, "storing a dead letter", err, errlen);
-	sqlite3_reset(sp->ins_dead);
-	sqlite3_clear_bindings(sp->ins_dead);
-	if (st == TSK_OK) {
-		cnt_add(&sp->c.depth_dead, 1);
-		cnt_add(&sp->c.dead_put, 1);
-	}
+	st = insert_dead(sp, received_us, reason, detail, source, body, len, "storing a dead letter", err, errlen);
 out:
 	if (st == TSK_EFULL)
 		cnt_add(&sp->c.dead_full, 1);
