@@ -57,6 +57,23 @@ dbtest_open(struct dbtest *t, const char *prefix)
 	return 1;
 }
 
+/* One value of a query on db, "" when it has no row, "error" when it fails (a static buffer). */
+static inline const char *
+dbtest_val(PGconn *db, const char *sql)
+{
+	static char out[512];
+	char err[TSK_ERRLEN];
+	PGresult *res;
+
+	out[0] = '\0';
+	if (tsk_db_exec(db, sql, 0, NULL, &res, err, sizeof err) != TSK_OK)
+		return "error";
+	if (PQntuples(res) > 0)
+		snprintf(out, sizeof out, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return out;
+}
+
 /* Drops the database; returns done_testing()'s status, for `return dbtest_close(&t);`. */
 static inline int
 dbtest_close(struct dbtest *t)

@@ -19,23 +19,6 @@
 
 static PGconn *db;
 
-/* One value of a query, "" when none (a static buffer). */
-static const char *
-val(const char *sql)
-{
-	static char out[512];
-	char err[TSK_ERRLEN];
-	PGresult *res;
-
-	out[0] = '\0';
-	if (tsk_db_exec(db, sql, 0, NULL, &res, err, sizeof err) != TSK_OK)
-		return "error";
-	if (PQntuples(res) > 0)
-		snprintf(out, sizeof out, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return out;
-}
-
 static int
 verify(const char *tok, const char *slug, enum tsk_apitoken_use use, struct tsk_apitoken *out, char *err,
     size_t errlen)
@@ -71,8 +54,8 @@ main(void)
 	    strcmp(rec.role, "viewer") == 0 && rec.user_id == 0, "record: id, tenant, name, role");
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM public.api_token WHERE token_hash LIKE '%%%s%%'"
 	    " OR token_hash LIKE '%%%s%%'", tok + 17, tok + 40);
-	is_str(val(sql), "0", "the secret is not stored");
-	is_str(val("SELECT length(token_hash) FROM public.api_token"), "64", "a 64-hex-digit hash is");
+	is_str(dbtest_val(db, sql), "0", "the secret is not stored");
+	is_str(dbtest_val(db, "SELECT length(token_hash) FROM public.api_token"), "64", "a 64-hex-digit hash is");
 	ok(tsk_apitoken_create(db, "umc", "grafana", "viewer", tok2, NULL, err, sizeof err) == TSK_EEXIST,
 	    "a second live token of that name: exists (%s)", err);
 	ok(tsk_apitoken_create(db, "other", "grafana", "admin", tok2, NULL, err, sizeof err) == TSK_OK,
@@ -97,7 +80,7 @@ main(void)
 	rc = verify(tok, "umc", TSK_APITOKEN_API, &got, err, sizeof err);
 	ok(rc == TSK_OK && strcmp(got.name, "grafana") == 0 && strcmp(got.role, "viewer") == 0 &&
 	    strcmp(got.tenant, "umc") == 0, "the viewer token verifies on umc: %s", rc == TSK_OK ? "ok" : err);
-	ok(strcmp(val("SELECT last_used_at IS NOT NULL FROM public.api_token WHERE name = 'grafana'"
+	ok(strcmp(dbtest_val(db, "SELECT last_used_at IS NOT NULL FROM public.api_token WHERE name = 'grafana'"
 	    " AND tenant_id = (SELECT id FROM public.tenant WHERE slug = 'umc')"), "t") == 0, "its use is noted");
 	ok(verify(tok, "other", TSK_APITOKEN_API, NULL, err, sizeof err) == TSK_EINVAL &&
 	    strstr(err, "another tenant") != NULL, "refused on tenant other: %s", err);
@@ -179,7 +162,7 @@ main(void)
 	ok(tsk_apitoken_revoke(db, "umc", sql, &rec, err, sizeof err) == TSK_OK && strcmp(rec.name, "ingest") == 0,
 	    "revoke by id %s", sql);
 	ok(verify(ing, "umc", TSK_APITOKEN_INGEST, NULL, err, sizeof err) == TSK_EINVAL, "the ingest token is refused");
-	val("UPDATE public.api_token SET expires_at = now() - interval '1 second' WHERE name = 'grafana'"
+	dbtest_val(db, "UPDATE public.api_token SET expires_at = now() - interval '1 second' WHERE name = 'grafana'"
 	    " AND tenant_id = (SELECT id FROM public.tenant WHERE slug = 'umc')");
 	ok(verify(tok, "umc", TSK_APITOKEN_API, NULL, err, sizeof err) == TSK_EINVAL && strstr(err, "expired"),
 	    "an expired token: %s", err);
@@ -187,7 +170,7 @@ main(void)
 
 	/* A tenant's tokens go with it. */
 	ok(tsk_tenant_delete(db, "other", err, sizeof err) == TSK_OK, "delete tenant other");
-	is_str(val("SELECT count(*) FROM public.api_token t LEFT JOIN public.tenant n ON n.id = t.tenant_id"
+	is_str(dbtest_val(db, "SELECT count(*) FROM public.api_token t LEFT JOIN public.tenant n ON n.id = t.tenant_id"
 	    " WHERE n.id IS NULL"), "0", "its tokens are gone");
 
 	return dbtest_close(&t);

@@ -26,22 +26,6 @@
 static PGconn *db;
 static const char *secret = "a-jwt-secret-of-more-than-32-bytes-for-tests";
 
-static const char *
-val(const char *sql)
-{
-	static char out[512];
-	char err[TSK_ERRLEN];
-	PGresult *res;
-
-	out[0] = '\0';
-	if (tsk_db_exec(db, sql, 0, NULL, &res, err, sizeof err) != TSK_OK)
-		return "error";
-	if (PQntuples(res) > 0)
-		snprintf(out, sizeof out, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return out;
-}
-
 static int
 login(const char *user, const char *pw, const char *tenant, const struct tsk_login_limits *l,
     struct tsk_principal *p, char *err, size_t errlen)
@@ -82,7 +66,7 @@ main(void)
 	rc |= tsk_member_add(db, "umc", "viewer@umc.localhost", "viewer", err, sizeof err);
 	rc |= tsk_member_add(db, "umc", "off@umc.localhost", "operator", err, sizeof err);
 	ok(rc == TSK_OK, "tenants umc and other, four users, three members of umc: %s", err);
-	val("UPDATE public.app_user SET is_active = false WHERE email = 'off@umc.localhost'");
+	dbtest_val(db, "UPDATE public.app_user SET is_active = false WHERE email = 'off@umc.localhost'");
 
 	/* Login */
 	rc = login("owner@umc.localhost", "Owner@12345", "umc", NULL, &p, err, sizeof err);
@@ -90,7 +74,7 @@ main(void)
 	ok(p.user_id > 0 && strcmp(p.email, "owner@umc.localhost") == 0 && strcmp(p.role, "owner") == 0 &&
 	    strcmp(p.tenant, "umc") == 0 && p.pgen == 1 && p.is_active && !p.is_staff,
 	    "principal: id, email, role owner, tenant umc, pgen 1");
-	is_str(val("SELECT last_login IS NOT NULL FROM public.app_user WHERE email = 'owner@umc.localhost'"), "t",
+	is_str(dbtest_val(db, "SELECT last_login IS NOT NULL FROM public.app_user WHERE email = 'owner@umc.localhost'"), "t",
 	    "last_login is set");
 	rc = login("  Owner@UMC.Localhost ", "Owner@12345", "umc", NULL, &p, err, sizeof err);
 	ok(rc == TSK_OK, "the address in another case, with spaces: %s", rc == TSK_OK ? "ok" : err);
@@ -172,7 +156,7 @@ main(void)
 		l.now_us += 60 * INT64_C(1000000);
 		rc = login("owner@umc.localhost", "Owner@12345", "umc", &l, &p, err, sizeof err);
 		ok(rc == TSK_OK, "a minute later a try is back: %s", rc == TSK_OK ? "ok" : err);
-		is_str(val("SELECT host(last_login_ip) FROM public.app_user WHERE email = 'owner@umc.localhost'"), "192.0.2.7",
+		is_str(dbtest_val(db, "SELECT host(last_login_ip) FROM public.app_user WHERE email = 'owner@umc.localhost'"), "192.0.2.7",
 		    "last_login_ip is the address");
 		rc = login("viewer@umc.localhost", "Viewer@12345", "umc", &l, &p, err, sizeof err);
 		ok(rc == TSK_OK, "the viewer logs in with the right password: %s", rc == TSK_OK ? "ok" : err);
@@ -184,7 +168,7 @@ main(void)
 		l.address = "not an address";
 		rc = login("viewer@umc.localhost", "Viewer@12345", "umc", &l, &p, err, sizeof err);
 		ok(rc == TSK_OK, "an address that is no IP is limited by, not stored: %s", rc == TSK_OK ? "ok" : err);
-		is_str(val("SELECT last_login_ip IS NULL FROM public.app_user WHERE email = 'viewer@umc.localhost'"), "t",
+		is_str(dbtest_val(db, "SELECT last_login_ip IS NULL FROM public.app_user WHERE email = 'viewer@umc.localhost'"), "t",
 		    "last_login_ip is NULL");
 		tsk_ratelimit_free(l.by_account);
 		tsk_ratelimit_free(l.by_address);
@@ -211,14 +195,14 @@ main(void)
 	rc = tsk_auth_jwt(db, secret, tok2, TSK_JWT_ACCESS, "other", now, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_NOT_MEMBER, "a valid token of a non-member: %s", err);
 
-	val("UPDATE public.app_user SET is_staff = true WHERE email = 'owner@umc.localhost'");
-	is_str(val("SELECT password_gen FROM public.app_user WHERE email = 'owner@umc.localhost'"), "1",
+	dbtest_val(db, "UPDATE public.app_user SET is_staff = true WHERE email = 'owner@umc.localhost'");
+	is_str(dbtest_val(db, "SELECT password_gen FROM public.app_user WHERE email = 'owner@umc.localhost'"), "1",
 	    "an update that leaves the password alone keeps the generation");
-	val("UPDATE public.app_user SET password_gen = 0 WHERE email = 'owner@umc.localhost'");
-	is_str(val("SELECT password_gen FROM public.app_user WHERE email = 'owner@umc.localhost'"), "1",
+	dbtest_val(db, "UPDATE public.app_user SET password_gen = 0 WHERE email = 'owner@umc.localhost'");
+	is_str(dbtest_val(db, "SELECT password_gen FROM public.app_user WHERE email = 'owner@umc.localhost'"), "1",
 	    "the generation cannot be lowered");
 	ok(tsk_user_passwd(db, "owner@umc.localhost", "Changed@12345", err, sizeof err) == TSK_OK, "change the password");
-	is_str(val("SELECT password_gen FROM public.app_user WHERE email = 'owner@umc.localhost'"), "2",
+	is_str(dbtest_val(db, "SELECT password_gen FROM public.app_user WHERE email = 'owner@umc.localhost'"), "2",
 	    "the generation is 2");
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now + 60, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_STALE_TOKEN, "the token from before the change is refused: %s", err);
@@ -289,10 +273,10 @@ main(void)
 	tsk_member_add(db, "umc", "viewer@umc.localhost", "operator", err, sizeof err);
 	ok(tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now, &q, err, sizeof err) == TSK_OK &&
 	    strcmp(q.role, "operator") == 0, "a role change shows at once: operator");
-	val("UPDATE public.app_user SET is_active = false WHERE email = 'viewer@umc.localhost'");
+	dbtest_val(db, "UPDATE public.app_user SET is_active = false WHERE email = 'viewer@umc.localhost'");
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_DISABLED, "a deactivated user's token: %s", err);
-	val("UPDATE public.app_user SET is_active = true WHERE email = 'viewer@umc.localhost'");
+	dbtest_val(db, "UPDATE public.app_user SET is_active = true WHERE email = 'viewer@umc.localhost'");
 	tsk_member_rm(db, "umc", "viewer@umc.localhost", err, sizeof err);
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_NOT_MEMBER, "a removed member's token: %s", err);
