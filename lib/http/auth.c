@@ -688,6 +688,17 @@ tsk_http_auth_route(struct tsk_http_auth *a, const struct tsk_http_request *rq, 
 	return 1;
 }
 
+int
+tsk_http_auth_principal(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
+    struct tsk_principal *p, struct tsk_http_reply *out)
+{
+	if (a == NULL) {
+		not_provided(out);
+		return 0;
+	}
+	return authenticate(a, rq, pgconn, p, out);
+}
+
 /* Is this path one of the authentication endpoints (the public host routes only these under /api/). */
 int
 tsk_http_auth_path(const char *path)

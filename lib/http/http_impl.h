@@ -82,6 +82,11 @@ int tsk_http_auth_route(struct tsk_http_auth *a, const struct tsk_http_request *
     struct tsk_http_reply *reply);
 /* 1 when the path is one of the endpoints. */
 int tsk_http_auth_path(const char *path);
+/* Who is calling (the credentials the endpoints above accept, bound to rq->tenant): 1 with *p filled,
+ * or 0 with *out filled (401, 403, or 503 when the database is down). */
+struct tsk_principal;
+int tsk_http_auth_principal(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
+    struct tsk_principal *p, struct tsk_http_reply *out);
 
 struct tsk_http {
 	struct MHD_Daemon *d;

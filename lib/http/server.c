@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/tsk.h"
+#include "http/api.h"
 #include "http/http_impl.h"
 #include "registry/tenant.h"
 
@@ -398,6 +399,8 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 		return 0;
 	}
 	if (tsk_http_auth_route(h->auth, &rq, db, out))
+		return 0;
+	if (tsk_http_api_route(h->auth, &rq, db, out))
 		return 0;
 	if (h->o.tenant_api != NULL && h->o.tenant_api(h->o.tenant_api_arg, &rq, db, out))
 		return 0;

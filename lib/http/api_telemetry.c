@@ -1,0 +1,10 @@
+/*
+ * The tenant API's telemetry endpoints (routes in tsk_api_telemetry_routes; plumbing in api.h).
+ */
+#include <stddef.h>
+
+#include "http/api.h"
+
+const struct tsk_api_route tsk_api_telemetry_routes[] = {
+	{ NULL, NULL, TSK_CAP_READ, NULL, 0 },
+};
