@@ -58,3 +58,33 @@ get() {
 	code=$(curl -s -o "$f" -w '%{http_code}' -H 'Host: localhost' "$@" "$HTTPD_URL$path")
 	printf '%s %s' "$code" "$(cat "$f")"
 }
+
+# ---- the tenant JSON API ---------------------------------------------------------------------------
+# API_PW is every API test user's password.
+API_PW='Dev@123456'
+# api_user EMAIL [TENANT ROLE]: a user with password $API_PW, and a membership when TENANT is given.
+api_user() {
+	echo "$API_PW" | tsk tenant user add "$1" >/dev/null || return 1
+	[ $# -lt 3 ] || tsk tenant member add "$2" "$1" --role "$3" >/dev/null
+}
+# api_token HOST EMAIL: prints an access token (a login on HOST, "host:port"), for -H "Authorization: Bearer ...".
+api_token() {
+	local hdr=$T/login.hdr.$BASHPID
+	curl -s -o /dev/null -D "$hdr" -H "Host: $1" -H 'Content-Type: application/json' \
+		--data-binary "{\"username_or_email\":\"$2\",\"password\":\"$API_PW\"}" "$HTTPD_URL/api/auth/login/" || return 1
+	sed -n 's/^Set-Cookie: access_token=\([^;]*\);.*/\1/p' "$hdr" | tr -d '\r' | tail -1
+}
+# call METHOD HOST PATH [CURL ARGS...]: one request; sets API_STATUS and API_BODY, the answer's headers
+# are in $T/api.hdr. Every exchange is recorded under $T/api.log/ (method, path without the query,
+# status, content type, body) for openapi_check, which checks each against the OpenAPI document.
+call() {
+	local m=$1 host=$2 path=$3 n
+	shift 3
+	mkdir -p "$T/api.log"
+	n=$(ls "$T/api.log" | wc -l)
+	n=$(printf '%06d' "$n")
+	API_STATUS=$(curl -s -o "$T/api.log/$n.body" -D "$T/api.hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
+	API_BODY=$(cat "$T/api.log/$n.body")
+	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" \
+		"$(sed -n 's/^Content-Type: *//Ip' "$T/api.hdr" | tr -d '\r' | tail -1)" >"$T/api.log/$n.meta"
+}
