@@ -2,18 +2,24 @@
  * tsk-alert: alert rules, their evaluation into alerts (pending, firing, nodata, resolved), and what
  * people do to alerts. Option parsing and orchestration only; the work is in lib/alert/.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alert/alert.h"
 #include "cli/cli.h"
+#include "core/conf.h"
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "core/tsk.h"
+#include "notify/mail.h"
 
 static const char usage_text[] =
     "usage: tsk-alert [options] command [args]\n"
@@ -36,6 +42,11 @@ static const char usage_text[] =
     "  silence ID --until TIME   no notification before TIME\n"
     "  cleanup [--days N]        delete alerts resolved more than N days ago (default 90; all tenants,\n"
     "                            or --tenant); run daily\n"
+    "Notifications:\n"
+    "  notify [--once] [--interval SECS]\n"
+    "                            deliver the outbox (e-mail: smtp_url, mail_from; webhooks: the tenant's\n"
+    "                            webhook_url and webhook_secret), retrying with backoff; a service, or\n"
+    "                            one pass with --once\n"
     "\n"
     "Options:\n"
     "  -d, --dsn DSN        PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
@@ -54,7 +65,8 @@ static const char usage_text[] =
 
 struct opts {
 	struct tsk_cli cli;
-	const char *at, *stale, *enabled, *severity, *status, *asset, *notes, *until, *limit, *days;
+	const char *at, *stale, *enabled, *severity, *status, *asset, *notes, *until, *limit, *days, *interval;
+	int once;
 	int64_t equipment, rule;
 };
 
@@ -305,18 +317,86 @@ cmd_cleanup(void *ctx, int argc, char **argv)
 	return print_one(o, json_pack("{s:I}", "deleted", (json_int_t)deleted));
 }
 
+static volatile int stop_flag;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* notify: passes over the outbox until SIGTERM (or one with --once). */
+static int
+cmd_notify(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	struct tsk_mail_conf mc;
+	struct tsk_alert_notify_opts no = { 0 };
+	struct tsk_alert_notify_result r;
+	struct sigaction sa;
+	long interval = 5;
+	int rc;
+
+	(void)argv;
+	if (argc != 0)
+		return tsk_cli_usage("notify takes no arguments");
+	if (o->interval != NULL) {
+		char *end;
+		interval = strtol(o->interval, &end, 10);
+		if (end == o->interval || *end != '\0' || interval < 1 || interval > 3600)
+			return tsk_cli_usage("--interval: seconds, 1 to 3600");
+	}
+	if (tsk_mail_conf_load(&o->cli.conf, &mc, o->cli.err, sizeof o->cli.err) == TSK_OK)
+		no.mail = &mc;
+	else
+		tsk_warn("e-mail is not configured (%s): e-mail notifications wait", o->cli.err);
+	no.frontend_url = tsk_conf_get(&o->cli.conf, "frontend_url");
+	no.cancel = &stop_flag;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (!o->once)
+		tsk_info("notify: delivering every %ld s until SIGTERM", interval);
+	for (;;) {
+		/* TSK_NOW fixes the clock for tests; a service follows the real one. */
+		int64_t now = getenv("TSK_NOW") != NULL ? o->cli.now : tsk_now_us();
+		rc = tsk_alert_notify(o->cli.db, &no, o->cli.tenant, now, &r, o->cli.err, sizeof o->cli.err);
+		if (r.sent + r.retried + r.failed > 0 || o->once)
+			tsk_info("notifications: %d sent, %d to retry, %d failed", r.sent, r.retried, r.failed);
+		if (o->once || stop_flag)
+			break;
+		if (rc != TSK_OK) {
+			tsk_err("%s", o->cli.err);
+			if (PQstatus(o->cli.db) != CONNECTION_OK)
+				PQreset(o->cli.db);
+		}
+		struct timespec ts = { interval, 0 };
+		while (!stop_flag && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		if (stop_flag)
+			break;
+	}
+	if (rc != TSK_OK && o->once)
+		return fail(o, rc);
+	if (o->once)
+		return print_one(o, json_pack("{s:i, s:i, s:i}", "sent", r.sent, "retried", r.retried, "failed", r.failed));
+	return TSK_EXIT_OK;
+}
+
 #define DB_ARGS (TSK_CLI_NEEDS_DB | TSK_CLI_TAKES_ARGS)
 static const struct tsk_cli_command commands[] = {
 	{ "rule", cmd_rule, DB_ARGS }, { "eval", cmd_eval, DB_ARGS }, { "list", cmd_list, DB_ARGS },
 	{ "show", cmd_show, DB_ARGS }, { "ack", cmd_ack, DB_ARGS }, { "resolve", cmd_resolve, DB_ARGS },
-	{ "silence", cmd_silence, DB_ARGS }, { "cleanup", cmd_cleanup, DB_ARGS },
+	{ "silence", cmd_silence, DB_ARGS }, { "cleanup", cmd_cleanup, DB_ARGS }, { "notify", cmd_notify, DB_ARGS },
 };
 
 int
 main(int argc, char **argv)
 {
 	enum { O_AT = 256, O_STALE, O_ENABLED, O_SEVERITY, O_EQUIPMENT, O_STATUS, O_RULE, O_ASSET, O_NOTES, O_UNTIL,
-		O_LIMIT, O_DAYS };
+		O_LIMIT, O_DAYS, O_ONCE, O_INTERVAL };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS,
 		{ "at", required_argument, NULL, O_AT }, { "stale", required_argument, NULL, O_STALE },
@@ -325,6 +405,7 @@ main(int argc, char **argv)
 		{ "rule", required_argument, NULL, O_RULE }, { "asset", required_argument, NULL, O_ASSET },
 		{ "notes", required_argument, NULL, O_NOTES }, { "until", required_argument, NULL, O_UNTIL },
 		{ "limit", required_argument, NULL, O_LIMIT }, { "days", required_argument, NULL, O_DAYS },
+		{ "once", no_argument, NULL, O_ONCE }, { "interval", required_argument, NULL, O_INTERVAL },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
@@ -359,12 +440,16 @@ main(int argc, char **argv)
 		case O_UNTIL: o.until = optarg; break;
 		case O_LIMIT: o.limit = optarg; break;
 		case O_DAYS: o.days = optarg; break;
+		case O_ONCE: o.once = 1; break;
+		case O_INTERVAL: o.interval = optarg; break;
 		}
 	}
 	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)
 		goto out;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = tsk_cli_dispatch(&o.cli, commands, sizeof commands / sizeof commands[0], argc - optind, argv + optind, &o);
 	rc = tsk_cli_finish(&o.cli, rc);
+	curl_global_cleanup();
 out:
 	tsk_cli_free(&o.cli);
 	return rc;

@@ -109,6 +109,34 @@ int tsk_alert_silence(PGconn *db, const char *tenant, int64_t id, int64_t until_
 int tsk_alert_cleanup(PGconn *db, const char *tenant, int64_t at_us, int days, long long *deleted, char *err,
     size_t errlen);
 
+/* ---- delivery (notify.c) -------------------------------------------------------------------------- */
+
+struct tsk_mail_conf;
+struct tsk_alert_notify_opts {
+	const struct tsk_mail_conf *mail;  /* EMAIL (NULL: e-mail rows wait and are retried) */
+	const char *frontend_url;          /* links in e-mails; NULL: http://localhost:5173 */
+	long timeout_s;                    /* a webhook's whole request; 0: 10 */
+	int max_attempts;                  /* then the row is failed for good; 0: 10 */
+	const volatile int *cancel;        /* when set and non-zero, stop after the row in hand */
+};
+struct tsk_alert_notify_result {
+	int sent, retried, failed;
+};
+/*
+ * Delivers every due outbox row (status pending, next_attempt <= now_us) of a tenant (NULL: all), one
+ * row per transaction, locked with SKIP LOCKED (notifiers share the work). EMAIL by the mail module
+ * (subject "[SEVERITY] Alert: rule", "[RESOLVED] ..." and "[NODATA] ..." for those events), WEBHOOK as
+ * a POST of a JSON body with X-Tsk-Signature: sha256=<HMAC-SHA256 of the body with the tenant's
+ * webhook_secret> and X-Tsk-Timestamp (the body holds the same instant), IN_APP stored. Each attempt
+ * is recorded (alert_notification_attempt); a failure is retried after 30 s, 1 min, 2 min, ... (at
+ * most an hour) up to max_attempts. A row is marked sent only after its delivery: a crash in between
+ * sends it again (at least once). TSK_OK, or the database's status.
+ */
+int tsk_alert_notify(PGconn *db, const struct tsk_alert_notify_opts *o, const char *tenant, int64_t now_us,
+    struct tsk_alert_notify_result *r, char *err, size_t errlen);
+/* "sha256=" and the hex HMAC-SHA256 of len bytes of body with secret, into out (80 bytes). */
+int tsk_alert_webhook_sign(const char *secret, const char *body, size_t len, char *out, size_t outlen);
+
 /* ---- the message template (template.c) ------------------------------------------------------------ */
 
 /* A double as Python's str(float) writes it: shortest round trip, ".0" on integral values, exponent
