@@ -109,6 +109,23 @@ int tsk_alert_silence(PGconn *db, const char *tenant, int64_t id, int64_t until_
 int tsk_alert_cleanup(PGconn *db, const char *tenant, int64_t at_us, int days, long long *deleted, char *err,
     size_t errlen);
 
+/* ---- preferences, statistics, the in-app inbox (prefs.c) ----------------------------------------- */
+
+/* A user's notification preferences (made with the defaults when the user has none), after applying
+ * changes (NULL: none) — the booleans email_enabled, push_enabled, sound_enabled, sms_enabled,
+ * whatsapp_enabled, critical_alerts, high_alerts, medium_alerts, low_alerts and the numbers
+ * phone_number, whatsapp_number ("+" and digits, required when their channel is on); other keys are
+ * read-only and ignored. TSK_EINVAL "field: why". */
+int tsk_alert_prefs(PGconn *db, const char *tenant, int64_t user, json_t *changes, json_t **out, char *err,
+    size_t errlen);
+/* {total, enabled, disabled, by_severity: {Critical, High, Medium, Low}} */
+int tsk_alert_rule_stats(PGconn *db, const char *tenant, json_t **out, char *err, size_t errlen);
+/* {total, active, acknowledged, resolved, firing, nodata, by_severity: {CRITICAL, HIGH, MEDIUM, LOW}} */
+int tsk_alert_stats(PGconn *db, const char *tenant, json_t **out, char *err, size_t errlen);
+/* A user's in-app notifications, newest first, and how many there are. */
+int tsk_alert_inbox(PGconn *db, const char *tenant, int64_t user, int64_t limit, int64_t offset, json_t **out,
+    int64_t *count, char *err, size_t errlen);
+
 /* ---- delivery (notify.c) -------------------------------------------------------------------------- */
 
 struct tsk_mail_conf;
