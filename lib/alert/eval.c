@@ -45,11 +45,15 @@ static const char judge_sql[] =
     " JOIN asset a ON a.id = r.equipment_id"
     " JOIN alert_rule_parameter p ON p.rule_id = r.id"
     " LEFT JOIN public.app_user u ON u.id = r.created_by_id"
-    " LEFT JOIN LATERAL (SELECT se.device_id, se.sensor_id FROM sensor se LEFT JOIN device d ON d.device_id = se.device_id"
-    "   WHERE CASE WHEN p.parameter_key ~ '^sensor_[0-9]{1,18}$' THEN se.id = substr(p.parameter_key, 8)::bigint"
-    "              WHEN p.parameter_key LIKE 'sensor\\_%' THEN false"
-    "              ELSE se.sensor_id = p.parameter_key END"
-    "   ORDER BY d.asset_id IS NOT DISTINCT FROM r.equipment_id DESC, se.last_seen DESC NULLS LAST LIMIT 1) s ON true"
+    /* Two index lookups (by id, by tag), not a scan of every sensor with a regex on each. */
+    " LEFT JOIN LATERAL (SELECT u.device_id, u.sensor_id FROM ("
+    "     SELECT se.device_id, se.sensor_id, se.last_seen FROM sensor se"
+    "     WHERE se.id = CASE WHEN p.parameter_key ~ '^sensor_[0-9]{1,18}$' THEN substr(p.parameter_key, 8)::bigint END"
+    "     UNION ALL"
+    "     SELECT se.device_id, se.sensor_id, se.last_seen FROM sensor se"
+    "     WHERE se.sensor_id = p.parameter_key AND p.parameter_key NOT LIKE 'sensor\\_%') u"
+    "   LEFT JOIN device d ON d.device_id = u.device_id"
+    "   ORDER BY d.asset_id IS NOT DISTINCT FROM r.equipment_id DESC, u.last_seen DESC NULLS LAST LIMIT 1) s ON true"
     " LEFT JOIN LATERAL (SELECT ts, value FROM reading WHERE device_id = s.device_id AND sensor_id = s.sensor_id"
     "   AND ts <= $1::timestamptz ORDER BY ts DESC LIMIT 1) l ON true"
     " LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE NOT (" COND("value") ")) AS violations FROM reading"
@@ -254,6 +258,12 @@ eval_tenant(struct ctx *c, int stale_s)
 	if ((rc = tsk_db_begin(c->db, c->err, c->errlen)) != TSK_OK)
 		return rc;
 	if ((rc = tsk_db_enter_tenant(c->db, c->tenant, NULL, c->err, c->errlen)) != TSK_OK)
+		goto out;
+	/* The judging statement joins a dozen relations whose order is already the right one (each lateral
+	 * lookup is an index probe): planning it in the written order costs a tenth of a full join search,
+	 * which is most of a pass over many small tenants. */
+	if ((rc = tsk_db_cmd(c->db, "SET LOCAL join_collapse_limit = 1", c->err, c->errlen)) != TSK_OK ||
+	    (rc = tsk_db_cmd(c->db, "SET LOCAL from_collapse_limit = 1", c->err, c->errlen)) != TSK_OK)
 		goto out;
 	/* One evaluator per tenant at a time: a second waits, then sees the first one's writes. */
 	if ((rc = tsk_db_exec(c->db, "SELECT pg_advisory_xact_lock(hashtext('tsk-alert eval ' || $1))", 1,
