@@ -185,6 +185,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.access = access_line;
 	g->o.ingest_token = tsk_http_ingest_token_db;
 	g->o.jwt_secret = tsk_conf_get(c, "jwt_secret");
+	g->set.jwt_secret = g->o.jwt_secret;
 	v = tsk_conf_get_default(c, "cookie_secure", "no");
 	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 		return tsk_cli_usage("cookie_secure must be yes or no, not \"%s\"", v), -1;
@@ -218,8 +219,18 @@ reload(struct tsk_cli *cli, const struct flag *flags, int nflags, struct tsk_htt
 		tsk_conf_free(&nc);
 		return;
 	}
-	if (open_log(g.access_log) != 0 || tsk_http_reload(h, &g.set, err, sizeof err) != TSK_OK) {
-		tsk_err("SIGHUP: %s", err);
+	if (g.set.jwt_secret == NULL) {
+		tsk_err("SIGHUP: no jwt_secret (configuration unchanged)");
+		tsk_conf_free(&nc);
+		return;
+	}
+	if (tsk_http_reload(h, &g.set, err, sizeof err) != TSK_OK) {
+		tsk_err("SIGHUP: %s (configuration unchanged)", err);
+		tsk_conf_free(&nc);
+		return;
+	}
+	if (open_log(g.access_log) != 0) {
+		tsk_err("SIGHUP: cannot reopen the access log (the other settings are reloaded)");
 		tsk_conf_free(&nc);
 		return;
 	}

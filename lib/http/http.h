@@ -111,6 +111,9 @@ struct tsk_http_settings {
 	const char *public_hosts;    /* comma-separated; NULL: "localhost,api" */
 	const char *ingest_secret;   /* NULL or "": every /ingest request is 401 */
 	int access_json;             /* access log lines as JSON objects */
+	const char *jwt_secret;      /* tsk_http_reload only (tsk_http_start takes opts->jwt_secret): a new key
+	                              * for the login tokens, so every token signed with the old one is
+	                              * refused; NULL keeps the current one */
 };
 
 /* Opens the spool, starts its flusher and the daemon. TSK_OK, TSK_EINVAL (bad listen address),
@@ -119,7 +122,8 @@ int tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_setti
     char *err, size_t errlen);
 /* The TCP port it listens on (useful with port 0). */
 unsigned tsk_http_port(const struct tsk_http *h);
-/* Replaces the reloadable settings. TSK_OK or TSK_EFAIL (out of memory: the old ones stay). */
+/* Replaces the reloadable settings. TSK_OK, TSK_EINVAL (a bad jwt_secret or trusted_proxies) or TSK_EFAIL
+ * (out of memory); on an error the old settings stay, all of them. */
 int tsk_http_reload(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen);
 /*
  * Graceful stop: stops accepting connections, lets the requests in flight finish (until deadline_us on

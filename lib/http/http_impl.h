@@ -77,6 +77,11 @@ struct tsk_http_auth;
 /* Checks jwt_secret and makes the login rate limiters. TSK_EINVAL for a missing or short secret. */
 int tsk_http_auth_new(const struct tsk_http_opts *o, struct tsk_http_auth **out, char *err, size_t errlen);
 void tsk_http_auth_free(struct tsk_http_auth *a);
+/* TSK_OK when secret would do as jwt_secret, else TSK_EINVAL with why. */
+int tsk_http_auth_check_secret(const char *secret, char *err, size_t errlen);
+/* Signs and verifies with secret from now on (SIGHUP): tokens signed with the old one are refused.
+ * TSK_OK, TSK_EINVAL (a missing or short secret: the old one stays), TSK_EFAIL. */
+int tsk_http_auth_set_secret(struct tsk_http_auth *a, const char *secret, char *err, size_t errlen);
 /* 1 when the path is one of the endpoints (and *reply is filled), else 0. */
 int tsk_http_auth_route(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
     struct tsk_http_reply *reply);

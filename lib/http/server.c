@@ -697,7 +697,17 @@ set_settings(struct tsk_http *h, const struct tsk_http_settings *set, char *err,
 int
 tsk_http_reload(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen)
 {
-	return set_settings(h, set, err, errlen);
+	const char *secret = set != NULL ? set->jwt_secret : NULL;
+	int rc;
+
+	/* Everything is checked before anything changes, so a bad file leaves all the settings as they were. */
+	if (secret != NULL && (rc = tsk_http_auth_check_secret(secret, err, errlen)) != TSK_OK)
+		return rc;
+	if ((rc = set_settings(h, set, err, errlen)) != TSK_OK)
+		return rc;
+	if (secret != NULL && h->auth != NULL)
+		return tsk_http_auth_set_secret(h->auth, secret, err, errlen);
+	return TSK_OK;
 }
 
 static char *
