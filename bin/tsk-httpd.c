@@ -177,6 +177,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.spool_max_bytes = n;
 	g->set.public_hosts = tsk_conf_get_default(c, "public_hosts", "localhost,api");
 	g->set.ingest_secret = tsk_conf_get(c, "ingest_secret");
+	g->set.trusted_proxies = tsk_conf_get(c, "trusted_proxies");
 	v = tsk_conf_get_default(c, "access_log_format", "text");
 	if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
 		return tsk_cli_usage("access_log_format must be text or json, not \"%s\"", v), -1;

@@ -111,6 +111,8 @@ struct tsk_http_settings {
 	const char *public_hosts;    /* comma-separated; NULL: "localhost,api" */
 	const char *ingest_secret;   /* NULL or "": every /ingest request is 401 */
 	int access_json;             /* access log lines as JSON objects */
+	const char *trusted_proxies; /* addresses and CIDRs whose X-Forwarded-For is believed (see
+	                              * tsk_http_client_addr); NULL or "": none, the header is ignored */
 	const char *jwt_secret;      /* tsk_http_reload only (tsk_http_start takes opts->jwt_secret): a new key
 	                              * for the login tokens, so every token signed with the old one is
 	                              * refused; NULL keeps the current one */
@@ -143,5 +145,23 @@ void tsk_http_free(struct tsk_http *h);
 int tsk_http_host_normalize(const char *host, char *out, size_t outlen);
 /* 1 when the normalized host is one of the comma-separated names (spaces ignored, case-insensitive). */
 int tsk_http_host_in_list(const char *host, const char *list);
+
+/* An address or a network of trusted_proxies (IPv4 kept as IPv4-mapped IPv6, bits counted on that). */
+struct tsk_http_cidr {
+	unsigned char addr[16];
+	int bits;
+};
+/* Parses a comma-separated list of addresses and CIDRs (10.0.0.0/8, ::1, fd00::/8; spaces ignored;
+ * "" or NULL is an empty list). TSK_OK with *out (malloc'd, NULL when empty) and *n, or TSK_EINVAL. */
+int tsk_http_proxies_parse(const char *list, struct tsk_http_cidr **out, size_t *n, char *err, size_t errlen);
+/*
+ * The client's address: the peer's, unless the peer is one of the n trusted proxies and xff (the
+ * X-Forwarded-For values, comma-separated, in the order received) says more; then, walking xff from the
+ * right, the first address that is not a trusted proxy (or, when all are, the leftmost; an entry that
+ * is no address stops the walk at the last hop believed). out holds outlen bytes (INET6_ADDRSTRLEN is
+ * enough). 1 when the address came from xff, else 0.
+ */
+int tsk_http_client_addr(const struct tsk_http_cidr *nets, size_t n, const char *peer, const char *xff, char *out,
+    size_t outlen);
 
 #endif

@@ -98,6 +98,8 @@ struct tsk_http {
 	pthread_rwlock_t lock;     /* guards the reloadable settings below */
 	char *public_hosts, *secret;
 	int access_json;
+	struct tsk_http_cidr *proxies;  /* trusted_proxies */
+	size_t nproxies;
 
 	struct tsk_spool *sp;
 	struct tsk_ingest *ing;

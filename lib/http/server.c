@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -541,6 +542,41 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 	return ret;
 }
 
+/* Every X-Forwarded-For header, joined with commas in the order received (a proxy may add a header of
+ * its own instead of appending to the one it got). */
+static enum MHD_Result
+xff_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct tsk_buf *b = cls;
+
+	(void)kind;
+	if (key != NULL && value != NULL && strcasecmp(key, "X-Forwarded-For") == 0) {
+		if (b->len > 0)
+			tsk_buf_puts(b, ",");
+		tsk_buf_puts(b, value);
+	}
+	return MHD_YES;
+}
+
+/* remote: the peer's address, replaced by the one X-Forwarded-For gives when the peer is a trusted
+ * proxy (trusted_proxies); the header of anyone else is ignored. */
+static void
+forwarded_for(struct tsk_http *h, struct MHD_Connection *c, char *remote, size_t len)
+{
+	struct tsk_buf xff = TSK_BUF_INIT;
+	char addr[INET6_ADDRSTRLEN];
+
+	pthread_rwlock_rdlock(&h->lock);
+	if (h->nproxies > 0) {
+		MHD_get_connection_values(c, MHD_HEADER_KIND, xff_value, &xff);
+		if (xff.len > 0 && tsk_buf_cstr(&xff) != NULL &&
+		    tsk_http_client_addr(h->proxies, h->nproxies, remote, tsk_buf_cstr(&xff), addr, sizeof addr))
+			snprintf(remote, len, "%s", addr);
+	}
+	pthread_rwlock_unlock(&h->lock);
+	tsk_buf_free(&xff);
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_size, void **con_cls)
@@ -573,6 +609,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 			else if (sa->sa_family == AF_INET6)
 				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->remote, sizeof r->remote);
 		}
+		forwarded_for(h, c, r->remote, sizeof r->remote);
 		r->limit = strcmp(method, "POST") == 0 && strcmp(r->path, "/ingest") == 0 ? h->o.ingest_body_max : h->o.body_max;
 		/* A declared length over the limit is refused before a byte of the body is read. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -675,13 +712,25 @@ set_settings(struct tsk_http *h, const struct tsk_http_settings *set, char *err,
 {
 	char *hosts = strdup(set != NULL && set->public_hosts != NULL ? set->public_hosts : DEFAULT_PUBLIC);
 	char *secret = strdup(set != NULL && set->ingest_secret != NULL ? set->ingest_secret : "");
+	struct tsk_http_cidr *proxies = NULL, *old_proxies;
+	size_t nproxies = 0;
+	int rc;
 
 	if (hosts == NULL || secret == NULL) {
 		free(hosts);
 		free(secret);
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	}
+	if ((rc = tsk_http_proxies_parse(set != NULL ? set->trusted_proxies : NULL, &proxies, &nproxies, err,
+	    errlen)) != TSK_OK) {
+		free(hosts);
+		free(secret);
+		return rc;
+	}
 	pthread_rwlock_wrlock(&h->lock);
+	old_proxies = h->proxies;
+	h->proxies = proxies;
+	h->nproxies = nproxies;
 	free(h->public_hosts);
 	if (h->secret != NULL) {
 		memset(h->secret, 0, strlen(h->secret));
@@ -691,6 +740,7 @@ set_settings(struct tsk_http *h, const struct tsk_http_settings *set, char *err,
 	h->secret = secret;
 	h->access_json = set != NULL && set->access_json;
 	pthread_rwlock_unlock(&h->lock);
+	free(old_proxies);
 	return TSK_OK;
 }
 
@@ -890,6 +940,7 @@ tsk_http_free(struct tsk_http *h)
 	if (h->key_made)
 		pthread_key_delete(h->key);
 	free(h->public_hosts);
+	free(h->proxies);
 	if (h->secret != NULL) {
 		memset(h->secret, 0, strlen(h->secret));
 		free(h->secret);
