@@ -186,6 +186,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.access = access_line;
 	g->o.ingest_token = tsk_http_ingest_token_db;
 	g->o.jwt_secret = tsk_conf_get(c, "jwt_secret");
+	g->o.mqtt_url = tsk_conf_get(c, "mqtt_url");
 	g->set.jwt_secret = g->o.jwt_secret;
 	v = tsk_conf_get_default(c, "cookie_secure", "no");
 	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)

@@ -88,6 +88,8 @@ struct tsk_http_opts {
 	unsigned timeout_s;          /* a connection idle this long is closed; 0: 30 */
 	unsigned max_conns;          /* 0: 10000 */
 	const char *ingest_stats;    /* a running tsk-ingest's stats file (SPOOL.stats), or NULL */
+	const char *mqtt_url;        /* tsk-ingest's broker: GET /health reports whether it can be reached
+	                              * (a TCP connect, at most one every 2 s); NULL or "": not checked */
 	tsk_http_access_fn access;   /* NULL: no access log */
 	void *access_arg;
 	tsk_http_tenant_fn tenant_api; /* NULL: every tenant path is 404 */

@@ -11,6 +11,7 @@
 #include "core/tsk.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "ingest/mqtt.h"
 #include "ingest/sink.h"
 #include "ingest/spool.h"
 #include "ingest/stats.h"
@@ -101,6 +102,13 @@ struct tsk_http {
 	struct tsk_http_cidr *proxies;  /* trusted_proxies */
 	size_t nproxies;
 
+	/* The broker GET /health checks (broker.c), when mqtt_url is set. */
+	int broker_set;
+	struct tsk_mqtt_url broker;
+	pthread_mutex_t broker_mu;       /* one probe at a time */
+	_Atomic int broker_ok;
+	_Atomic int64_t broker_checked_us; /* 0: never */
+
 	struct tsk_spool *sp;
 	struct tsk_ingest *ing;
 	struct tsk_stats st;       /* this daemon's ingest counters */
@@ -148,6 +156,8 @@ int tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_re
 void tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_ingest_state *st,
     struct tsk_http_reply *out, const char **retry_after);
 void tsk_http_ingest_free(struct tsk_http_ingest_state *st);
+/* The broker reachable (1) or not (0) as of at most a few seconds ago; -1 when no broker is configured. */
+int tsk_http_broker_up(struct tsk_http *h);
 /* GET /health */
 void tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out);
 /* GET /metrics */

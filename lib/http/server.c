@@ -785,6 +785,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	h->o = *opts;
 	pthread_rwlock_init(&h->lock, NULL);
+	pthread_mutex_init(&h->broker_mu, NULL);
 	tsk_stats_init(&h->st);
 	h->listen = strdup(opts->listen != NULL ? opts->listen : DEFAULT_LISTEN);
 	h->dsn = strdup(opts->dsn != NULL ? opts->dsn : "");
@@ -813,6 +814,15 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
 	}
+	if (opts->mqtt_url != NULL && opts->mqtt_url[0] != '\0') {
+		char e2[TSK_ERRLEN];
+		if (tsk_mqtt_url_parse(opts->mqtt_url, &h->broker, e2, sizeof e2) != TSK_OK) {
+			rc = tsk_seterr(err, errlen, TSK_EINVAL, "mqtt_url: %s", e2);
+			goto fail;
+		}
+		h->broker_set = 1;
+	}
+	h->o.mqtt_url = NULL; /* parsed: the caller's string is not kept */
 	if ((rc = set_settings(h, set, err, errlen)) != TSK_OK)
 		goto fail;
 	if ((rc = tsk_http_auth_new(opts, &h->auth, err, errlen)) != TSK_OK)
@@ -950,6 +960,7 @@ tsk_http_free(struct tsk_http *h)
 	free(h->dsn);
 	free(h->spool_path);
 	free(h->ingest_stats);
+	pthread_mutex_destroy(&h->broker_mu);
 	pthread_rwlock_destroy(&h->lock);
 	free(h);
 }
