@@ -39,11 +39,13 @@ static const char usage_text[] =
     "\n"
     "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
     "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
-    "max_connections, drain_timeout, access_log, access_log_format, ingest_stats, jwt_secret (required),\n"
-    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate.\n"
+    "request_deadline, max_connections, drain_timeout, access_log, access_log_format, ingest_stats,\n"
+    "jwt_secret (required), cookie_secure, login_burst, login_rate, login_address_burst,\n"
+    "login_address_rate, trusted_proxies, mqtt_url (checked by GET /health).\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
-    "configuration (public_hosts, ingest_secret, access_log, access_log_format) and reopens the log.\n"
+    "configuration (public_hosts, ingest_secret, jwt_secret, trusted_proxies, access_log,\n"
+    "access_log_format) and reopens the log.\n"
     "Exit status: 0 ok, 1 failure, 2 bad usage, 75 spool locked by another process.\n"
     "See tsk-httpd(1).\n";
 
@@ -160,6 +162,10 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	if (tsk_duration_parse(v, &d) != TSK_OK || d < TSK_US_PER_S)
 		return tsk_cli_usage("request_timeout must be a duration of at least 1s, not \"%s\"", v), -1;
 	g->o.timeout_s = (unsigned)(d / TSK_US_PER_S);
+	v = tsk_conf_get_default(c, "request_deadline", "60s");
+	if (tsk_duration_parse(v, &d) != TSK_OK || d < TSK_US_PER_S || d > 86400 * TSK_US_PER_S)
+		return tsk_cli_usage("request_deadline must be a duration of 1s to 1d, not \"%s\"", v), -1;
+	g->o.deadline_s = (unsigned)(d / TSK_US_PER_S);
 	v = tsk_conf_get_default(c, "drain_timeout", "10s");
 	if (tsk_duration_parse(v, &g->drain_us) != TSK_OK)
 		return tsk_cli_usage("drain_timeout must be a duration, not \"%s\"", v), -1;

@@ -86,6 +86,9 @@ struct tsk_http_opts {
 	size_t body_max;             /* any other request; 0: 64 KiB */
 	size_t header_max;           /* memory per connection for the request line and headers; 0: 32 KiB */
 	unsigned timeout_s;          /* a connection idle this long is closed; 0: 30 */
+	unsigned deadline_s;         /* a request (headers and body) not received whole this long after its
+	                              * connection was accepted, or the previous answer on it sent, is cut
+	                              * off however steadily it trickles; 0: 60 */
 	unsigned max_conns;          /* 0: 10000 */
 	const char *ingest_stats;    /* a running tsk-ingest's stats file (SPOOL.stats), or NULL */
 	const char *mqtt_url;        /* tsk-ingest's broker: GET /health reports whether it can be reached

@@ -91,6 +91,7 @@ int tsk_http_auth_path(const char *path);
 
 struct tsk_http {
 	struct MHD_Daemon *d;
+	struct tsk_http_deadline *deadline;
 	struct tsk_http_auth *auth;
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen;
@@ -156,6 +157,23 @@ int tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_re
 void tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_ingest_state *st,
     struct tsk_http_reply *out, const char **retry_after);
 void tsk_http_ingest_free(struct tsk_http_ingest_state *st);
+/* request_deadline (deadline.c): connections still receiving their request past the deadline are shut
+ * down by a reaper thread. */
+struct tsk_http_deadline;
+int tsk_http_deadline_start(int64_t limit_us, struct tsk_http_deadline **out, char *err, size_t errlen);
+/* Stops the reaper and frees (after MHD_stop_daemon). */
+void tsk_http_deadline_free(struct tsk_http_deadline *d);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls: the tsk_http_deadline). */
+void tsk_http_deadline_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe);
+/* The connection's request is received whole: its clock stops. */
+void tsk_http_deadline_received(struct MHD_Connection *mc);
+/* The answer is done: the clock starts for the next request on the connection. 1 when the reaper cut
+ * this connection. */
+int tsk_http_deadline_next(struct MHD_Connection *mc);
+/* Connections cut so far. */
+uint64_t tsk_http_deadline_cut(const struct tsk_http_deadline *d);
+
 /* The broker reachable (1) or not (0) as of at most a few seconds ago; -1 when no broker is configured. */
 int tsk_http_broker_up(struct tsk_http *h);
 /* GET /health */

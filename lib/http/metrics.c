@@ -138,6 +138,9 @@ tsk_http_metrics(struct tsk_http *h, struct tsk_http_reply *out)
 	    (double)atomic_load(&h->inflight));
 	one(&b, "tsk_http_body_too_large_total", "counter", "Requests refused with 413 for their body size.",
 	    (double)atomic_load(&h->too_large));
+	one(&b, "tsk_http_request_deadline_closed_total", "counter",
+	    "Connections closed because a request was not received whole within request_deadline.",
+	    (double)tsk_http_deadline_cut(h->deadline));
 
 	/* This daemon's POST /ingest. */
 	one(&b, "tsk_httpd_ingest_received_total", "counter", "POST /ingest messages past authentication.",

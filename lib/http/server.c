@@ -30,6 +30,7 @@
 #define DEFAULT_BODY_MAX (64 * 1024)
 #define DEFAULT_HEADER_MAX (32 * 1024)
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_DEADLINE_S 60
 #define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_SPOOL_MAX (UINT64_C(1) << 30)
 #define DEFAULT_PUBLIC "localhost,api"
@@ -475,12 +476,15 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	int64_t us;
 	int b;
 
-	(void)c;
-	if (r == NULL)
+	if (r == NULL) {
+		tsk_http_deadline_next(c);
 		return;
+	}
 	*con_cls = NULL;
 	us = tsk_now_us() - r->start_us;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+	if (tsk_http_deadline_next(c) && r->status == 0)
+		r->status = 408; /* not received whole within request_deadline: cut off */
+	else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
 		r->status = 499; /* closed before an answer was sent (nginx's code for it) */
 	atomic_fetch_add(&h->req[r->route][code_index(r->status)], 1);
 	for (b = 0; b < HTTP_NBUCKETS && us > tsk_http_bucket_us[b]; b++)
@@ -621,6 +625,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 				memset(&rep, 0, sizeof rep);
 				tsk_http_error(&rep, 413, "Request body too large");
 				atomic_fetch_add(&h->too_large, 1);
+				tsk_http_deadline_received(c);
 				return send_reply(h, c, r, &rep, NULL, NULL);
 			}
 		}
@@ -642,6 +647,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 			return MHD_NO;
 		return MHD_YES;
 	}
+	/* Received whole: from here on the request waits on us, not on the client. */
+	tsk_http_deadline_received(c);
 	memset(&rep, 0, sizeof rep);
 	if (r->too_big) {
 		tsk_http_error(&rep, 413, "Request body too large");
@@ -805,6 +812,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		h->o.header_max = DEFAULT_HEADER_MAX;
 	if (h->o.timeout_s == 0)
 		h->o.timeout_s = DEFAULT_TIMEOUT_S;
+	if (h->o.deadline_s == 0)
+		h->o.deadline_s = DEFAULT_DEADLINE_S;
 	if (h->o.max_conns == 0)
 		h->o.max_conns = DEFAULT_MAX_CONNS;
 	if (h->o.spool_max_bytes == 0)
@@ -856,6 +865,9 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	if ((rc = tsk_http_committer_start(h->dsn, &h->st, &h->committer, err, errlen)) != TSK_OK)
 		goto fail;
 
+	if ((rc = tsk_http_deadline_start((int64_t)h->o.deadline_s * TSK_US_PER_S, &h->deadline, err, errlen)) != TSK_OK)
+		goto fail;
+
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	    MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
@@ -869,6 +881,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, tsk_http_deadline_notify, h->deadline,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
@@ -913,6 +926,8 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 		MHD_stop_daemon(h->d);
 		h->d = NULL;
 	}
+	tsk_http_deadline_free(h->deadline);
+	h->deadline = NULL;
 	tsk_http_committer_stop(h->committer);
 	h->committer = NULL;
 	if (h->ing != NULL) {
@@ -939,6 +954,7 @@ tsk_http_free(struct tsk_http *h)
 		atomic_store(&h->stopping, 1);
 		MHD_stop_daemon(h->d);
 	}
+	tsk_http_deadline_free(h->deadline);
 	tsk_http_committer_stop(h->committer);
 	if (h->ing != NULL) {
 		tsk_ingest_free(h->ing);
