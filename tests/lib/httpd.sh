@@ -73,3 +73,5 @@ login() {
 	api POST "$host" /api/auth/login/ -H 'Content-Type: application/json' --data-binary "$body" "$@"
 }
 cookie() { sed -n "s/^Set-Cookie: $1=\\([^;]*\\);.*/\\1/p" "$T/hdr" | tr -d '\r' | tail -1; }
+# httpd_log_clean: no AddressSanitizer or UBSan report in the daemon's log (make asan).
+httpd_log_clean() { ! grep -qE 'Sanitizer|runtime error:' "$T/httpd.log" 2>/dev/null; }

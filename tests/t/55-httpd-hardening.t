@@ -103,4 +103,6 @@ kill -0 "$HTTPD_PID"
 ok $? "the daemon is still running"
 httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
+httpd_log_clean
+ok $? "no sanitizer report in the daemon's log"
 done_testing

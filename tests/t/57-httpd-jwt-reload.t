@@ -52,4 +52,6 @@ ok $? "the daemon kept running through both SIGHUPs"
 
 httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
+httpd_log_clean
+ok $? "no sanitizer report in the daemon's log"
 done_testing

@@ -41,6 +41,7 @@ is "$(fail 2.2.2.2 a2)" 400 "2nd failure, X-Forwarded-For 2.2.2.2"
 is "$(fail 3.3.3.3 a3)" 429 "a 3rd spoofed address gets no fresh bucket: 429 (the peer's bucket is empty)"
 is "$(remote 3.3.3.3 a)" 127.0.0.1 "the access log records the peer, not the header"
 httpd_stop
+is $? 0 "that daemon stops with status 0"
 
 # --- 127.0.0.1 is a trusted proxy -----------------------------------------------------------------------------
 echo "trusted_proxies = 127.0.0.1, 10.255.0.0/16" >>"$T/tsk.conf"
@@ -75,4 +76,6 @@ kill -0 "$HTTPD_PID"
 ok $? "the daemon kept running"
 httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
+httpd_log_clean
+ok $? "no sanitizer report in the daemon's log"
 done_testing

@@ -66,4 +66,6 @@ is "$(refresh "$RT2")" "$NOT_VALID" "and the new one is refused"
 
 httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
+httpd_log_clean
+ok $? "no sanitizer report in the daemon's log"
 done_testing
