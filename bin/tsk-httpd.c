@@ -39,9 +39,9 @@ static const char usage_text[] =
     "\n"
     "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
     "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
-    "request_deadline, max_connections, drain_timeout, access_log, access_log_format, ingest_stats,\n"
-    "jwt_secret (required), cookie_secure, login_burst, login_rate, login_address_burst,\n"
-    "login_address_rate, trusted_proxies, mqtt_url (checked by GET /health).\n"
+    "request_deadline, max_connections, max_connections_per_address, drain_timeout, access_log,\n"
+    "access_log_format, ingest_stats, jwt_secret (required), cookie_secure, login_burst, login_rate,\n"
+    "login_address_burst, login_address_rate, trusted_proxies, mqtt_url (checked by GET /health).\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, jwt_secret, trusted_proxies, access_log,\n"
@@ -158,6 +158,10 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	if (tsk_cli_long(v, 1, 1000000, &l) != 0)
 		return tsk_cli_usage("max_connections must be 1..1000000, not \"%s\"", v), -1;
 	g->o.max_conns = (unsigned)l;
+	v = tsk_conf_get_default(c, "max_connections_per_address", "0");
+	if (tsk_cli_long(v, 0, 1000000, &l) != 0)
+		return tsk_cli_usage("max_connections_per_address must be 0..1000000, not \"%s\"", v), -1;
+	g->o.max_conns_per_addr = (unsigned)l;
 	v = tsk_conf_get_default(c, "request_timeout", "30s");
 	if (tsk_duration_parse(v, &d) != TSK_OK || d < TSK_US_PER_S)
 		return tsk_cli_usage("request_timeout must be a duration of at least 1s, not \"%s\"", v), -1;

@@ -40,6 +40,7 @@ struct tsk_http_deadline {
 	pthread_t thread;
 	int started;
 	_Atomic uint64_t cut_total;
+	_Atomic long open;          /* connections in the list */
 };
 
 static void *
@@ -133,6 +134,12 @@ tsk_http_deadline_cut(const struct tsk_http_deadline *d)
 	return d != NULL ? atomic_load(&d->cut_total) : 0;
 }
 
+long
+tsk_http_deadline_open(const struct tsk_http_deadline *d)
+{
+	return d != NULL ? atomic_load(&d->open) : 0;
+}
+
 void
 tsk_http_deadline_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
@@ -155,12 +162,14 @@ tsk_http_deadline_notify(void *cls, struct MHD_Connection *mc, void **socket_con
 		d->head.next->prev = c;
 		d->head.next = c;
 		pthread_mutex_unlock(&d->mu);
+		atomic_fetch_add(&d->open, 1);
 		*socket_context = c;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && (c = *socket_context) != NULL) {
 		pthread_mutex_lock(&d->mu);
 		c->prev->next = c->next;
 		c->next->prev = c->prev;
 		pthread_mutex_unlock(&d->mu);
+		atomic_fetch_sub(&d->open, 1);
 		*socket_context = NULL;
 		free(c);
 	}

@@ -90,6 +90,8 @@ struct tsk_http_opts {
 	                              * connection was accepted, or the previous answer on it sent, is cut
 	                              * off however steadily it trickles; 0: 60 */
 	unsigned max_conns;          /* 0: 10000 */
+	unsigned max_conns_per_addr; /* connections open at once from one peer address; 0: no limit (the peer,
+	                              * not the X-Forwarded-For address: behind a proxy, leave it 0) */
 	const char *ingest_stats;    /* a running tsk-ingest's stats file (SPOOL.stats), or NULL */
 	const char *mqtt_url;        /* tsk-ingest's broker: GET /health reports whether it can be reached
 	                              * (a TCP connect, at most one every 2 s); NULL or "": not checked */

@@ -171,8 +171,9 @@ void tsk_http_deadline_received(struct MHD_Connection *mc);
 /* The answer is done: the clock starts for the next request on the connection. 1 when the reaper cut
  * this connection. */
 int tsk_http_deadline_next(struct MHD_Connection *mc);
-/* Connections cut so far. */
+/* Connections cut so far; connections open now. */
 uint64_t tsk_http_deadline_cut(const struct tsk_http_deadline *d);
+long tsk_http_deadline_open(const struct tsk_http_deadline *d);
 
 /* The broker reachable (1) or not (0) as of at most a few seconds ago; -1 when no broker is configured. */
 int tsk_http_broker_up(struct tsk_http *h);

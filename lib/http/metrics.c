@@ -138,6 +138,8 @@ tsk_http_metrics(struct tsk_http *h, struct tsk_http_reply *out)
 	    (double)atomic_load(&h->inflight));
 	one(&b, "tsk_http_body_too_large_total", "counter", "Requests refused with 413 for their body size.",
 	    (double)atomic_load(&h->too_large));
+	one(&b, "tsk_http_connections_open", "gauge", "Client connections open (this scrape's included).",
+	    (double)tsk_http_deadline_open(h->deadline));
 	one(&b, "tsk_http_request_deadline_closed_total", "counter",
 	    "Connections closed because a request was not received whole within request_deadline.",
 	    (double)tsk_http_deadline_cut(h->deadline));

@@ -877,6 +877,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->o.workers,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->o.timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->o.max_conns_per_addr,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.header_max,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,

@@ -2,7 +2,8 @@
 # Slow clients against request_deadline: a client that trickles its headers, or its body, one byte at a
 # time well inside the idle timeout (request_timeout) is still cut off once its request is not received
 # whole within request_deadline, while /health answers meanwhile. Cut bodies are logged as 408 and
-# counted in /metrics; a bad request_deadline refuses to start.
+# counted in /metrics; a bad request_deadline refuses to start. max_connections_per_address keeps one
+# address from taking every connection.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/../lib/httpd.sh"
 fresh_db t_httpd_hardening
@@ -101,6 +102,44 @@ wait $C
 is "$(cat "$T/slow.code")" 202 "a POST /ingest held up by the database past the deadline still gets its 202"
 kill -0 "$HTTPD_PID"
 ok $? "the daemon is still running"
+httpd_stop
+is $? 0 "that daemon stops with status 0"
+
+# --- max_connections_per_address: one address cannot take every connection ------------------------------
+# (request_deadline back to its default: the held connections must outlive the check)
+sed -i '/^request_deadline/d' "$T/tsk.conf"
+echo "max_connections_per_address = 5" >>"$T/tsk.conf"
+httpd_start --config "$T/tsk.conf"
+ok $? "a daemon with max_connections_per_address 5"
+cat >"$T/hold.py" <<'PY'
+import os, socket, sys, time
+port, n, ready, release = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+socks = []
+for i in range(n):
+    s = socket.create_connection(('127.0.0.1', port), source_address=('127.0.0.1', 0))
+    s.sendall(b'GET /health HTTP/1.1\r\nHost: localhost\r\n')  # headers never finished
+    socks.append(s)
+open(ready, 'w').write(str(len(socks)))
+deadline = time.time() + 60
+while not os.path.exists(release) and time.time() < deadline:
+    time.sleep(0.05)
+PY
+/usr/bin/python3 "$T/hold.py" "$HTTPD_PORT" 5 "$T/ready3" "$T/release3" &
+HOLD=$!
+wait_for 20 test -s "$T/ready3"
+# From another address: the 5 held connections and this scrape's own.
+six_open() { curl -s --interface 127.0.0.2 -H 'Host: localhost' "$HTTPD_URL/metrics" | grep -qx 'tsk_http_connections_open 6'; }
+wait_for 20 six_open
+ok $? "5 connections of 127.0.0.1 held open (tsk_http_connections_open)"
+is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host: localhost' "$HTTPD_URL/health")" 000 \
+	"a 6th from 127.0.0.1 is refused"
+is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --interface 127.0.0.2 -H 'Host: localhost' "$HTTPD_URL/health")" 200 \
+	"while another address (127.0.0.2) is served"
+touch "$T/release3"
+wait $HOLD
+back() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: localhost' "$HTTPD_URL/health")" = 200 ]; }
+wait_for 20 back
+ok $? "once they are gone 127.0.0.1 is served again"
 httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
 httpd_log_clean
