@@ -111,20 +111,7 @@ sed -i '/^request_deadline/d' "$T/tsk.conf"
 echo "max_connections_per_address = 5" >>"$T/tsk.conf"
 httpd_start --config "$T/tsk.conf"
 ok $? "a daemon with max_connections_per_address 5"
-cat >"$T/hold.py" <<'PY'
-import os, socket, sys, time
-port, n, ready, release = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-socks = []
-for i in range(n):
-    s = socket.create_connection(('127.0.0.1', port), source_address=('127.0.0.1', 0))
-    s.sendall(b'GET /health HTTP/1.1\r\nHost: localhost\r\n')  # headers never finished
-    socks.append(s)
-open(ready, 'w').write(str(len(socks)))
-deadline = time.time() + 60
-while not os.path.exists(release) and time.time() < deadline:
-    time.sleep(0.05)
-PY
-/usr/bin/python3 "$T/hold.py" "$HTTPD_PORT" 5 "$T/ready3" "$T/release3" &
+/usr/bin/python3 "$TSK_ROOT/tests/lib/hold.py" "$HTTPD_PORT" 5 "$T/ready3" "$T/release3" &
 HOLD=$!
 wait_for 20 test -s "$T/ready3"
 # From another address: the 5 held connections and this scrape's own.
