@@ -250,10 +250,12 @@ tsk_auth_revoke(PGconn *db, const struct tsk_jwt_claims *c, char *err, size_t er
 	char sub[24], exp[24];
 	const char *params[3] = { c->jti, sub, exp };
 
+	/* Rows are pruned a day after their token expired: a token is checked against the daemon's clock,
+	 * the rows against the database's, and the two need not agree to the second. */
 	snprintf(sub, sizeof sub, "%lld", (long long)c->sub);
 	snprintf(exp, sizeof exp, "%lld", (long long)c->exp);
 	return tsk_db_exec(db,
-	    "WITH pruned AS (DELETE FROM public.revoked_token WHERE expires_at < now())"
+	    "WITH pruned AS (DELETE FROM public.revoked_token WHERE expires_at < now() - interval '1 day')"
 	    " INSERT INTO public.revoked_token (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3))"
 	    " ON CONFLICT (jti) DO NOTHING",
 	    3, params, NULL, err, errlen);

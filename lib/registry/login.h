@@ -103,7 +103,7 @@ int tsk_auth_issue(const char *secret, const struct tsk_principal *p, enum tsk_j
     char *out, size_t outlen, char *err, size_t errlen);
 
 /* Revokes the token with these (verified) claims until it expires: its jti goes into the denylist, and
- * rows of tokens that have expired meanwhile are deleted. Revoking it twice is no error. TSK_OK or the
+ * rows of tokens that expired more than a day ago are deleted. Revoking it twice is no error. TSK_OK or the
  * database's status. */
 int tsk_auth_revoke(PGconn *db, const struct tsk_jwt_claims *c, char *err, size_t errlen);
 
