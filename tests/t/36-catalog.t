@@ -146,6 +146,14 @@ like "$(sed -n 1p "$T/err")" 'line 2: tag: the device has a sensor "supply" alre
 like "$(sed -n 2p "$T/err")" 'line 3: device: no device with id 9999' "a device that does not exist"
 like "$(sed -n 3p "$T/err")" 'line 4: tag: required' "a sensor needs a tag"
 like "$(sed -n 4p "$T/err")" 'line 5: thresholds: must be an object' "thresholds are an object"
+# A line holding an array is a group: all of it, or none (the API's sensors_bulk).
+printf '%s\n' "[{\"tag\":\"a1\",\"device\":$gw1},{\"tag\":\"a2\",\"device\":$gw1}]" \
+	"[{\"tag\":\"b1\",\"device\":$gw1},{\"tag\":\"b2\",\"device\":9999}]" >"$T/bulk.jsonl"
+out=$(tsk tenant sensor add -t acme <"$T/bulk.jsonl" 2>"$T/err")
+is $? 3 "a group with a bad element: exit 3"
+is "$(echo "$out" | jq -r .tag | paste -sd' ')" "a1 a2" "the good group is created"
+like "$(cat "$T/err")" '^tsk-tenant: line 2: element 2: device: no device with id 9999' "the bad one names its element"
+is "$(q "SELECT count(*) FROM acme.sensor WHERE sensor_id = 'b1'")" 0 "and none of it is created"
 is "$(tsk tenant sensor list -t acme device=$gw1 -f csv | head -1 | tr -d '\r')" "id,tag,device,mqtt_client_id,metric_type,unit,is_online,last_value,last_reading_at" \
 	"sensor list as CSV: id, tag, device, metric_type, unit, online state"
 
