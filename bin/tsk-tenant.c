@@ -65,6 +65,8 @@ static const char usage_text[] =
     "  -t, --tenant SLUG    the tenant, instead of the SLUG argument\n"
     "  -f, --format FMT     jsonl (default), csv or table\n"
     "      --yes            confirm a destructive command\n"
+    "      --search TEXT    a catalog list: substring of names, tags, ...\n"
+    "      --ordering F,-G  a catalog list's order; --limit N --offset N: its page\n"
     "  -q, --quiet          only errors on stderr\n"
     "  -v, --verbose        more detail on stderr\n"
     "  -h, --help           this text\n"
