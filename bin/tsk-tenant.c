@@ -283,7 +283,7 @@ static int
 cmd_member(void *ctx, int argc, char **argv)
 {
 	struct opts *o = ctx;
-	static const char *const cols[] = { "tenant", "email", "role", "since", NULL };
+	static const char *const cols[] = { "tenant", "email", "role", "status", "since", NULL };
 	json_t *arr;
 	int rc;
 
