@@ -456,7 +456,7 @@ tsk_invite_resend(PGconn *db, const char *slug, int64_t id, int64_t now_us, char
     struct tsk_invite_info *info, enum tsk_team_why *why, char *err, size_t errlen)
 {
 	char iid[24], now[24], hash[2 * crypto_hash_sha256_BYTES + 1];
-	const char *p[] = { slug, iid, now, hash };
+	const char *p[] = { slug, iid, now };
 	PGresult *res;
 	int rc, pending, expired;
 
@@ -484,17 +484,20 @@ tsk_invite_resend(PGconn *db, const char *slug, int64_t id, int64_t now_us, char
 		rc = refuse(why, TSK_TEAM_NOT_PENDING, TSK_EINVAL, err, errlen, "only pending invites can be resent");
 		goto fail;
 	}
+	const char *q[] = { iid, hash };
 	if (expired) {
-		if ((rc = tsk_db_exec(db, "UPDATE public.invite SET status = 'expired' WHERE id = $2", 2, p, NULL, err,
-		    errlen)) != TSK_OK || (rc = tsk_db_commit(db, err, errlen)) != TSK_OK)
+		if ((rc = tsk_db_exec(db, "UPDATE public.invite SET status = 'expired' WHERE id = $1", 1, q, NULL, err,
+		    errlen)) != TSK_OK)
+			goto fail;
+		if ((rc = tsk_db_commit(db, err, errlen)) != TSK_OK)
 			return rc;
 		return refuse(why, TSK_TEAM_EXPIRED, TSK_EINVAL, err, errlen, "the invite has expired");
 	}
 	/* Only the hash is kept: a new mail needs a new token. */
 	new_token(token);
 	token_hash(token, hash);
-	if ((rc = tsk_db_exec(db, "UPDATE public.invite SET token_hash = $4, email_sent_at = NULL, email_error = NULL"
-	    " WHERE id = $2", 4, p, NULL, err, errlen)) != TSK_OK ||
+	if ((rc = tsk_db_exec(db, "UPDATE public.invite SET token_hash = $2, email_sent_at = NULL, email_error = NULL"
+	    " WHERE id = $1", 2, q, NULL, err, errlen)) != TSK_OK ||
 	    (rc = fill_info(db, iid, info, err, errlen)) != TSK_OK)
 		goto fail;
 	if ((rc = tsk_db_commit(db, err, errlen)) != TSK_OK)
@@ -601,7 +604,7 @@ static int
 join(PGconn *db, const struct found *f, const char *user_id, const char *now, char *mid, size_t midlen,
     enum tsk_team_why *why, char *err, size_t errlen)
 {
-	const char *p[] = { user_id, f->tenant_id, f->role, f->invited_by[0] != '\0' ? f->invited_by : NULL, now, f->id };
+	const char *p[] = { user_id, f->tenant_id, f->role, f->invited_by[0] != '\0' ? f->invited_by : NULL, now };
 	PGresult *res;
 	int64_t n = 0;
 	int rc;
@@ -617,8 +620,9 @@ join(PGconn *db, const struct found *f, const char *user_id, const char *now, ch
 		return rc;
 	snprintf(mid, midlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	const char *q[] = { user_id, now, f->id };
 	return tsk_db_exec(db, "UPDATE public.invite SET status = 'accepted', accepted_by_id = $1, accepted_at = "
-	    NOW("$5") " WHERE id = $6", 6, p, NULL, err, errlen);
+	    NOW("$2") " WHERE id = $3", 3, q, NULL, err, errlen);
 }
 
 int
