@@ -92,8 +92,8 @@ jsonb owner PUT "/api/team/members/$V/" --data-binary '{"role":"viewer","status"
 is "$API_STATUS $(j 'v["role"], v["status"], v["can_write"], v["can_manage_team"]')" '200 ["viewer", "suspended", false, false]' "PUT: role and status"
 as viewer GET /api/users/me/
 is "$API_STATUS" 401 "a suspended member's token stops working"
-out=$(curl -s -H "Host: $H" -H 'Content-Type: application/json' --data-binary '{"username_or_email":"viewer@umc.test","password":"Dev@123456"}' "$HTTPD_URL/api/auth/login/")
-is "$out" '{"username_or_email":["Credenciais inválidas."]}' "and a suspended member cannot log in"
+call POST "$H" /api/auth/login/ -H 'Content-Type: application/json' --data-binary '{"username_or_email":"viewer@umc.test","password":"Dev@123456"}'
+is "$API_BODY" '{"username_or_email":["Credenciais inválidas."]}' "and a suspended member cannot log in"
 jsonb owner PATCH "/api/team/members/$V/" --data-binary '{"status":"active"}'
 is "$API_STATUS $(j 'v["status"]')" '200 active' "made active again"
 TK[viewer]=$(api_token "$H" viewer@umc.test)
@@ -105,8 +105,8 @@ is "$API_BODY" "" "with no body"
 is "$(q "SELECT status FROM public.membership WHERE id = $V")" inactive "a soft removal: the membership stays, inactive"
 as viewer GET /api/users/me/
 is "$API_STATUS" 401 "an inactive member's token stops working"
-out=$(curl -s -H "Host: $H" -H 'Content-Type: application/json' --data-binary '{"username_or_email":"viewer@umc.test","password":"Dev@123456"}' "$HTTPD_URL/api/auth/login/")
-is "$out" '{"username_or_email":["Credenciais inválidas."]}' "and cannot log in"
+call POST "$H" /api/auth/login/ -H 'Content-Type: application/json' --data-binary '{"username_or_email":"viewer@umc.test","password":"Dev@123456"}'
+is "$API_BODY" '{"username_or_email":["Credenciais inválidas."]}' "and cannot log in"
 as owner GET /api/team/members/stats/
 is "$(j 'v["total_members"], v["active_members"], v["members_by_status"]')" '[7, 6, {"active": 6, "inactive": 1}]' "stats count the inactive member apart"
 as owner DELETE "/api/team/members/$(mid boss@other.test)/"

@@ -95,8 +95,8 @@ pub GET "/api/invites/validate/?token=nope"
 is "$API_STATUS $API_BODY" '404 {"detail":"Invalid invite token."}' "an unknown token: 404"
 
 # A new user cannot log in on the tenant's host before accepting.
-out=$(curl -s -H "Host: $H" -H 'Content-Type: application/json' --data-binary '{"username_or_email":"nova.pessoa@x.test","password":"Dev@123456"}' "$HTTPD_URL/api/auth/login/")
-is "$out" '{"username_or_email":["Credenciais inválidas."]}' "before accepting: no login"
+call POST "$H" /api/auth/login/ -H 'Content-Type: application/json' --data-binary '{"username_or_email":"nova.pessoa@x.test","password":"Dev@123456"}'
+is "$API_BODY" '{"username_or_email":["Credenciais inválidas."]}' "before accepting: no login"
 pub POST /api/invites/accept/ --data-binary '{}'
 is "$API_STATUS $API_BODY" '400 {"detail":"Token is required."}' "public accept without a token"
 pub POST /api/invites/accept/ --data-binary "{\"token\":\"$TOK1\",\"name\":\"   \"}"
