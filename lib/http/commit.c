@@ -28,6 +28,8 @@ struct tsk_http_committer {
 	struct tsk_reading *all;
 	unsigned char *unknown, *stored;
 	size_t cap;
+	struct tsk_sink_msg *msgs;    /* the group's archive rows, one per job */
+	size_t msgcap;
 };
 
 static int
@@ -62,25 +64,44 @@ write_group(struct tsk_http_committer *c, struct job *first, struct job *last, c
 	int64_t as_of = INT64_MIN;
 	int rc;
 
+	size_t nm = 0, m = 0;
+
 	for (struct job *j = first; j != last; j = j->next) {
 		total += j->n;
+		nm++;
 		if (j->as_of_us > as_of)
 			as_of = j->as_of_us;
 	}
-	if (reserve(c, total) != 0)
+	if (reserve(c, total + 1) != 0)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-	for (struct job *j = first; j != last; j = j->next) {
-		memcpy(c->all + k, j->r, j->n * sizeof *j->r); /* borrowed: the jobs keep owning them */
-		k += j->n;
+	if (nm > c->msgcap) {
+		size_t cap = c->msgcap ? c->msgcap : 64;
+		while (cap < nm)
+			cap *= 2;
+		struct tsk_sink_msg *ms = realloc(c->msgs, cap * sizeof *ms);
+		if (ms == NULL)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		c->msgs = ms;
+		c->msgcap = cap;
 	}
-	rc = tsk_sink_write_each(c->sink, c->all, total, as_of, c->unknown, c->stored, &res, err, errlen);
+	for (struct job *j = first; j != last; j = j->next) {
+		if (j->n > 0)
+			memcpy(c->all + k, j->r, j->n * sizeof *j->r); /* borrowed: the jobs keep owning them */
+		k += j->n;
+		c->msgs[m++] = j->msg;
+	}
+	rc = tsk_sink_write_archive(c->sink, c->all, total, c->msgs, nm, as_of, c->unknown, c->stored, &res, err, errlen);
 	if (rc != TSK_OK)
 		return rc;
 	atomic_fetch_add(&c->st->batches, 1);
 	k = 0;
-	for (struct job *j = first; j != last; j = j->next) {
+	m = 0;
+	for (struct job *j = first; j != last; j = j->next, m++) {
 		j->stored = j->duplicates = 0;
-		j->unknown = 0;
+		j->unknown = c->msgs[m].unknown;
+		j->msg.id = c->msgs[m].id;
+		if (j->msg.id > 0)
+			atomic_fetch_add(&c->st->archived, 1);
 		for (size_t i = 0; i < j->n; i++, k++) {
 			if (c->unknown[k])
 				j->unknown = 1;
@@ -193,6 +214,7 @@ tsk_http_committer_stop(struct tsk_http_committer *c)
 	free(c->all);
 	free(c->unknown);
 	free(c->stored);
+	free(c->msgs);
 	free(c);
 }
 

@@ -4,6 +4,9 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,8 @@
 struct tenant {
 	char *slug;
 	char *schema;   /* the schema name, unquoted */
-	char *sql[4];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET), built on first use */
+	char *sql[5];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_ARCHIVE), built on
+	                   first use */
 	int64_t max_future_us; /* its max_future setting, or TSK_SINK_MAX_FUTURE_DEFAULT */
 	int used;       /* in the current batch */
 	size_t pos;     /* its index in s->order for the current batch */
@@ -56,6 +60,11 @@ struct tsk_sink {
 	uint64_t conflicts; /* transactions run again after a deadlock or serialization failure */
 	int last_conflict;  /* the last write failed for a conflict, retries exhausted */
 	unsigned char *stored; /* tsk_sink_write_each: per reading, 1 when this write inserted it */
+	struct tsk_sink_msg *msg; /* tsk_sink_write_archive: the messages to archive with the readings */
+	size_t nmsg;
+	int *mgrp;          /* per message: tenant index, or -1 */
+	size_t mgrpcap;
+	size_t nmsg_known;  /* messages of known tenants */
 };
 
 static void
@@ -64,7 +73,7 @@ free_tenants(struct tsk_sink *s)
 	for (size_t i = 0; i < s->nt; i++) {
 		free(s->t[i].slug);
 		free(s->t[i].schema);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			free(s->t[i].sql[k]);
 	}
 	free(s->t);
@@ -112,6 +121,7 @@ tsk_sink_close(struct tsk_sink *s)
 	free(s->slot);
 	free(s->byg);
 	free(s->gstart);
+	free(s->mgrp);
 	free(s);
 }
 
@@ -198,6 +208,11 @@ tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen)
 		    "CREATE TEMP TABLE IF NOT EXISTS tsk_cat (grp int4, device_id text, sensor_id text, "
 		    "ts timestamptz, value float8, unit text, type text, site text, asset_tag text) "
 		    "ON COMMIT DELETE ROWS", err, errlen);
+	/* The raw messages of a batch, for the archive (tsk_sink_write_archive). */
+	if (rc == TSK_OK)
+		rc = tsk_db_cmd(s->db,
+		    "CREATE TEMP TABLE IF NOT EXISTS tsk_arch (grp int4, msg_key int8, device_id text, topic text, "
+		    "payload jsonb, ts timestamptz, created_at timestamptz) ON COMMIT DELETE ROWS", err, errlen);
 	if (rc == TSK_OK)
 		rc = tsk_db_cmd(s->db, "SET statement_timeout = '120s'", err, errlen);
 	if (rc == TSK_OK)
@@ -642,8 +657,59 @@ emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
 	return 0;
 }
 
+/* tsk_arch: grp, msg_key, device_id, topic, payload (jsonb: version byte 1, then the text), ts,
+ * created_at; messages of unknown tenants are skipped. */
+static int
+emit_arch(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
+{
+	const struct tsk_sink_msg *m = &s->msg[i];
+
+	(void)r;
+	if (s->mgrp[i] < 0)
+		return 0;
+	if (m->payload_len > INT32_MAX - 1 || reserve(s, 2 + 8 + 12) != 0)
+		return -1;
+	put16(s, 7);
+	put32(s, 4);
+	put32(s, (uint32_t)s->mgrp[i]);
+	put32(s, 8);
+	put64(s, (uint64_t)m->key);
+	if (put_text(s, m->device_id) != 0 || put_text(s, m->topic) != 0 || reserve(s, 5 + m->payload_len + 24) != 0)
+		return -1;
+	put32(s, (uint32_t)m->payload_len + 1);
+	s->copy.p[s->copy.len++] = 1;
+	memcpy(s->copy.p + s->copy.len, m->payload, m->payload_len);
+	s->copy.len += m->payload_len;
+	put32(s, 8);
+	put64(s, (uint64_t)(m->ts_us - PG_EPOCH_US));
+	put32(s, 8);
+	put64(s, (uint64_t)(m->received_us - PG_EPOCH_US));
+	return 0;
+}
+
+/* The archive INSERT's RETURNING rows (id, msg_key) of tenant group grp: each gives its message its id.
+ * Rows come back in tsk_arch's order (a fresh heap, scanned in COPY order), so the search starts after
+ * the last match; a message already archived (its key and time found) returns no row and keeps id 0. */
+static void
+mark_archived(struct tsk_sink *s, int grp, const PGresult *pr)
+{
+	size_t at = 0;
+
+	for (int row = 0; row < PQntuples(pr); row++) {
+		long long id = strtoll(PQgetvalue(pr, row, 0), NULL, 10), key = strtoll(PQgetvalue(pr, row, 1), NULL, 10);
+		for (size_t k = 0; k < s->nmsg; k++) {
+			size_t i = (at + k) % s->nmsg;
+			if (s->mgrp[i] == grp && s->msg[i].id == 0 && s->msg[i].key == key) {
+				s->msg[i].id = id;
+				at = i + 1;
+				break;
+			}
+		}
+	}
+}
+
 /* The statements of one tenant, built on first use (the schema name is quoted once). */
-enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
+enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_ARCHIVE, SQL_N };
 
 /* The catalog upserts read tsk_cat, one row per sensor of the batch aggregated by the client (see
  * aggregate()), so they cost one upsert per key, never one per reading. They lock rows in a fixed key
@@ -683,6 +749,12 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
 	" ON CONFLICT (device_id, sensor_id, ts) DO NOTHING"
 #define STAGED_RETURNING \
 	" RETURNING device_id, sensor_id, (extract(epoch FROM ts) * 1000000)::int8"
+/* A message written again (a spool batch replayed after a crash) meets its own row: (msg_key,
+ * created_at) is unique, and created_at is the arrival time the message carries, not now(). */
+#define ARCHIVE_INSERT \
+	"INSERT INTO %1$s.telemetry (device_id, topic, payload, \"timestamp\", created_at, msg_key)" \
+	" SELECT device_id, topic, payload, ts, created_at, msg_key FROM pg_temp.tsk_arch WHERE grp = $1" \
+	" ON CONFLICT (msg_key, created_at) DO NOTHING RETURNING id, msg_key"
 
 static const char *
 tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
@@ -712,6 +784,9 @@ tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
 		n = s->catalog ? asprintf(&t->sql[which], "WITH " CATALOG_DEVICE ", sen AS (" CATALOG_SENSOR ")" STAGED_INSERT
 		                     STAGED_RETURNING, q)
 		               : asprintf(&t->sql[which], STAGED_INSERT STAGED_RETURNING, q);
+		break;
+	case SQL_ARCHIVE:
+		n = asprintf(&t->sql[which], ARCHIVE_INSERT, q);
 		break;
 	}
 	PQfreemem(q);
@@ -832,6 +907,37 @@ mark_returned(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int grp
 	}
 }
 
+/* The batch's messages into each tenant's archive: one COPY into tsk_arch, one INSERT per tenant. */
+static int
+write_archive(struct tsk_sink *s, size_t norder, enum tsk_db_kind *kind, char *err, size_t errlen)
+{
+	char grp[16];
+	const char *p[] = { grp };
+	PGresult *pr;
+	int rc;
+
+	if ((rc = copy_rows(s, "COPY tsk_arch FROM STDIN (FORMAT binary)", NULL, s->nmsg, emit_arch, NULL, kind, err,
+	    errlen)) != TSK_OK)
+		return rc;
+	for (size_t k = 0; k < norder; k++) {
+		struct tenant *t = &s->t[s->order[k]];
+		const char *sql;
+		int has = 0;
+		for (size_t i = 0; i < s->nmsg && !has; i++)
+			has = s->mgrp[i] == (int)s->order[k];
+		if (!has)
+			continue;
+		if ((sql = tenant_sql(s, t, SQL_ARCHIVE)) == NULL)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		snprintf(grp, sizeof grp, "%zu", s->order[k]);
+		if ((rc = run(s, sql, 1, p, &pr, kind, err, errlen)) != TSK_OK)
+			return rc;
+		mark_archived(s, (int)s->order[k], pr);
+		PQclear(pr);
+	}
+	return TSK_OK;
+}
+
 /*
  * One attempt at the batch in one transaction. direct: COPY straight into each tenant's reading (the
  * common case, no duplicates: it costs what a plain COPY costs); a duplicate key makes it fail with
@@ -848,16 +954,20 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 	PGresult *pr;
 	int rc;
 
+	int any = norder > 0 && s->gstart[norder] > 0; /* known readings to write */
+
 	if ((rc = run(s, "BEGIN", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
-	if (s->catalog && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
+	if (s->catalog && any && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
 	    NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
-	if (!direct && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
+	if (!direct && any && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
 	    &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	for (size_t k = 0; k < norder; k++) {
 		struct tenant *t = &s->t[s->order[k]];
+		if (s->gstart[k + 1] == s->gstart[k])
+			continue; /* a tenant of the batch with messages to archive but no reading */
 		const char *sql = tenant_sql(s, t, direct ? SQL_COPY : s->stored != NULL ? SQL_STAGED_RET : SQL_STAGED);
 		uint64_t stored = 0;
 		snprintf(grp, sizeof grp, "%zu", s->order[k]);
@@ -888,12 +998,17 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 			goto fail;
 		res->stored += stored;
 	}
+	/* After the readings: a direct COPY that meets a duplicate fails before the archive is written. */
+	if (s->nmsg_known > 0 && (rc = write_archive(s, norder, &kind, err, errlen)) != TSK_OK)
+		goto fail;
 	if ((rc = run(s, "COMMIT", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
 	return TSK_OK;
 fail:
 	if (s->stored != NULL)
 		memset(s->stored, 0, n);
+	for (size_t i = 0; i < s->nmsg; i++)
+		s->msg[i].id = 0;
 	/* The tenant was deleted after the list was read: its schema or table is gone. */
 	*schema_gone = kind == TSK_DB_GONE;
 	*dup = kind == TSK_DB_UNIQUE;
@@ -943,8 +1058,38 @@ write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as
 	memset(res, 0, sizeof *res);
 	if ((rc = tsk_sink_connect(s, err, errlen)) != TSK_OK)
 		return rc;
+	/* A message's tenant missing from a list older than the message: read the list again first (the
+	 * readings' mapping below may read it again, which keeps the messages' tenants). */
+	for (size_t i = 0; i < s->nmsg; i++)
+		if (s->msg[i].topic != NULL && find_tenant(s, s->msg[i].tenant != NULL ? s->msg[i].tenant : "") < 0 &&
+		    s->loaded_us <= as_of_us) {
+			if ((rc = load_tenants(s, err, errlen)) != TSK_OK)
+				return rc;
+			break;
+		}
 	if ((known = map_tenants(s, r, n, as_of_us, &rc, err, errlen)) < 0)
 		return rc;
+	if (s->nmsg > s->mgrpcap) {
+		int *g = realloc(s->mgrp, s->nmsg * sizeof *g);
+		if (g == NULL)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		s->mgrp = g;
+		s->mgrpcap = s->nmsg;
+	}
+	s->nmsg_known = 0;
+	for (size_t i = 0; i < s->nmsg; i++) {
+		if (s->msg[i].topic == NULL) { /* not to be archived */
+			s->mgrp[i] = -1;
+			s->msg[i].id = 0;
+			s->msg[i].unknown = 0;
+			continue;
+		}
+		long k = find_tenant(s, s->msg[i].tenant != NULL ? s->msg[i].tenant : "");
+		s->mgrp[i] = (int)k;
+		s->msg[i].id = 0;
+		s->msg[i].unknown = k < 0;
+		s->nmsg_known += k >= 0;
+	}
 	if (s->nt > s->ordercap) {
 		size_t *o = realloc(s->order, s->nt * sizeof *o);
 		if (o == NULL)
@@ -965,13 +1110,19 @@ write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as
 			s->order[norder++] = (size_t)s->grp[i];
 		}
 	}
+	for (size_t i = 0; i < s->nmsg; i++)
+		if (s->mgrp[i] >= 0 && !s->t[s->mgrp[i]].used) {
+			s->t[s->mgrp[i]].used = 1;
+			s->t[s->mgrp[i]].pos = norder;
+			s->order[norder++] = (size_t)s->mgrp[i];
+		}
 	/* Tenants in a fixed order (see the catalog), whatever order the batch names them in. */
 	qsort(s->order, norder, sizeof *s->order, cmp_size);
 	for (size_t k = 0; k < norder; k++) {
 		s->t[s->order[k]].used = 0;
 		s->t[s->order[k]].pos = k;
 	}
-	if (known == 0)
+	if (known == 0 && s->nmsg_known == 0)
 		return TSK_OK;
 	if (group_rows(s, n, norder) != 0 || (s->catalog && aggregate(s, r, n) != 0))
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
@@ -1025,6 +1176,55 @@ tsk_sink_write_each(struct tsk_sink *s, const struct tsk_reading *r, size_t n, i
 	if (rc != TSK_OK)
 		memset(stored, 0, n);
 	return rc;
+}
+
+int
+tsk_sink_write_archive(struct tsk_sink *s, const struct tsk_reading *r, size_t n, struct tsk_sink_msg *m, size_t nm,
+    int64_t as_of_us, unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	if (stored != NULL)
+		memset(stored, 0, n);
+	s->stored = stored;
+	s->msg = m;
+	s->nmsg = nm;
+	rc = tsk_sink_write(s, r, n, as_of_us, unknown, res, err, errlen);
+	s->stored = NULL;
+	s->msg = NULL;
+	s->nmsg = 0;
+	if (rc != TSK_OK) {
+		if (stored != NULL)
+			memset(stored, 0, n);
+		for (size_t i = 0; i < nm; i++)
+			m[i].id = 0;
+	}
+	return rc;
+}
+
+int64_t
+tsk_sink_msg_key(void)
+{
+	static _Atomic uint64_t counter;
+	static _Atomic uint64_t seed;
+	uint64_t sd = atomic_load(&seed), z;
+
+	if (sd == 0) {
+		uint64_t v = 0;
+		if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+			v = (uint64_t)tsk_now_us() ^ ((uint64_t)getpid() << 32);
+		v |= 1;
+		uint64_t zero = 0;
+		atomic_compare_exchange_strong(&seed, &zero, v);
+		sd = atomic_load(&seed);
+	}
+	/* splitmix64 of seed + counter: distinct within the process, unpredictable across processes. */
+	z = sd + atomic_fetch_add(&counter, 1) * UINT64_C(0x9e3779b97f4a7c15);
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	z ^= z >> 31;
+	return (int64_t)(z & INT64_MAX);
 }
 
 int
