@@ -43,6 +43,7 @@ struct tsk_sink {
 	size_t nt;
 	int64_t loaded_us;  /* when the tenant list was read; 0: never */
 	struct tsk_buf copy; /* COPY data being built */
+	struct tsk_buf query; /* attempt(): the chain of COPYs */
 	int *grp;           /* per reading of the batch: tenant index, or -1 */
 	size_t grpcap;
 	size_t *order;      /* tenants used by the batch, in order of first appearance */
@@ -115,6 +116,7 @@ tsk_sink_close(struct tsk_sink *s)
 	free_tenants(s);
 	free(s->dsn);
 	tsk_buf_free(&s->copy);
+	tsk_buf_free(&s->query);
 	free(s->grp);
 	free(s->order);
 	free(s->cat);
@@ -501,15 +503,6 @@ copy_failed(struct tsk_sink *s, const PGresult *res, enum tsk_db_kind *kind, cha
 	return tsk_db_seterr(s->db, res, sink_status(tsk_db_classify(s->db, res), *kind), "COPY", err, errlen);
 }
 
-/* Runs a statement (tsk_db_exec) with the sink's statuses. */
-static int
-run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out,
-    enum tsk_db_kind *kind, char *err, size_t errlen)
-{
-	int rc = tsk_db_exec_kind(s->db, sql, np, params, out, kind, err, errlen);
-
-	return sink_status(rc, *kind);
-}
 
 static int
 copy_flush(struct tsk_sink *s, char *err, size_t errlen)
@@ -525,23 +518,34 @@ copy_flush(struct tsk_sink *s, char *err, size_t errlen)
 /* Emits row i of a COPY into s->copy (no-op for rows to skip). 0, or -1 when out of memory. */
 typedef int (*row_fn)(struct tsk_sink *s, const struct tsk_reading *r, size_t i);
 
-/* One binary COPY of rows 0..n-1 through emit. */
+/*
+ * One binary COPY of rows 0..n-1 through emit. sql starts it (a simple query, which may run statements
+ * before the COPY and hold more COPYs after it: PQexec returns at the first COPY); NULL when the
+ * connection is in COPY IN already, for the next COPY of such a query. chained: another COPY of the
+ * same query follows: on success the connection is left in COPY IN for it, so a chain of COPYs costs
+ * one round trip each instead of two. After a failure the rest of the query is skipped and its
+ * results are read.
+ */
 static int
-copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
-    enum tsk_db_kind *kind, char *err, size_t errlen)
+copy_rows_chain(struct tsk_sink *s, const char *sql, int chained, const struct tsk_reading *r, size_t n, row_fn emit,
+    uint64_t *rows, enum tsk_db_kind *kind, char *err, size_t errlen)
 {
 	static const char hdr[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 	PGresult *res;
 	int rc = TSK_OK;
 
-	res = PQexec(s->db, sql);
 	*kind = TSK_DB_OTHER;
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		rc = copy_failed(s, res, kind, err, errlen);
+	if (sql != NULL) {
+		res = PQexec(s->db, sql);
+		if (PQresultStatus(res) != PGRES_COPY_IN) {
+			rc = copy_failed(s, res, kind, err, errlen);
+			PQclear(res);
+			while ((res = PQgetResult(s->db)) != NULL)
+				PQclear(res);
+			return rc;
+		}
 		PQclear(res);
-		return rc;
 	}
-	PQclear(res);
 	tsk_buf_reset(&s->copy);
 	if (tsk_buf_add(&s->copy, hdr, sizeof hdr - 1) != 0)
 		goto nomem;
@@ -565,14 +569,38 @@ abort:
 	PQputCopyEnd(s->db, "aborted by tsk");
 result:
 	while ((res = PQgetResult(s->db)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TSK_OK) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN) {
+			/* The next COPY of the chain: leave the connection in it. */
+			PQclear(res);
+			if (!chained || rc != TSK_OK) {
+				PQputCopyEnd(s->db, "not expected");
+				continue;
+			}
+			return TSK_OK;
+		}
+		if (st != PGRES_COMMAND_OK && rc == TSK_OK) {
 			rc = copy_failed(s, res, kind, err, errlen);
-		} else if (PQresultStatus(res) == PGRES_COMMAND_OK && rows != NULL) {
+		} else if (st == PGRES_COMMAND_OK && rows != NULL) {
 			*rows = strtoull(PQcmdTuples(res), NULL, 10);
+			rows = NULL;
 		}
 		PQclear(res);
 	}
+	if (rc == TSK_OK && chained)
+		rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "COPY: the next COPY did not start", err, errlen);
 	return rc;
+}
+
+/* The next COPY of the chain in s->query (*copied of ncopy done so far). */
+static int
+chain_copy(struct tsk_sink *s, int *copied, int ncopy, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
+    enum tsk_db_kind *kind, char *err, size_t errlen)
+{
+	const char *sql = *copied == 0 ? s->query.p : NULL;
+
+	(*copied)++;
+	return copy_rows_chain(s, sql, *copied < ncopy, r, n, emit, rows, kind, err, errlen);
 }
 
 static int
@@ -907,42 +935,44 @@ mark_returned(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int grp
 	}
 }
 
-/* The batch's messages into each tenant's archive: one COPY into tsk_arch, one INSERT per tenant. */
+/* 1 when the batch has messages of tenant s->order[k] to archive. */
 static int
-write_archive(struct tsk_sink *s, size_t norder, enum tsk_db_kind *kind, char *err, size_t errlen)
+tenant_has_msgs(const struct tsk_sink *s, size_t k)
 {
-	char grp[16];
-	const char *p[] = { grp };
-	PGresult *pr;
-	int rc;
+	for (size_t i = 0; i < s->nmsg; i++)
+		if (s->mgrp[i] == (int)s->order[k])
+			return 1;
+	return 0;
+}
 
-	if ((rc = copy_rows(s, "COPY tsk_arch FROM STDIN (FORMAT binary)", NULL, s->nmsg, emit_arch, NULL, kind, err,
-	    errlen)) != TSK_OK)
-		return rc;
-	for (size_t k = 0; k < norder; k++) {
-		struct tenant *t = &s->t[s->order[k]];
-		const char *sql;
-		int has = 0;
-		for (size_t i = 0; i < s->nmsg && !has; i++)
-			has = s->mgrp[i] == (int)s->order[k];
-		if (!has)
-			continue;
-		if ((sql = tenant_sql(s, t, SQL_ARCHIVE)) == NULL)
-			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-		snprintf(grp, sizeof grp, "%zu", s->order[k]);
-		if ((rc = run(s, sql, 1, p, &pr, kind, err, errlen)) != TSK_OK)
-			return rc;
-		mark_archived(s, (int)s->order[k], pr);
-		PQclear(pr);
-	}
+/* What a statement sent in the pipeline is, for reading its result. */
+enum { P_CATALOG, P_STAGED, P_ARCHIVE, P_COMMIT };
+
+/* Sends one statement of the pipeline (grp: its tenant's group, or NULL for none). */
+static int
+pipe_send(struct tsk_sink *s, const char *sql, const char *grp, char *err, size_t errlen)
+{
+	const char *p[] = { grp };
+
+	if (sql == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	if (PQsendQueryParams(s->db, sql, grp != NULL ? 1 : 0, NULL, grp != NULL ? p : NULL, NULL, NULL, 0) != 1)
+		return tsk_db_seterr(s->db, NULL, TSK_ETEMP, "sending a statement", err, errlen);
 	return TSK_OK;
 }
 
 /*
- * One attempt at the batch in one transaction. direct: COPY straight into each tenant's reading (the
- * common case, no duplicates: it costs what a plain COPY costs); a duplicate key makes it fail with
- * unique_violation (*dup set) and the caller tries again staged: COPY into tsk_stage, then
- * INSERT ... ON CONFLICT DO NOTHING per tenant.
+ * One attempt at the batch in one transaction, in two round-trip-saving steps:
+ *   1. one simple query "BEGIN; COPY tsk_cat ...; COPY ...; COPY tsk_arch ..." whose COPYs follow each
+ *      other (copy_rows_chain): direct, each tenant's readings straight into its reading table (the
+ *      common case, no duplicates: it costs what a plain COPY costs; a duplicate key fails with
+ *      unique_violation, *dup set, and the caller tries again staged); staged, every reading into
+ *      tsk_stage;
+ *   2. one pipeline (libpq pipeline mode: sent together, answered together) holding the statements
+ *      that read those tables: per tenant the catalog upsert (direct) or the staged
+ *      INSERT ... ON CONFLICT DO NOTHING, the archive INSERT ... RETURNING, then COMMIT. A failed
+ *      statement makes the server skip the rest up to the pipeline's end, COMMIT included.
+ * A group of messages of one tenant costs 5 round trips (it was 10, one per statement and two per COPY).
  */
 static int
 attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
@@ -950,61 +980,142 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 {
 	char grp[16];
 	enum tsk_db_kind kind = TSK_DB_OTHER;
-	const char *p[] = { grp };
-	PGresult *pr;
-	int rc;
-
+	int rc = TSK_OK, ncopy = 0, copied = 0;
 	int any = norder > 0 && s->gstart[norder] > 0; /* known readings to write */
+	int arch = s->nmsg_known > 0;
+	int sent[2 * 64 + 1], nsent = 0, *kinds = sent;
+	size_t maxsent = 2 * norder + 1;
 
-	if ((rc = run(s, "BEGIN", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
+	if (maxsent > sizeof sent / sizeof sent[0] && (kinds = malloc(maxsent * sizeof *kinds)) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	/* 1. The COPYs, chained in one query. */
+	tsk_buf_reset(&s->query);
+	rc = tsk_buf_puts(&s->query, "BEGIN") != 0 ? -1 : 0;
+	if (s->catalog && any && rc == 0 && ++ncopy)
+		rc = tsk_buf_puts(&s->query, "; COPY tsk_cat FROM STDIN (FORMAT binary)");
+	if (!direct && any && rc == 0 && ++ncopy)
+		rc = tsk_buf_puts(&s->query, "; COPY tsk_stage FROM STDIN (FORMAT binary)");
+	for (size_t k = 0; direct && k < norder && rc == 0; k++) {
+		const char *sql = s->gstart[k + 1] > s->gstart[k] ? tenant_sql(s, &s->t[s->order[k]], SQL_COPY) : "";
+		if (sql == NULL || (sql[0] && (++ncopy, tsk_buf_puts(&s->query, "; ") != 0 || tsk_buf_puts(&s->query, sql) != 0)))
+			rc = -1;
+	}
+	if (arch && rc == 0 && ++ncopy)
+		rc = tsk_buf_puts(&s->query, "; COPY tsk_arch FROM STDIN (FORMAT binary)");
+	if (rc != 0 || tsk_buf_add(&s->query, "", 1) != 0) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
-	if (s->catalog && any && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
-	    NULL, &kind, err, errlen)) != TSK_OK)
+	}
+	if (s->catalog && any && (rc = chain_copy(s, &copied, ncopy, r, s->ncat, emit_cat, NULL, &kind, err,
+	    errlen)) != TSK_OK)
 		goto fail;
-	if (!direct && any && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
-	    &kind, err, errlen)) != TSK_OK)
+	if (!direct && any && (rc = chain_copy(s, &copied, ncopy, r, n, emit_stage, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
-	for (size_t k = 0; k < norder; k++) {
-		struct tenant *t = &s->t[s->order[k]];
+	for (size_t k = 0; direct && k < norder; k++) {
+		uint64_t stored = 0;
 		if (s->gstart[k + 1] == s->gstart[k])
 			continue; /* a tenant of the batch with messages to archive but no reading */
-		const char *sql = tenant_sql(s, t, direct ? SQL_COPY : s->stored != NULL ? SQL_STAGED_RET : SQL_STAGED);
-		uint64_t stored = 0;
-		snprintf(grp, sizeof grp, "%zu", s->order[k]);
-		if (sql == NULL) {
-			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-			goto fail;
-		}
-		if (direct) {
-			s->cur = s->gstart[k];
-			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, &kind, err, errlen);
-			if (rc == TSK_OK && s->catalog) {
-				if ((sql = tenant_sql(s, t, SQL_CATALOG)) == NULL)
-					rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-				else
-					rc = run(s, sql, 1, p, NULL, &kind, err, errlen);
-			}
-		} else if ((rc = run(s, sql, 1, p, &pr, &kind, err, errlen)) == TSK_OK) {
-			stored = strtoull(PQcmdTuples(pr), NULL, 10);
-			if (s->stored != NULL)
-				mark_returned(s, r, n, (int)s->order[k], pr);
-			PQclear(pr);
-		}
-		if (rc == TSK_OK && direct && s->stored != NULL)
-			for (size_t i = 0; i < n; i++)
-				if (s->grp[i] == (int)s->order[k])
-					s->stored[i] = 1;
-		if (rc != TSK_OK)
+		s->cur = s->gstart[k];
+		if ((rc = chain_copy(s, &copied, ncopy, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, &kind,
+		    err, errlen)) != TSK_OK)
 			goto fail;
 		res->stored += stored;
 	}
-	/* After the readings: a direct COPY that meets a duplicate fails before the archive is written. */
-	if (s->nmsg_known > 0 && (rc = write_archive(s, norder, &kind, err, errlen)) != TSK_OK)
+	if (arch && (rc = chain_copy(s, &copied, ncopy, NULL, s->nmsg, emit_arch, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
-	if ((rc = run(s, "COMMIT", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
+
+	/* 2. The statements, in one pipeline. */
+	if (PQenterPipelineMode(s->db) != 1) {
+		rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline mode", err, errlen);
 		goto fail;
+	}
+	for (size_t k = 0; k < norder && rc == TSK_OK; k++) {
+		struct tenant *t = &s->t[s->order[k]];
+		snprintf(grp, sizeof grp, "%zu", s->order[k]);
+		if (s->gstart[k + 1] == s->gstart[k] || (direct && !s->catalog))
+			continue;
+		rc = pipe_send(s, tenant_sql(s, t, direct ? SQL_CATALOG : s->stored != NULL ? SQL_STAGED_RET : SQL_STAGED), grp,
+		    err, errlen);
+		kinds[nsent++] = direct ? P_CATALOG : P_STAGED;
+	}
+	for (size_t k = 0; arch && k < norder && rc == TSK_OK; k++) {
+		if (!tenant_has_msgs(s, k))
+			continue;
+		snprintf(grp, sizeof grp, "%zu", s->order[k]);
+		rc = pipe_send(s, tenant_sql(s, &s->t[s->order[k]], SQL_ARCHIVE), grp, err, errlen);
+		kinds[nsent++] = P_ARCHIVE;
+	}
+	if (rc == TSK_OK) {
+		rc = pipe_send(s, "COMMIT", NULL, err, errlen);
+		kinds[nsent++] = P_COMMIT;
+	}
+	if (rc == TSK_OK && PQpipelineSync(s->db) != 1)
+		rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline sync", err, errlen);
+	if (rc != TSK_OK) {
+		/* Nothing can be read back in order now: the connection goes, the transaction with it. */
+		tsk_sink_disconnect(s);
+		rc = rc == TSK_EFAIL ? rc : TSK_ETEMP;
+		goto fail;
+	}
+	/* The results, in the order sent; the statements of tenant k in order too. */
+	size_t ks = 0, ka = 0;
+	for (int i = 0; i < nsent; i++) {
+		PGresult *pr = PQgetResult(s->db);
+		int k = -1;
+		if (pr == NULL) {
+			rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline", err, errlen);
+			tsk_sink_disconnect(s);
+			goto fail;
+		}
+		if (kinds[i] == P_CATALOG || kinds[i] == P_STAGED) {
+			while (ks < norder && s->gstart[ks + 1] == s->gstart[ks])
+				ks++;
+			k = (int)ks++;
+		} else if (kinds[i] == P_ARCHIVE) {
+			while (ka < norder && !tenant_has_msgs(s, ka))
+				ka++;
+			k = (int)ka++;
+		}
+		ExecStatusType st = PQresultStatus(pr);
+		if (st == PGRES_PIPELINE_ABORTED) {
+			/* skipped after an earlier failure */
+		} else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (rc == TSK_OK) {
+				kind = tsk_db_kind(pr);
+				rc = tsk_db_seterr(s->db, pr, sink_status(tsk_db_classify(s->db, pr), kind),
+				    kinds[i] == P_COMMIT ? "COMMIT" : kinds[i] == P_ARCHIVE ? "archive" : "INSERT", err, errlen);
+			}
+		} else if (rc == TSK_OK && kinds[i] == P_STAGED) {
+			res->stored += strtoull(PQcmdTuples(pr), NULL, 10);
+			if (s->stored != NULL)
+				mark_returned(s, r, n, (int)s->order[k], pr);
+		} else if (rc == TSK_OK && kinds[i] == P_ARCHIVE) {
+			mark_archived(s, (int)s->order[k], pr);
+		}
+		PQclear(pr);
+		while ((pr = PQgetResult(s->db)) != NULL) /* the NULL that ends each statement's results */
+			PQclear(pr);
+	}
+	PGresult *sync = PQgetResult(s->db);
+	int synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	PQclear(sync);
+	if (!synced || PQexitPipelineMode(s->db) != 1) {
+		if (rc == TSK_OK)
+			rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline end", err, errlen);
+		tsk_sink_disconnect(s);
+		goto fail;
+	}
+	if (rc != TSK_OK)
+		goto fail;
+	if (direct && s->stored != NULL)
+		for (size_t i = 0; i < n; i++)
+			s->stored[i] = s->grp[i] >= 0;
+	if (kinds != sent)
+		free(kinds);
 	return TSK_OK;
 fail:
+	if (kinds != sent)
+		free(kinds);
 	if (s->stored != NULL)
 		memset(s->stored, 0, n);
 	for (size_t i = 0; i < s->nmsg; i++)
@@ -1013,6 +1124,8 @@ fail:
 	*schema_gone = kind == TSK_DB_GONE;
 	*dup = kind == TSK_DB_UNIQUE;
 	*conflict = kind == TSK_DB_CONFLICT;
+	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQpipelineStatus(s->db) != PQ_PIPELINE_OFF)
+		tsk_sink_disconnect(s);
 	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQtransactionStatus(s->db) != PQTRANS_IDLE)
 		tsk_db_rollback(s->db);
 	if (rc == TSK_ETEMP && (s->db == NULL || PQstatus(s->db) != CONNECTION_OK))
