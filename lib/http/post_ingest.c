@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "core/buf.h"
 #include "core/text.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -109,6 +110,51 @@ parse_error(struct tsk_http_reply *out, const struct tsk_payload_info *info)
 	default:
 		tsk_http_error(out, 400, "Formato de payload n\xc3\xa3o reconhecido");
 		break;
+	}
+}
+
+static int
+buf_cb(const char *data, size_t size, void *arg)
+{
+	return tsk_buf_add(arg, data, size);
+}
+
+/* v as compact JSON, its reals in the shortest form that reads back the same (jansson prints 17
+ * digits: 23.35 would be archived as 23.350000000000001). 0, or -1 when out of memory. */
+static int
+dump_payload(struct tsk_buf *b, json_t *v)
+{
+	char num[32];
+	const char *key;
+	json_t *x, *k;
+	size_t i;
+	int first = 1, rc;
+
+	switch (json_typeof(v)) {
+	case JSON_REAL:
+		return tsk_buf_puts(b, tsk_fmt_double(json_real_value(v), num));
+	case JSON_OBJECT:
+		if (tsk_buf_add(b, "{", 1) != 0)
+			return -1;
+		json_object_foreach(v, key, x) {
+			if ((!first && tsk_buf_add(b, ",", 1) != 0) || (k = json_string(key)) == NULL)
+				return -1;
+			first = 0;
+			rc = json_dump_callback(k, buf_cb, b, JSON_ENCODE_ANY);
+			json_decref(k);
+			if (rc != 0 || tsk_buf_add(b, ":", 1) != 0 || dump_payload(b, x) != 0)
+				return -1;
+		}
+		return tsk_buf_add(b, "}", 1);
+	case JSON_ARRAY:
+		if (tsk_buf_add(b, "[", 1) != 0)
+			return -1;
+		json_array_foreach(v, i, x)
+			if ((i > 0 && tsk_buf_add(b, ",", 1) != 0) || dump_payload(b, x) != 0)
+				return -1;
+		return tsk_buf_add(b, "]", 1);
+	default:
+		return json_dump_callback(v, buf_cb, b, JSON_COMPACT | JSON_ENCODE_ANY);
 	}
 }
 
@@ -359,8 +405,13 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 		st->payload_len = json_string_length(o);
 		if ((st->payload = malloc(st->payload_len + 1)) != NULL)
 			memcpy(st->payload, json_string_value(o), st->payload_len + 1);
-	} else if ((st->payload = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
-		st->payload_len = strlen(st->payload);
+	} else {
+		struct tsk_buf b = TSK_BUF_INIT;
+		if (dump_payload(&b, o) == 0) {
+			st->payload_len = b.len;
+			st->payload = tsk_buf_take(&b);
+		}
+		tsk_buf_free(&b);
 	}
 	if (st->topic == NULL || st->payload == NULL) {
 		tsk_http_error(out, 500, "out of memory");

@@ -40,6 +40,8 @@ SENML='[{"bn":"F80332010002C857","bt":1762301178},{"n":"model","vs":"nit21li"},{
 id3=$(ingest $S umc "{\"topic\":\"tenants/umc/x\",\"payload\":$SENML}" | id_of)
 is "$(row "${id3:-0}" | cut -d'|' -f1,4)" "F80332010002C857|2025-11-05T00:06:18" "SenML: device bn, time bt"
 is "$(q "SELECT jsonb_array_length(payload) FROM umc.telemetry WHERE id = ${id3:-0}")" 3 "the pack whole"
+is "$(q "SELECT payload::text = '$SENML'::jsonb::text FROM umc.telemetry WHERE id = ${id3:-0}")" t \
+	"as sent, its numbers too (23.35, not 23.350000000000001)"
 
 # Zero storable readings: still archived (the original kept the raw row), with its id.
 id4=$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"device_id":"GW-3","sensors":[{"sensor_id":"a","value":null}]}}' | id_of)
