@@ -8,15 +8,19 @@
  *                                                        batch, aggregated here: its newest reading
  *   per tenant in the batch:
  *     COPY "schema".reading FROM STDIN (FORMAT binary)   that tenant's readings, in batch order
- *     WITH dev AS (device upsert) sensor upsert          from tsk_cat: one upsert per key, not per reading
+ *   [COPY pg_temp.tsk_arch FROM STDIN (FORMAT binary)]   the messages to archive (tsk_sink_write_archive)
+ *   per tenant: WITH dev AS (device upsert) sensor upsert from tsk_cat: one upsert per key, not per reading
+ *   [per tenant: INSERT INTO "schema".telemetry ... RETURNING id]
  *   COMMIT
- * When a COPY meets an existing (device_id, sensor_id, ts) (unique_violation) the transaction is rolled
- * back and the batch is written staged instead, and so are the next few batches (a replay after a
- * crash brings duplicates in runs):
+ * The statements up to the last COPY go as one simple query (each COPY follows the one before without
+ * a round trip of its own), the rest as one libpq pipeline: about 5 round trips for a batch of one
+ * tenant. When a COPY meets an existing (device_id, sensor_id, ts) (unique_violation) the transaction
+ * is rolled back and the batch is written staged instead, and so are the next few batches (a replay
+ * after a crash brings duplicates in runs):
  *   BEGIN; COPY tsk_cat; COPY pg_temp.tsk_stage (every reading, tagged with its tenant's group)
  *   per tenant: WITH dev, sen (catalog) INSERT INTO "schema".reading SELECT ... FROM tsk_stage
  *               WHERE grp = $1 ON CONFLICT (device_id, sensor_id, ts) DO NOTHING
- *   COMMIT                                       (tsk_stage and tsk_cat are ON COMMIT DELETE ROWS)
+ *   COMMIT                              (tsk_stage, tsk_cat and tsk_arch are ON COMMIT DELETE ROWS)
  *
  * The tenant of a reading is its `tenant` field (the MQTT topic's slug): the sink looks the slug up in
  * public.tenant and writes only into that tenant's schema (quoted with PQescapeIdentifier). A reading
