@@ -19,7 +19,7 @@ is "$unlike_arriving" 0 "shown after the readings arrived, not while they were o
 # The README's pipelines work after `. var/demo.env`: the tools are on PATH.
 is "$(env -i HOME="$HOME" PATH=/usr/bin:/bin bash -c ". '$TSK_DEMO_VAR/demo.env' && command -v tsk-query")" \
 	"$TSK_BUILD/tsk-query" ". var/demo.env puts the tools on PATH"
-like "$out" '"status":"accepted","device_id":"CH-01",[^}]*"sensors_saved":2,"duplicates_skipped":0' "tsk-httpd: POST /ingest stored"
+like "$out" '"status":"accepted","id":[0-9]+,"device_id":"CH-01",[^}]*"sensors_saved":2,"duplicates_skipped":0' "tsk-httpd: POST /ingest stored"
 like "$out" '"sensors_saved":0,"duplicates_skipped":2' "tsk-httpd: the replay stored nothing"
 like "$out" '\{"db":true,"spool":true,"healthy":true\}' "tsk-httpd: /health"
 like "$out" 'tsk_httpd_ingest_stored_total 2' "tsk-httpd: /metrics"
