@@ -420,9 +420,11 @@ cmd_maintain(void *ctx, int argc, char **argv)
 		return fail(o, rc);
 	tsk_info("%d tenants: %d partitions created, %d dropped, %lld rows moved, %lld deleted, %d failed", r.tenants,
 	    r.created, r.dropped, r.rows_moved, r.rows_deleted, r.failed);
-	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i}", "tenants", r.tenants, "created",
-	    r.created, "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted",
-	    (json_int_t)r.rows_deleted, "rollup_deleted", (json_int_t)r.rollup_deleted, "failed", r.failed), NULL);
+	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I}", "tenants", r.tenants,
+	    "created", r.created, "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted",
+	    (json_int_t)r.rows_deleted, "rollup_deleted", (json_int_t)r.rollup_deleted, "failed", r.failed,
+	    "raw_created", r.raw_created, "raw_dropped", r.raw_dropped, "raw_moved", (json_int_t)r.raw_moved,
+	    "raw_deleted", (json_int_t)r.raw_deleted), NULL);
 	return rc != TSK_OK ? fail(o, rc) : out;
 }
 
