@@ -129,6 +129,12 @@ void *tsk_http_db(struct tsk_http *h, struct slot *s);
 /* A statement on the worker's connection failed: drop it if the connection is gone. */
 void tsk_http_db_failed(struct slot *s);
 
+/* The libmicrohttpd response of a streamed reply (stream.c): NULL when it cannot be made (the stream is
+ * then freed). */
+struct MHD_Response *tsk_http_stream_response(struct tsk_http_stream *s);
+/* Stops and frees a stream never handed to a response. */
+void tsk_http_stream_discard(struct tsk_http_stream *s);
+
 /* A JSON reply: takes the reference. */
 void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);
 /* {"error": msg} */

@@ -510,8 +510,17 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 
 	if (rep->body == NULL && rep->status != 0)
 		rep->len = 0;
-	resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
-	    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (rep->stream != NULL) {
+		/* A streamed body (stream.c): the response owns the stream from here on. */
+		free(rep->body);
+		rep->body = NULL;
+		rep->len = 0;
+		resp = tsk_http_stream_response(rep->stream);
+		rep->stream = NULL;
+	} else {
+		resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
+		    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	}
 	if (resp == NULL) {
 		free(rep->body);
 		free(rep->headers);
