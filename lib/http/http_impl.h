@@ -131,7 +131,7 @@ void tsk_http_db_failed(struct slot *s);
 
 /* The libmicrohttpd response of a streamed reply (stream.c): NULL when it cannot be made (the stream is
  * then freed). */
-struct MHD_Response *tsk_http_stream_response(struct tsk_http_stream *s);
+struct MHD_Response *tsk_http_stream_response(struct tsk_http_stream *s, struct MHD_Connection *conn);
 /* Stops and frees a stream never handed to a response. */
 void tsk_http_stream_discard(struct tsk_http_stream *s);
 

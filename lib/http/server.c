@@ -515,7 +515,7 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 		free(rep->body);
 		rep->body = NULL;
 		rep->len = 0;
-		resp = tsk_http_stream_response(rep->stream);
+		resp = tsk_http_stream_response(rep->stream, c);
 		rep->stream = NULL;
 	} else {
 		resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",

@@ -5,9 +5,9 @@
  *
  * Why a thread: the producers are the query library's streaming functions (tsk_series_buckets,
  * tsk_series_raw, cursors), which push rows to a callback until the result ends; a reader callback
- * pulls. The thread turns one into the other, and blocking in either direction is bounded: the reader
- * waits only for the producer's next rows from PostgreSQL (the daemon's handlers wait for their
- * statements the same way), the producer waits for the client's socket without holding a worker.
+ * pulls. The thread turns one into the other without blocking the worker: when the ring is empty the
+ * reader suspends the connection and the producer's next write resumes it; when it is full the
+ * producer waits for the client, holding no worker.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,10 +32,24 @@ struct tsk_http_stream {
 	char ring[RING];
 	size_t head, len;
 	int done, failed, gone;
+	int suspended;             /* the reader found nothing and suspended the connection */
+	struct MHD_Connection *conn;
 	pthread_t th;
 	struct tsk_http_producer p;
 	void *arg;
 };
+
+/* New bytes or the end: a connection the reader suspended is handed back to libmicrohttpd (any thread
+ * may resume; the lock orders it after the suspend). Called with s->mu held. */
+static void
+wake(struct tsk_http_stream *s)
+{
+	pthread_cond_signal(&s->can_read);
+	if (s->suspended) {
+		s->suspended = 0;
+		MHD_resume_connection(s->conn);
+	}
+}
 
 static void *
 produce(void *arg)
@@ -46,7 +60,7 @@ produce(void *arg)
 	pthread_mutex_lock(&s->mu);
 	s->done = 1;
 	s->failed = rc != TSK_OK;
-	pthread_cond_broadcast(&s->can_read);
+	wake(s);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
@@ -72,7 +86,7 @@ tsk_http_stream_write(struct tsk_http_stream *s, const char *p, size_t n)
 		s->len += k;
 		p += k;
 		n -= k;
-		pthread_cond_signal(&s->can_read);
+		wake(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return 0;
@@ -86,9 +100,14 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	pthread_mutex_lock(&s->mu);
-	while (s->len == 0 && !s->done)
-		pthread_cond_wait(&s->can_read, &s->mu);
-	if (s->len == 0) {
+	if (s->len == 0 && !s->done) {
+		/* Nothing yet (the query has not sent its first rows): rather than hold the worker thread and
+		 * every other connection it serves, suspend this one until the producer writes (wake).
+		 * libmicrohttpd allows the suspend from here, and a suspended connection does not time out. */
+		s->suspended = 1;
+		MHD_suspend_connection(s->conn);
+		r = 0;
+	} else if (s->len == 0) {
 		r = s->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
 	} else {
 		size_t n = s->len < max ? s->len : max;
@@ -162,8 +181,9 @@ tsk_http_reply_stream(struct tsk_http_reply *reply, int status, const char *cont
 }
 
 struct MHD_Response *
-tsk_http_stream_response(struct tsk_http_stream *s)
+tsk_http_stream_response(struct tsk_http_stream *s, struct MHD_Connection *conn)
 {
+	s->conn = conn;
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, reader, s, finish);
 
 	if (r == NULL)
