@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "cli/out.h"
 #include "pg/partition.h"
+#include "notify/mail.h"
 #include "registry/tenant.h"
 #include "core/time.h"
 #include "core/tsk.h"
@@ -48,6 +49,8 @@ static const char usage_text[] =
     "  migrate                                          apply pending migrations everywhere\n"
     "  maintain [SLUG]                                  reading partitions ahead, retention (all tenants\n"
     "                                                   when no SLUG); run daily from cron or systemd\n"
+    "Mail:\n"
+    "  mail test ADDRESS [--name NAME]                  send a test message (smtp_url, mail_from)\n"
     "\n"
     "Options:\n"
     "  -d, --dsn DSN        PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
@@ -428,12 +431,39 @@ cmd_maintain(void *ctx, int argc, char **argv)
 	return rc != TSK_OK ? fail(o, rc) : out;
 }
 
+/* mail test ADDRESS: one message with both parts through the configured server, to check the setup. */
+static int
+cmd_mail(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	struct tsk_mail_conf mc;
+	struct tsk_mail m = {
+		.subject = "TrakSense: mensagem de teste (configuração de e-mail)",
+		.text = "Esta é uma mensagem de teste do TrakSense.\n\n"
+			"Se você a recebeu, o envio de e-mail (smtp_url, mail_from) está funcionando.\n",
+		.html = "<p>Esta é uma mensagem de teste do <b>TrakSense</b>.</p>"
+			"<p>Se você a recebeu, o envio de e-mail (<code>smtp_url</code>, <code>mail_from</code>) "
+			"está funcionando.</p>",
+	};
+	int rc;
+
+	if (argc != 2 || strcmp(argv[0], "test") != 0)
+		return tsk_cli_usage("mail test ADDRESS");
+	m.to = argv[1];
+	m.to_name = o->name;
+	if ((rc = tsk_mail_conf_load(&o->cli.conf, &mc, o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+	    (rc = tsk_mail_send(&mc, &m, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	return print_one(o, json_pack("{s:s, s:s}", "sent", m.to, "subject", m.subject), NULL);
+}
+
 static const struct tsk_cli_command commands[] = {
 	{ "create", cmd_create, DB_ARGS }, { "list", cmd_list, TSK_CLI_NEEDS_DB }, { "show", cmd_show, DB_ARGS },
 	{ "delete", cmd_delete, DB_ARGS }, { "set", cmd_set, DB_ARGS }, { "unset", cmd_set, DB_ARGS },
 	{ "domain", cmd_domain, DB_ARGS }, { "user", cmd_user, DB_ARGS }, { "member", cmd_member, DB_ARGS },
 	{ "token", cmd_token, DB_ARGS },
 	{ "migrate", cmd_migrate, TSK_CLI_NEEDS_DB }, { "maintain", cmd_maintain, DB_ARGS },
+	{ "mail", cmd_mail, TSK_CLI_TAKES_ARGS },
 };
 
 int

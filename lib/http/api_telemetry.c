@@ -1030,5 +1030,5 @@ const struct tsk_api_route tsk_api_telemetry_routes[] = {
 	{ "GET", "/api/telemetry/history/{}/", TSK_CAP_READ, history, 0 },
 	{ "GET", "/api/telemetry/device/{}/summary/", TSK_CAP_READ, summary, 0 },
 	{ "GET", "/api/telemetry/assets/{}/history/", TSK_CAP_READ, asset_history, 0 },
-	{ NULL, NULL, TSK_CAP_READ, NULL, 0 },
+	{ .method = NULL },
 };

@@ -361,6 +361,16 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 				return 0;
 			}
 			tsk_http_auth_route(h->auth, &rq, db, out);
+		} else if (strncmp(r->path, "/api/", 5) == 0) {
+			/* The API's public-host routes (password reset, invites, registration). */
+			PGconn *db = tsk_http_db(h, s);
+			if (db == NULL) {
+				tsk_http_json(out, 503, json_pack("{s:s}", "detail", "database unavailable"));
+				*retry_after = "5";
+				return 0;
+			}
+			if (!tsk_http_api_route(h->auth, &rq, db, out))
+				tsk_http_error(out, 404, "Not found");
 		} else {
 			tsk_http_error(out, 404, "Not found");
 		}
