@@ -1023,12 +1023,12 @@ asset_history(struct tsk_api_ctx *c)
 }
 
 const struct tsk_api_route tsk_api_telemetry_routes[] = {
-	{ "GET", "/api/telemetry/raw/", TSK_CAP_READ, raw, 0 },
-	{ "GET", "/api/telemetry/readings/", TSK_CAP_READ, readings, 0 },
-	{ "GET", "/api/telemetry/series/", TSK_CAP_READ, series, 0 },
-	{ "GET", "/api/telemetry/latest/{}/", TSK_CAP_READ, latest, 0 },
-	{ "GET", "/api/telemetry/history/{}/", TSK_CAP_READ, history, 0 },
-	{ "GET", "/api/telemetry/device/{}/summary/", TSK_CAP_READ, summary, 0 },
-	{ "GET", "/api/telemetry/assets/{}/history/", TSK_CAP_READ, asset_history, 0 },
+	{ .method = "GET", .pattern = "/api/telemetry/raw/", .cap = TSK_CAP_READ, .fn = raw, .hosts = TSK_API_TENANT },
+	{ .method = "GET", .pattern = "/api/telemetry/readings/", .cap = TSK_CAP_READ, .fn = readings, .hosts = TSK_API_TENANT },
+	{ .method = "GET", .pattern = "/api/telemetry/series/", .cap = TSK_CAP_READ, .fn = series, .hosts = TSK_API_TENANT },
+	{ .method = "GET", .pattern = "/api/telemetry/latest/{}/", .cap = TSK_CAP_READ, .fn = latest, .hosts = TSK_API_TENANT },
+	{ .method = "GET", .pattern = "/api/telemetry/history/{}/", .cap = TSK_CAP_READ, .fn = history, .hosts = TSK_API_TENANT },
+	{ .method = "GET", .pattern = "/api/telemetry/device/{}/summary/", .cap = TSK_CAP_READ, .fn = summary, .hosts = TSK_API_TENANT },
+	{ .method = "GET", .pattern = "/api/telemetry/assets/{}/history/", .cap = TSK_CAP_READ, .fn = asset_history, .hosts = TSK_API_TENANT },
 	{ .method = NULL },
 };
