@@ -851,6 +851,7 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 	if (h == NULL || h->stopped)
 		return TSK_OK;
 	atomic_store(&h->stopping, 1);
+	tsk_http_stream_cancel_all(); /* streamed answers are cut short, never left suspended (stream.c) */
 	if (h->d != NULL) {
 		MHD_socket fd = MHD_quiesce_daemon(h->d);
 		if (fd != MHD_INVALID_SOCKET)
@@ -889,6 +890,7 @@ tsk_http_free(struct tsk_http *h)
 		return;
 	if (h->d != NULL) {
 		atomic_store(&h->stopping, 1);
+		tsk_http_stream_cancel_all();
 		MHD_stop_daemon(h->d);
 	}
 	tsk_http_committer_stop(h->committer);

@@ -25,6 +25,9 @@
 #define BLOCK (32 * 1024)
 
 static _Atomic int active;
+/* Every running stream, for tsk_http_stream_cancel_all. */
+static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tsk_http_stream *all;
 
 struct tsk_http_stream {
 	pthread_mutex_t mu;
@@ -37,6 +40,7 @@ struct tsk_http_stream {
 	pthread_t th;
 	struct tsk_http_producer p;
 	void *arg;
+	struct tsk_http_stream *prev, *next; /* in all */
 };
 
 /* New bytes or the end: a connection the reader suspended is handed back to libmicrohttpd (any thread
@@ -130,6 +134,14 @@ finish(void *cls)
 	struct tsk_http_stream *s = cls;
 	int done;
 
+	pthread_mutex_lock(&all_mu);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		all = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&all_mu);
 	pthread_mutex_lock(&s->mu);
 	s->gone = 1;
 	done = s->done;
@@ -174,10 +186,31 @@ tsk_http_reply_stream(struct tsk_http_reply *reply, int status, const char *cont
 		atomic_fetch_sub(&active, 1);
 		return tsk_seterr(err, errlen, TSK_EFAIL, "cannot start a thread");
 	}
+	pthread_mutex_lock(&all_mu);
+	s->next = all;
+	if (all != NULL)
+		all->prev = s;
+	all = s;
+	pthread_mutex_unlock(&all_mu);
 	reply->status = status;
 	reply->content_type = content_type;
 	reply->stream = s;
 	return TSK_OK;
+}
+
+void
+tsk_http_stream_cancel_all(void)
+{
+	pthread_mutex_lock(&all_mu);
+	for (struct tsk_http_stream *s = all; s != NULL; s = s->next) {
+		pthread_mutex_lock(&s->mu);
+		s->gone = 1;
+		pthread_cond_broadcast(&s->can_write);
+		pthread_mutex_unlock(&s->mu);
+		if (s->p.cancel != NULL)
+			s->p.cancel(s->arg);
+	}
+	pthread_mutex_unlock(&all_mu);
 }
 
 struct MHD_Response *
@@ -189,11 +222,4 @@ tsk_http_stream_response(struct tsk_http_stream *s, struct MHD_Connection *conn)
 	if (r == NULL)
 		finish(s);
 	return r;
-}
-
-void
-tsk_http_stream_discard(struct tsk_http_stream *s)
-{
-	if (s != NULL)
-		finish(s);
 }

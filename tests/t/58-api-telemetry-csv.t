@@ -136,6 +136,15 @@ done
 get "/api/telemetry/latest/device-0/"
 is "$API_STATUS" 200 "after five clients hung up mid-answer the daemon still answers"
 
+# A stop while a CSV answer waits for its first rows: the answer is cut short, the daemon stops cleanly.
+lock_table big.reading_1h
+curl -s -o "$T/cut.csv" -H "Host: $BIG" "${A[@]}" "$HTTPD_URL/api/telemetry/series/?bucket=1h&device_id=device-6&format=csv" &
+CUT=$!
+wait_for 60 lock_waiting
+ok $? "a CSV answer waits for a lock"
 httpd_stop
-is $? 0 "the daemon stops with status 0 (under make asan: no leak or error)"
+is $? 0 "the daemon stops with status 0 meanwhile (under make asan: no leak or error)"
+wait "$CUT"
+ok "$([ $? -ne 0 ]; echo $?)" "and the waiting client sees its answer cut, not complete"
+unlock_table
 done_testing
