@@ -711,6 +711,44 @@ summary(struct tsk_api_ctx *c)
 	    round2((double)total / 24.0), "sensors_total", n, "sensors_online", online));
 }
 
+/*
+ * One page of a list endpoint: the count and the page's rows from one snapshot (cnt and sel built with
+ * the same conditions; both freed here). A row function turns each row into JSON; then the page
+ * envelope. Answers the failure itself.
+ */
+static void
+page_query(struct tsk_api_ctx *c, struct tsk_sql *cnt, struct tsk_sql *sel, json_t *(*row)(const PGresult *, int),
+    const char *what)
+{
+	PGresult *cres = NULL, *res = NULL;
+	char err[TSK_ERRLEN];
+	json_t *rows;
+	int rc;
+
+	if (tsk_sql_failed(cnt) || tsk_sql_failed(sel))
+		rc = tsk_seterr(err, sizeof err, TSK_EFAIL, "out of memory");
+	else if ((rc = enter(c, err, sizeof err)) == TSK_OK) {
+		if ((rc = tsk_db_exec(c->db, tsk_sql_text(cnt), cnt->n, cnt->v, &cres, err, sizeof err)) == TSK_OK)
+			rc = tsk_db_exec(c->db, tsk_sql_text(sel), sel->n, sel->v, &res, err, sizeof err);
+		rc = leave(c, rc, err, sizeof err);
+	}
+	tsk_sql_free(cnt);
+	tsk_sql_free(sel);
+	if (rc != TSK_OK) {
+		PQclear(cres);
+		PQclear(res);
+		failed(c, rc, what, err);
+		return;
+	}
+	rows = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(rows, row(res, i));
+	int64_t count = col_i8(cres, 0, 0);
+	PQclear(cres);
+	PQclear(res);
+	page_reply(c, count, rows);
+}
+
 /* ---- GET /api/telemetry/readings/ (§4.2) --------------------------------------------------------- */
 
 /* A field error in the original's words (django-filter, pt-BR), collected in errs. */
@@ -762,11 +800,8 @@ readings(struct tsk_api_ctx *c)
 	struct tsk_filter f;
 	struct tsk_api_csv_extra x;
 	struct tsk_sql cnt, sel;
-	PGresult *rc_res = NULL, *res = NULL;
-	char err[TSK_ERRLEN];
 	int64_t offset;
-	int csv, rc;
-	json_t *rows;
+	int csv;
 
 	tsk_filter_init(&f);
 	if ((csv = want_csv(c)) < 0 || readings_filter(c, &f, &x) != 0) {
@@ -798,36 +833,20 @@ readings(struct tsk_api_ctx *c)
 	tsk_sql_printf(&sel, " ORDER BY ts DESC, device_id, sensor_id LIMIT %d OFFSET $%d", TSK_API_PAGE_SIZE,
 	    tsk_sql_param_ll(&sel, (long long)offset));
 	tsk_filter_free(&f);
-	if (tsk_sql_failed(&cnt) || tsk_sql_failed(&sel)) {
-		tsk_sql_free(&cnt);
-		tsk_sql_free(&sel);
-		tsk_api_detail(c, 500, "out of memory");
-		return;
-	}
-	if ((rc = enter(c, err, sizeof err)) == TSK_OK &&
-	    (rc = tsk_db_exec(c->db, tsk_sql_text(&cnt), cnt.n, cnt.v, &rc_res, err, sizeof err)) == TSK_OK)
-		rc = tsk_db_exec(c->db, tsk_sql_text(&sel), sel.n, sel.v, &res, err, sizeof err);
-	rc = leave(c, rc, err, sizeof err);
-	tsk_sql_free(&cnt);
-	tsk_sql_free(&sel);
-	if (rc != TSK_OK) {
-		PQclear(rc_res);
-		PQclear(res);
-		failed(c, rc, "readings", err);
-		return;
-	}
-	rows = json_array();
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(rows, reading_row(res, i));
-	int64_t count = col_i8(rc_res, 0, 0);
-	PQclear(rc_res);
-	PQclear(res);
-	page_reply(c, count, rows);
+	page_query(c, &cnt, &sel, reading_row, "readings");
 }
 
 /* ---- GET /api/telemetry/raw/ (§4.1) -------------------------------------------------------------- */
 
 #define TELEMETRY_COLS "id, device_id, topic, payload::text, " US_SQL("\"timestamp\"") ", " US_SQL("created_at")
+
+static json_t *
+message_row(const PGresult *r, int i)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)col_i8(r, i, 0), "device_id", col_str(r, i, 1),
+	    "topic", col_str(r, i, 2), "payload", col_json(r, i, 3), "timestamp", iso(col_i8(r, i, 4), ISO_SP), "created_at",
+	    iso(col_i8(r, i, 5), ISO_SP));
+}
 
 static void
 raw(struct tsk_api_ctx *c)
@@ -837,11 +856,10 @@ raw(struct tsk_api_ctx *c)
 	struct tsk_filter f;
 	struct tsk_api_csv_extra x;
 	struct tsk_sql cnt, sel;
-	PGresult *cres = NULL, *res = NULL;
-	json_t *errs, *rows;
+	json_t *errs;
 	char err[TSK_ERRLEN];
 	int64_t offset;
-	int csv, rc;
+	int csv;
 
 	tsk_filter_init(&f);
 	if ((csv = want_csv(c)) < 0)
@@ -887,33 +905,7 @@ raw(struct tsk_api_ctx *c)
 	}
 	tsk_sql_printf(&sel, " ORDER BY \"timestamp\" DESC, id DESC LIMIT %d OFFSET $%d", TSK_API_PAGE_SIZE,
 	    tsk_sql_param_ll(&sel, (long long)offset));
-	if (tsk_sql_failed(&cnt) || tsk_sql_failed(&sel)) {
-		tsk_sql_free(&cnt);
-		tsk_sql_free(&sel);
-		tsk_api_detail(c, 500, "out of memory");
-		return;
-	}
-	if ((rc = enter(c, err, sizeof err)) == TSK_OK &&
-	    (rc = tsk_db_exec(c->db, tsk_sql_text(&cnt), cnt.n, cnt.v, &cres, err, sizeof err)) == TSK_OK)
-		rc = tsk_db_exec(c->db, tsk_sql_text(&sel), sel.n, sel.v, &res, err, sizeof err);
-	rc = leave(c, rc, err, sizeof err);
-	tsk_sql_free(&cnt);
-	tsk_sql_free(&sel);
-	if (rc != TSK_OK) {
-		PQclear(cres);
-		PQclear(res);
-		failed(c, rc, "raw", err);
-		return;
-	}
-	rows = json_array();
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(rows, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)col_i8(res, i, 0),
-		    "device_id", col_str(res, i, 1), "topic", col_str(res, i, 2), "payload", col_json(res, i, 3), "timestamp",
-		    iso(col_i8(res, i, 4), ISO_SP), "created_at", iso(col_i8(res, i, 5), ISO_SP)));
-	int64_t count = col_i8(cres, 0, 0);
-	PQclear(cres);
-	PQclear(res);
-	page_reply(c, count, rows);
+	page_query(c, &cnt, &sel, message_row, "raw");
 }
 
 /* ---- GET /api/telemetry/assets/{asset_tag}/history/ (§4.7) ---------------------------------------- */
