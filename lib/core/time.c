@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -278,7 +279,11 @@ tsk_fmt_double(double d, char *buf)
 		snprintf(buf, 32, "%.0f", d == 0 ? 0.0 : d); /* no "-0", no "4e+01" */
 		return buf;
 	}
-	for (int prec = 1; prec <= 17; prec++) {
+	/* A double reads back from its 15 significant digits whenever some shorter form does (DBL_DIG), and
+	 * %g drops the trailing zeros: so 15, 16, 17 find the shortest form, in at most three tries instead
+	 * of up to seventeen (a JSON answer of buckets spends its time here). Subnormals have fewer digits
+	 * of precision: every length is tried for them. */
+	for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
 		snprintf(buf, 32, "%.*g", prec, d);
 		if (strtod(buf, NULL) == d)
 			break;
