@@ -134,6 +134,10 @@ get "/api/telemetry/series/?bucket=1h&device_id=dev-0&sensor_id=temp-0&from=2025
 is "$(py 'len(b)')" 2 "an unescaped + in an offset (decoded as a space) is read as +"
 get "/api/telemetry/series/?bucket=1h&from=2025-10-17T10:00:00Z&to=2025-10-17T09:00:00Z"
 is "$API_STATUS $API_BODY" "200 []" "from after to: no rows"
+q "INSERT INTO umc.reading (device_id, sensor_id, ts, value) VALUES (E'q\"\\\\x/é', E'tab\\there\\u0001', '2025-10-17 10:00:00+00', 1.5)" >/dev/null
+get "/api/telemetry/series/?bucket=1d&device_id=q%22%5Cx%2F%C3%A9"
+is "$(py '[(r["device_id"], r["sensor_id"]) for r in b]')" "[('q\"\\\\x/é', 'tab\\there\\x01')]" "ids with quotes, backslashes, UTF-8 and control characters come back as JSON strings"
+q "DELETE FROM umc.reading WHERE device_id = E'q\"\\\\x/é'" >/dev/null
 get "/api/telemetry/series/?bucket=1h&device_id=nope"
 is "$API_STATUS $API_BODY" "200 []" "an unknown device: no rows"
 BUCKET='400 {"detail":"Invalid bucket. Must be one of: 1m, 5m, 15m, 1h, 1d"}'
