@@ -4,7 +4,7 @@
 # 1m on the asset history), series/ and history/ equal to `tsk-query buckets` for the same range (the
 # same numbers, from the same library functions), access by role (owner ... viewer, a removed member,
 # another tenant's user, no credentials), 400s for bad input, SQL injection in every parameter, huge
-# values. The daemon runs on a fixed clock (TSK_NOW). CSV answers: 58-api-telemetry-csv.t.
+# values. The daemon runs on a fixed clock (TSK_NOW). CSV answers: 67-api-telemetry-csv.t.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/../lib/httpd.sh"
 fresh_db t_api_telemetry
