@@ -333,18 +333,18 @@ sensor_check(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, str
 
 /* ---- the resources ------------------------------------------------------------------------------ */
 
-const struct cat_res cat_site = { "site", "site", "s", "site s", SITE_JSON, "s.name", site_fields, site_filters,
+const struct cat_res cat_site = { TSK_CAT_SITE, "site", "site", "s", "site s", SITE_JSON, "s.name", site_fields, site_filters,
 	site_search, site_order, site_check };
-const struct cat_res cat_asset = { "asset", "asset", "a", "asset a JOIN site s ON s.id = a.site_id",
+const struct cat_res cat_asset = { TSK_CAT_ASSET, "asset", "asset", "a", "asset a JOIN site s ON s.id = a.site_id",
 	"json_build_object(" ASSET_PAIRS ")", "a.tag", asset_fields, asset_filters, asset_search, asset_order, NULL };
-const struct cat_res cat_device = { "device", "device", "d", "device d LEFT JOIN asset a ON a.id = d.asset_id",
+const struct cat_res cat_device = { TSK_CAT_DEVICE, "device", "device", "d", "device d LEFT JOIN asset a ON a.id = d.asset_id",
 	DEVICE_JSON, "d.name", device_fields, device_filters, device_search, device_order, device_check };
-const struct cat_res cat_sensor = { "sensor", "sensor", "x", "sensor x JOIN device d ON d.device_id = x.device_id",
+const struct cat_res cat_sensor = { TSK_CAT_SENSOR, "sensor", "sensor", "x", "sensor x JOIN device d ON d.device_id = x.device_id",
 	SENSOR_JSON, "x.sensor_id", sensor_fields, sensor_filters, sensor_search, sensor_order, sensor_check };
 
-const struct cat_res cat_asset_complete_res = { "asset", "asset", "a", "asset a JOIN site s ON s.id = a.site_id",
+const struct cat_res cat_asset_complete_res = { TSK_CAT_ASSET, "asset", "asset", "a", "asset a JOIN site s ON s.id = a.site_id",
 	ASSET_COMPLETE_JSON, "a.tag", asset_fields, asset_filters, asset_search, asset_order, NULL };
-const struct cat_res cat_device_summary_res = { "device", "device", "d",
+const struct cat_res cat_device_summary_res = { TSK_CAT_DEVICE, "device", "device", "d",
 	"device d LEFT JOIN asset a ON a.id = d.asset_id", DEVICE_SUMMARY_JSON, "d.name", device_fields, device_filters,
 	device_search, device_order, NULL };
 

@@ -15,6 +15,7 @@
 
 #include "core/buf.h"
 #include "http/api.h"
+#include "registry/catalog.h"
 
 /* Datetimes as the original's serializers render them: in America/Sao_Paulo (the session's time zone
  * inside a catalog transaction, see cat_begin), with microseconds only when there are any. */
@@ -75,6 +76,7 @@ typedef int (*cat_check_fn)(struct tsk_api_ctx *c, const struct cat_res *r, cons
     json_t *errors, char *err, size_t errlen);
 
 struct cat_res {
+	enum tsk_cat_kind kind;  /* the same rows in registry/catalog.h, which writes them */
 	const char *table;       /* "asset" */
 	const char *label;       /* the original's model name in messages ("asset") */
 	const char *alias;       /* "a": every expression below names the table by it */
@@ -137,8 +139,15 @@ void cat_list(struct tsk_api_ctx *c, const struct cat_res *r, const struct cat_r
  * given a value by the path, skipped here). 1 when valid, else 0 with errors filled. */
 int cat_validate(const struct cat_res *r, json_t *body, int partial, struct cat_vals *v, json_t *errors);
 void cat_vals_free(struct cat_vals *v);
-/* Inside a transaction: checks references and uniqueness, then inserts (id NULL, new id into newid) or
- * updates row id. TSK_OK, TSK_EINVAL (errors filled), TSK_ENOTFOUND (no row id), or a failure (err). */
+/* Inside a transaction: checks references, uniqueness and the resource's own rules (r->check) with
+ * DRF's messages. TSK_OK, TSK_EINVAL (errors filled), or a failure (err). */
+int cat_check(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, json_t *errors,
+    char *err, size_t errlen);
+/* The values given, as the JSON object registry/catalog.h takes (a new reference; NULL: out of memory). */
+json_t *cat_vals_json(const struct cat_res *r, const struct cat_vals *v);
+/* Inside a transaction: cat_check, then inserts (id NULL, new id into newid) or updates row id.
+ * TSK_OK, TSK_EINVAL (errors filled), TSK_ENOTFOUND (no row id), or a failure (err). For
+ * sensors_bulk, whose rows must go in one transaction; single rows are written by registry/catalog. */
 int cat_write(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, char newid[24],
     json_t *errors, char *err, size_t errlen);
 /* The index of a field by name in r->fields, or -1. */

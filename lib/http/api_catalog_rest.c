@@ -769,6 +769,51 @@ check_fields(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, str
 }
 
 int
+cat_check(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, json_t *errors,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = check_fields(c, r, id, v, errors, err, errlen)) != TSK_OK)
+		return rc;
+	if (r->check != NULL)
+		return r->check(c, r, id, v, errors, err, errlen);
+	return TSK_OK;
+}
+
+json_t *
+cat_vals_json(const struct cat_res *r, const struct cat_vals *v)
+{
+	json_t *o = json_object();
+
+	for (int i = 0; o != NULL && r->fields[i].name != NULL; i++) {
+		const char *s = v->val[i];
+		json_t *x;
+
+		if (!v->present[i])
+			continue;
+		if (s == NULL) {
+			x = json_null();
+		} else {
+			switch (r->fields[i].type) {
+			case CAT_INT:
+			case CAT_REF: x = json_integer(strtoll(s, NULL, 10)); break;
+			case CAT_FLOAT:
+			case CAT_DECIMAL: x = json_real(strtod(s, NULL)); break;
+			case CAT_BOOL: x = json_boolean(strcmp(s, "true") == 0); break;
+			case CAT_OBJECT: x = json_loads(s, 0, NULL); break;
+			default: x = json_string(s); break;
+			}
+		}
+		if (x == NULL || json_object_set_new(o, r->fields[i].name, x) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
+int
 cat_write(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, char newid[24],
     json_t *errors, char *err, size_t errlen)
 {
@@ -778,9 +823,7 @@ cat_write(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct
 	PGresult *res;
 	int n = 0, rc;
 
-	if ((rc = check_fields(c, r, id, v, errors, err, errlen)) != TSK_OK)
-		return rc;
-	if (r->check != NULL && (rc = r->check(c, r, id, v, errors, err, errlen)) != TSK_OK)
+	if ((rc = cat_check(c, r, id, v, errors, err, errlen)) != TSK_OK)
 		return rc;
 	if (id == NULL) {
 		tsk_buf_printf(&sql, "INSERT INTO %s (", r->table);
@@ -859,12 +902,35 @@ cat_show(struct tsk_api_ctx *c, const struct cat_res *r)
 		tsk_api_text(c, 200, o);
 }
 
-/* Validates, writes and answers the row (status), or answers the errors. id NULL: create. */
+/* A refusal of registry/catalog ("field: message") as DRF's 400 {"field": ["message"]}. */
+static void
+refused(struct tsk_api_ctx *c, const struct cat_res *r, const char *err)
+{
+	const char *colon = strstr(err, ": ");
+	char field[64];
+
+	if (colon != NULL && (size_t)(colon - err) < sizeof field) {
+		memcpy(field, err, (size_t)(colon - err));
+		field[colon - err] = '\0';
+		if (cat_field_index(r, field) >= 0) {
+			tsk_api_field_error(c, field, colon + 2);
+			return;
+		}
+	}
+	tsk_api_json(c, 400, json_pack("{s:[s]}", "non_field_errors", err));
+}
+
+/*
+ * Validates (DRF's checks and messages, then references, uniqueness and the resource's rules in a
+ * transaction of their own), writes through registry/catalog (the CLI's code: tsk_cat_add, tsk_cat_set,
+ * which check again in their own transaction, so a race ends as its refusal) and answers the row as the
+ * API shows it (status). id NULL: create.
+ */
 static void
 write_row(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, int partial, int status)
 {
 	struct cat_vals *v = calloc(1, sizeof *v);
-	json_t *body = NULL, *errors = json_object();
+	json_t *body = NULL, *errors = json_object(), *in = NULL, *row = NULL;
 	char err[TSK_ERRLEN] = "", newid[24], *o;
 	int rc;
 
@@ -881,22 +947,50 @@ write_row(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, int pa
 	}
 	if (!cat_begin(c))
 		goto out;
-	rc = cat_write(c, r, id, v, newid, errors, err, sizeof err);
+	if (id != NULL && (rc = cat_exists(c, r, id, err, sizeof err)) <= 0) {
+		if (rc < 0) {
+			cat_failed(c, "write", err);
+		} else {
+			tsk_db_rollback(c->db);
+			cat_not_found(c);
+		}
+		goto out;
+	}
+	rc = cat_check(c, r, id, v, errors, err, sizeof err);
+	if (rc != TSK_OK && rc != TSK_EINVAL) {
+		cat_failed(c, "write", err);
+		goto out;
+	}
+	tsk_db_rollback(c->db);
 	if (rc == TSK_EINVAL) {
-		tsk_db_rollback(c->db);
 		tsk_api_json(c, 400, errors);
 		errors = NULL;
 		goto out;
 	}
+	if ((in = cat_vals_json(r, v)) == NULL) {
+		tsk_api_detail(c, 500, "out of memory");
+		goto out;
+	}
+	if (id == NULL)
+		rc = tsk_cat_add(c->db, c->who.tenant, r->kind, in, &row, err, sizeof err);
+	else
+		rc = tsk_cat_set(c->db, c->who.tenant, r->kind, strtoll(id, NULL, 10), in, NULL, err, sizeof err);
+	if (rc == TSK_EINVAL) {
+		refused(c, r, err);
+		goto out;
+	}
 	if (rc == TSK_ENOTFOUND) {
-		tsk_db_rollback(c->db);
 		cat_not_found(c);
 		goto out;
 	}
 	if (rc != TSK_OK) {
-		cat_failed(c, "write", err);
+		tsk_api_db_error(c, id == NULL ? "add" : "set", err);
 		goto out;
 	}
+	if (id == NULL)
+		snprintf(newid, sizeof newid, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(row, "id")));
+	if (!cat_begin(c))
+		goto out;
 	if (cat_row(c, r, id != NULL ? id : newid, &o, err, sizeof err) != TSK_OK) {
 		cat_failed(c, "write", err);
 		goto out;
@@ -912,6 +1006,8 @@ out:
 	free(v);
 	json_decref(body);
 	json_decref(errors);
+	json_decref(in);
+	json_decref(row);
 }
 
 void
@@ -932,32 +1028,20 @@ cat_update(struct tsk_api_ctx *c, const struct cat_res *r)
 void
 cat_delete(struct tsk_api_ctx *c, const struct cat_res *r)
 {
-	char id[24], err[TSK_ERRLEN], sql[128];
-	const char *p[1] = { id };
-	enum tsk_db_kind kind;
-	long long n = 0;
-	PGresult *res;
+	char id[24], err[TSK_ERRLEN];
+	int rc;
 
-	if (!cat_id(c, 0, id) || !cat_begin(c))
+	if (!cat_id(c, 0, id))
 		return;
-	snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = $1::bigint RETURNING id", r->table);
-	if (tsk_db_exec_kind(c->db, sql, 1, p, &res, &kind, err, sizeof err) != TSK_OK) {
-		if (kind == TSK_DB_DATA) {
-			/* Another row still refers to it (a site's assets): the caller must move or delete those. */
-			tsk_db_rollback(c->db);
-			tsk_api_detail(c, 409, "Não é possível excluir: outros registros dependem deste.");
-			return;
-		}
-		cat_failed(c, "delete", err);
-		return;
-	}
-	n = PQntuples(res);
-	PQclear(res);
-	if (!cat_commit(c))
-		return;
-	if (n == 0) {
+	rc = tsk_cat_rm(c->db, c->who.tenant, r->kind, strtoll(id, NULL, 10), err, sizeof err);
+	if (rc == TSK_ENOTFOUND) {
 		cat_not_found(c);
-		return;
+	} else if (rc == TSK_EINVAL) {
+		/* Other rows still need it (a site's assets): the caller must move or delete those first. */
+		tsk_api_detail(c, 409, strncmp(err, "site: ", 6) == 0 ? err + 6 : err);
+	} else if (rc != TSK_OK) {
+		tsk_api_db_error(c, "delete", err);
+	} else {
+		c->out->status = 204;
 	}
-	c->out->status = 204;
 }
