@@ -175,7 +175,8 @@ tsk_api_body(struct tsk_api_ctx *c)
 
 	if (c->rq->body == NULL || c->rq->body_len == 0)
 		return json_object();
-	o = json_loadb(c->rq->body, c->rq->body_len, JSON_REJECT_DUPLICATES, &je);
+	/* Any JSON value, so that a scalar gets DRF's "expected a dictionary" and not a parse error. */
+	o = json_loadb(c->rq->body, c->rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (o == NULL) {
 		char msg[200];
 
