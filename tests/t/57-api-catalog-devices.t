@@ -162,6 +162,46 @@ like "$API_BODY" '^\[\{"id":[0-9]+,"tag":"GW-1_temp"[^]]*\]$' "the asset's onlin
 send owner PATCH "/api/sensors/$X/" '{"unit":"K","is_online":"false"}'
 like "$API_STATUS $API_BODY" '^200 .*"unit":"K",.*"is_online":false' "PATCH a sensor (a boolean given as text)"
 
+# --- every endpoint by role -----------------------------------------------------------------------------
+READS="/api/sites/ /api/sites/$S/ /api/sites/$S/assets/ /api/sites/$S/devices/ /api/sites/$S/devices/summary/
+	/api/sites/$S/stats/ /api/assets/ /api/assets/complete/ /api/assets/$A/ /api/assets/$A/devices/
+	/api/assets/$A/sensors/ /api/devices/ /api/devices/$D/ /api/devices/$D/sensors/ /api/devices/$D/summary/
+	/api/sensors/ /api/sensors/$X/"
+WRITES="POST:/api/sites/ PUT:/api/sites/$S/ PATCH:/api/sites/$S/ DELETE:/api/sites/$S/ POST:/api/assets/
+	PUT:/api/assets/$A/ PATCH:/api/assets/$A/ DELETE:/api/assets/$A/ POST:/api/assets/$A/calculate_health/
+	POST:/api/devices/ PUT:/api/devices/$D/ PATCH:/api/devices/$D/ DELETE:/api/devices/$D/
+	POST:/api/devices/$D/sensors_bulk/ POST:/api/devices/$D/heartbeat/ POST:/api/sensors/ PUT:/api/sensors/$X/
+	PATCH:/api/sensors/$X/ DELETE:/api/sensors/$X/ POST:/api/sensors/$X/update_reading/"
+for w in owner admin operator technician viewer script none gone other old; do
+	case $w in none | gone | other | old) want=401 ;; *) want=200 ;; esac
+	got=
+	for p in $READS; do
+		as $w GET "$p"
+		[ "$API_STATUS" = "$want" ] || got="$got $p:$API_STATUS"
+	done
+	is "${got:-all $want}" "all $want" "$w: every read endpoint answers $want"
+done
+SNAP=$(catalog_dump)
+for w in technician viewer none gone other old; do
+	case $w in technician | viewer) want=403 ;; *) want=401 ;; esac
+	got=
+	for mp in $WRITES; do
+		send $w "${mp%%:*}" "${mp#*:}" '{"value":1,"sensors":[{"tag":"z","metric_type":"current","unit":"A"}]}'
+		[ "$API_STATUS" = "$want" ] || got="$got $mp:$API_STATUS"
+	done
+	is "${got:-all $want}" "all $want" "$w: every write endpoint answers $want"
+done
+is "$(catalog_dump)" "$SNAP" "and none of those writes changed anything"
+for w in owner admin operator script; do
+	got=
+	for mp in "PATCH:/api/sites/$S/" "PATCH:/api/assets/$A/" "PATCH:/api/devices/$D/" "PATCH:/api/sensors/$X/" \
+		"POST:/api/assets/$A/calculate_health/" "POST:/api/devices/$D/heartbeat/" "POST:/api/sensors/$X/update_reading/"; do
+		send $w "${mp%%:*}" "${mp#*:}" '{"value":8.25}'
+		[ "$API_STATUS" = 200 ] || got="$got $mp:$API_STATUS"
+	done
+	is "${got:-all 200}" "all 200" "$w: may change every kind of row and run every action"
+done
+
 # --- a device only ingest has seen: no asset ------------------------------------------------------------
 q "INSERT INTO umc.device (device_id, name) VALUES ('LEGACY-1', 'LEGACY-1')" >/dev/null
 L=$(q "SELECT id FROM umc.device WHERE device_id = 'LEGACY-1'")
