@@ -65,6 +65,8 @@ static const char usage_text[] =
     "  -t, --tenant SLUG    the tenant, instead of the SLUG argument\n"
     "  -f, --format FMT     jsonl (default), csv or table\n"
     "      --yes            confirm a destructive command\n"
+    "      --search TEXT    a catalog list: substring of names, tags, ...\n"
+    "      --ordering F,-G  a catalog list's order; --limit N --offset N: its page\n"
     "  -q, --quiet          only errors on stderr\n"
     "  -v, --verbose        more detail on stderr\n"
     "  -h, --help           this text\n"
@@ -492,13 +494,29 @@ cat_add(struct opts *o, enum tsk_cat_kind k)
 			bad++;
 			continue;
 		}
-		rc = tsk_cat_add(o->cli.db, o->cli.tenant, k, in, &row, o->cli.err, sizeof o->cli.err);
-		json_decref(in);
+		/* An array is a group: all its rows are created in one transaction, or none. */
+		size_t at = 0;
+		if (json_is_array(in))
+			rc = tsk_cat_add_many(o->cli.db, o->cli.tenant, k, in, &row, &at, o->cli.err, sizeof o->cli.err);
+		else
+			rc = tsk_cat_add(o->cli.db, o->cli.tenant, k, in, &row, o->cli.err, sizeof o->cli.err);
 		if (rc == TSK_EINVAL) {
-			tsk_err("line %ld: %s", lineno, o->cli.err);
+			if (json_is_array(in))
+				tsk_err("line %ld: element %zu: %s", lineno, at + 1, o->cli.err);
+			else
+				tsk_err("line %ld: %s", lineno, o->cli.err);
+			json_decref(in);
 			bad++;
 			continue;
 		}
+		if (rc == TSK_OK && json_is_array(in)) {
+			json_decref(in);
+			if ((out = print_array(o, row, cat_cols(k))) != TSK_EXIT_OK)
+				break;
+			fflush(stdout);
+			continue;
+		}
+		json_decref(in);
 		if (rc != TSK_OK) {
 			/* The tenant, the database: nothing later can go better. */
 			free(line);

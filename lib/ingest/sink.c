@@ -662,7 +662,8 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
  * moves it to that site, and links the device to it (a new device becomes a GATEWAY named after the
  * asset). Sites are never created; unknown sites, legacy and device-style topics provision nothing.
  * prov: one row per device of the batch to provision (its newest reading's asset); ast: the assets
- * inserted or moved (an asset already in place is read from the table). A device whose asset a
+ * inserted or moved (an asset already in place is read from the table, and not even locked: the
+ * common case costs two index lookups per device). A device whose asset a
  * concurrent writer created after this statement's snapshot finds neither and keeps its link for this
  * batch; the next batch links it (its asset_id differs, so the device row is rewritten).
  * Every device seen goes ONLINE (ERROR and MAINTENANCE are kept) and every sensor seen online with
@@ -694,7 +695,8 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
 	" INSERT INTO %1$s.asset AS a (tag, name, site_id, asset_type, asset_type_other, status)" \
 	" SELECT DISTINCT ON (asset_tag COLLATE \"C\") asset_tag, asset_tag, site_id," \
 	" " ASSET_TYPE("asset_tag") ", " ASSET_TYPE_OTHER("asset_tag") ", 'OK'" \
-	" FROM prov ORDER BY asset_tag COLLATE \"C\", site_id" \
+	" FROM prov WHERE NOT EXISTS (SELECT 1 FROM %1$s.asset x WHERE x.tag = prov.asset_tag AND x.site_id = prov.site_id)" \
+	" ORDER BY asset_tag COLLATE \"C\", site_id" \
 	" ON CONFLICT (tag) DO UPDATE SET site_id = excluded.site_id, updated_at = now()" \
 	" WHERE a.site_id <> excluded.site_id RETURNING a.id, a.tag)," \
 	" dev AS (" \

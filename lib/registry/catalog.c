@@ -751,6 +751,40 @@ tsk_cat_add(PGconn *db, const char *tenant, enum tsk_cat_kind k, const json_t *i
 }
 
 int
+tsk_cat_add_many(PGconn *db, const char *tenant, enum tsk_cat_kind k, const json_t *in, json_t **rows,
+    size_t *bad, char *err, size_t errlen)
+{
+	json_t *out = NULL, *v, *row;
+	size_t i;
+	long long id;
+	int rc;
+
+	if (rows != NULL)
+		*rows = NULL;
+	if (!json_is_array(in))
+		return tsk_seterr(err, errlen, TSK_EINVAL, "the %ss must be given as a JSON array", kinds[k].name);
+	if ((rc = enter(db, tenant, 0, err, errlen)) != TSK_OK)
+		return rc;
+	if ((out = json_array()) == NULL)
+		return leave(db, tsk_seterr(err, errlen, TSK_EFAIL, "out of memory"), err, errlen);
+	json_array_foreach(in, i, v) {
+		id = 0;
+		if ((rc = write_row(db, &kinds[k], 0, v, &id, err, errlen)) != TSK_OK ||
+		    (rc = fetch_one(db, &kinds[k], id, &row, err, errlen)) != TSK_OK) {
+			if (bad != NULL)
+				*bad = i;
+			break;
+		}
+		json_array_append_new(out, row);
+	}
+	if ((rc = leave(db, rc, err, errlen)) != TSK_OK || rows == NULL)
+		json_decref(out);
+	else
+		*rows = out;
+	return rc;
+}
+
+int
 tsk_cat_set(PGconn *db, const char *tenant, enum tsk_cat_kind k, long long id, const json_t *in, json_t **row,
     char *err, size_t errlen)
 {

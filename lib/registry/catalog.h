@@ -84,6 +84,12 @@ int tsk_cat_resolve(PGconn *db, const char *tenant, enum tsk_cat_kind k, const c
 int tsk_cat_add(PGconn *db, const char *tenant, enum tsk_cat_kind k, const json_t *in, json_t **row, char *err,
     size_t errlen);
 
+/* Creates every row of the array `in` in one transaction: all or none (the API's sensors_bulk). *rows
+ * (may be NULL) receives the rows as stored, in order. On TSK_EINVAL *bad (may be NULL) is the index of
+ * the first refused element and err says why (the field first, as for tsk_cat_add); nothing is created. */
+int tsk_cat_add_many(PGconn *db, const char *tenant, enum tsk_cat_kind k, const json_t *in, json_t **rows,
+    size_t *bad, char *err, size_t errlen);
+
 /* Changes the fields given in `in` of row `id` (updated_at is set to now) and returns the row as stored
  * (row may be NULL). An empty object changes nothing but updated_at. mqtt_client_id cannot change. */
 int tsk_cat_set(PGconn *db, const char *tenant, enum tsk_cat_kind k, long long id, const json_t *in, json_t **row,
