@@ -106,11 +106,11 @@ static const char *const metric_types[] = { "temp_supply", "temp_return", "temp_
 
 /* ---- fields ------------------------------------------------------------------------------------- */
 
-#define TEXT(n, c, fl, len) { n, c, CAT_TEXT, fl, 0, len, NULL, NULL, NULL }
-#define CHOICE(n, c, fl, ch) { n, c, CAT_CHOICE, fl, 0, 0, ch, NULL, NULL }
-#define TYPED(n, c, t, fl, lo, hi) { n, c, t, fl, lo, hi, NULL, NULL, NULL }
-#define REF(n, c, fl, r, w) { n, c, CAT_REF, fl, 0, 0, NULL, r, w }
-#define END { NULL, NULL, CAT_TEXT, 0, 0, 0, NULL, NULL, NULL }
+#define TEXT(n, c, fl, len) { n, c, CAT_TEXT, fl, 0, len, NULL, NULL }
+#define CHOICE(n, c, fl, ch) { n, c, CAT_CHOICE, fl, 0, 0, ch, NULL }
+#define TYPED(n, c, t, fl, lo, hi) { n, c, t, fl, lo, hi, NULL, NULL }
+#define REF(n, c, fl, r) { n, c, CAT_REF, fl, 0, 0, NULL, r }
+#define END { NULL, NULL, CAT_TEXT, 0, 0, 0, NULL, NULL }
 
 static const struct cat_field site_fields[] = {
 	TEXT("name", "name", CAT_REQUIRED, 200),
@@ -128,7 +128,7 @@ static const struct cat_field site_fields[] = {
 static const struct cat_field asset_fields[] = {
 	TEXT("tag", "tag", CAT_REQUIRED | CAT_UNIQUE, 100),
 	TEXT("name", "name", CAT_BLANK, 200),
-	REF("site", "site_id", CAT_REQUIRED, &cat_site, NULL),
+	REF("site", "site_id", CAT_REQUIRED, &cat_site),
 	CHOICE("asset_type", "asset_type", 0, asset_types),
 	TEXT("asset_type_other", "asset_type_other", CAT_BLANK, 200),
 	TEXT("manufacturer", "manufacturer", CAT_BLANK, 200),
@@ -147,7 +147,7 @@ static const struct cat_field asset_fields[] = {
 static const struct cat_field device_fields[] = {
 	TEXT("name", "name", CAT_REQUIRED, 200),
 	TEXT("serial_number", "serial_number", CAT_REQUIRED | CAT_UNIQUE, 200),
-	REF("asset", "asset_id", CAT_REQUIRED, &cat_asset, NULL),
+	REF("asset", "asset_id", CAT_REQUIRED, &cat_asset),
 	TEXT("mqtt_client_id", "device_id", CAT_REQUIRED | CAT_UNIQUE, 200),
 	CHOICE("device_type", "device_type", 0, device_types),
 	TEXT("firmware_version", "firmware_version", CAT_BLANK, 50),
@@ -160,8 +160,7 @@ static const struct cat_field device_fields[] = {
 
 static const struct cat_field sensor_fields[] = {
 	TEXT("tag", "sensor_id", CAT_REQUIRED, 200),
-	/* A sensor names its device by the device's text key. */
-	REF("device", "device_id", CAT_REQUIRED, &cat_device, "(SELECT device_id FROM device WHERE id = $%d::bigint)"),
+	REF("device", "device_id", CAT_REQUIRED, &cat_device),
 	CHOICE("metric_type", "metric_type", CAT_REQUIRED, metric_types),
 	TEXT("unit", "unit", CAT_REQUIRED | CAT_BLANK, 50),
 	TYPED("thresholds", "thresholds", CAT_OBJECT, 0, 0, 0),

@@ -245,20 +245,47 @@ cat_asset_calculate_health(struct tsk_api_ctx *c)
 
 /* ---- sensors_bulk ------------------------------------------------------------------------------- */
 
+/* An earlier item of the same batch with this item's tag, or its metric type (the rules cat_check
+ * applies against the table, applied within the batch): the error added to e. */
+static void
+same_batch(const json_t *valid, const json_t *item, json_t *e)
+{
+	const char *tag = json_string_value(json_object_get(item, "tag"));
+	const char *mt = json_string_value(json_object_get(item, "metric_type"));
+	size_t i;
+	json_t *prev;
+
+	json_array_foreach(valid, i, prev) {
+		const char *pt = json_string_value(json_object_get(prev, "tag"));
+		const char *pm = json_string_value(json_object_get(prev, "metric_type"));
+
+		if (tag != NULL && pt != NULL && strcmp(tag, pt) == 0) {
+			json_object_set_new(e, "non_field_errors", json_pack("[s]", "Os campos device, tag devem criar um set único."));
+			return;
+		}
+		if (mt != NULL && pm != NULL && strcmp(mt, pm) == 0) {
+			json_object_set_new(e, "non_field_errors",
+			    json_pack("[s]", "Os campos device, metric_type devem criar um set único."));
+			return;
+		}
+	}
+}
+
 /* POST {"sensors": [{tag, metric_type, unit, ...}, ...]}: all or none, 201 with the sensors created.
- * Each item is a sensor of this device (a "device" it gives is overridden); errors are per item, {} for
- * a good one, as DRF's list serializer gives them. */
+ * Each item is a sensor of this device (a "device" it gives is overridden) and is checked as a single
+ * create is; then registry/catalog writes them in one transaction (tsk_cat_add_many). Errors are per
+ * item, {} for a good one, as DRF's list serializer gives them. */
 void
 cat_device_sensors_bulk(struct tsk_api_ctx *c)
 {
 	struct cat_vals *v = calloc(1, sizeof *v);
 	struct tsk_buf created = TSK_BUF_INIT;
-	json_t *body = NULL, *items, *errors = json_array(), *dev = NULL;
-	char id[24], err[TSK_ERRLEN], newid[24], msg[128];
-	size_t i, n;
+	json_t *body = NULL, *items, *errors = json_array(), *dev = NULL, *valid = json_array(), *rows = NULL, *row;
+	char id[24], err[TSK_ERRLEN], rid[24], msg[128], *o;
+	size_t i, n, badi = 0;
 	int bad = 0, rc;
 
-	if (v == NULL || errors == NULL) {
+	if (v == NULL || errors == NULL || valid == NULL) {
 		tsk_api_detail(c, 500, "out of memory");
 		goto out;
 	}
@@ -297,7 +324,7 @@ cat_device_sensors_bulk(struct tsk_api_ctx *c)
 	}
 	dev = json_integer(strtoll(id, NULL, 10));
 	for (i = 0; i < n; i++) {
-		json_t *item = json_array_get(items, i), *e = json_object(), *copy;
+		json_t *item = json_array_get(items, i), *e = json_object(), *copy, *in;
 
 		if (!json_is_object(item)) {
 			json_object_set_new(e, "non_field_errors",
@@ -309,15 +336,7 @@ cat_device_sensors_bulk(struct tsk_api_ctx *c)
 		copy = json_copy(item);
 		json_object_set(copy, "device", dev);
 		if (cat_validate(&cat_sensor, copy, 0, v, e)) {
-			rc = cat_write(c, &cat_sensor, NULL, v, newid, e, err, sizeof err);
-			if (rc == TSK_OK) {
-				char *o;
-				if ((rc = cat_row(c, &cat_sensor, newid, &o, err, sizeof err)) == TSK_OK) {
-					tsk_buf_puts(&created, created.len > 0 ? "," : "[");
-					tsk_buf_puts(&created, o);
-					free(o);
-				}
-			}
+			rc = cat_check(c, &cat_sensor, NULL, v, e, err, sizeof err);
 			if (rc != TSK_OK && rc != TSK_EINVAL) {
 				json_decref(copy);
 				json_decref(e);
@@ -325,35 +344,59 @@ cat_device_sensors_bulk(struct tsk_api_ctx *c)
 				cat_failed(c, "sensors_bulk", err);
 				goto out;
 			}
+			if (rc == TSK_OK && (in = cat_vals_json(&cat_sensor, v)) != NULL) {
+				same_batch(valid, in, e);
+				json_array_append_new(valid, in);
+			}
 		}
 		cat_vals_free(v);
 		json_decref(copy);
-		if (json_object_size(e) > 0) {
+		if (json_object_size(e) > 0)
 			bad = 1;
-			/* After a refused statement the transaction is gone; the rest are checked only. */
-			if (PQtransactionStatus(c->db) == PQTRANS_INERROR) {
-				json_array_append_new(errors, e);
-				for (i++; i < n; i++)
-					json_array_append_new(errors, json_object());
-				break;
-			}
-		}
 		json_array_append_new(errors, e);
 	}
-	if (bad) {
-		tsk_db_rollback(c->db);
-		tsk_api_json(c, 400, json_pack("{s:o}", "sensors", errors));
-		errors = NULL;
+	tsk_db_rollback(c->db);
+	if (bad)
+		goto refused;
+	rc = tsk_cat_add_many(c->db, c->who.tenant, TSK_CAT_SENSOR, valid, &rows, &badi, err, sizeof err);
+	if (rc == TSK_EINVAL) {
+		/* A race with another writer: the library's refusal, on the item it names. */
+		if (badi < json_array_size(errors))
+			json_array_set_new(errors, badi, cat_refusal(&cat_sensor, err));
+		goto refused;
+	}
+	if (rc != TSK_OK) {
+		tsk_api_db_error(c, "sensors_bulk", err);
 		goto out;
 	}
+	/* The rows as the API shows them (the library's are the CLI's: UTC times, no names). */
+	if (!cat_begin(c))
+		goto out;
+	tsk_buf_puts(&created, "[");
+	json_array_foreach(rows, i, row) {
+		snprintf(rid, sizeof rid, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(row, "id")));
+		if (cat_row(c, &cat_sensor, rid, &o, err, sizeof err) != TSK_OK) {
+			cat_failed(c, "sensors_bulk", err);
+			goto out;
+		}
+		tsk_buf_puts(&created, i > 0 ? "," : "");
+		tsk_buf_puts(&created, o);
+		free(o);
+	}
+	tsk_buf_puts(&created, "]");
 	if (!cat_commit(c))
 		goto out;
-	tsk_buf_puts(&created, "]");
 	tsk_api_text(c, 201, tsk_buf_take(&created));
+	goto out;
+refused:
+	tsk_api_json(c, 400, json_pack("{s:o}", "sensors", errors));
+	errors = NULL;
 out:
 	free(v);
 	tsk_buf_free(&created);
 	json_decref(dev);
 	json_decref(body);
 	json_decref(errors);
+	json_decref(valid);
+	json_decref(rows);
 }

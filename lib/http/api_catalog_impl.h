@@ -1,8 +1,8 @@
 /*
  * The catalog API's internals (lib/http/api_catalog*.c only): each resource (site, asset, device,
  * sensor) is described once, as a table of its writable fields, its filters, its search and ordering
- * fields, and the SQL that renders one row as the API's JSON object; one engine lists, shows, creates,
- * updates and deletes any of them.
+ * fields, and the SQL that renders one row as the API's JSON object; one engine lists, shows and checks
+ * any of them with DRF's answers, and hands the writes to registry/catalog (the CLI's code).
  *
  * No SQL is ever built from input: every fragment below is a constant of this program, every value a
  * parameter ($n), and an ?ordering= name selects one of the resource's own ORDER BY expressions.
@@ -43,13 +43,12 @@ enum cat_type {
 
 struct cat_field {
 	const char *name;      /* the API's */
-	const char *col;       /* the column written */
+	const char *col;       /* its column (CAT_UNIQUE looks for the value there) */
 	enum cat_type type;
 	unsigned flags;
 	double min, max;       /* CAT_INT, CAT_FLOAT: the range; CAT_TEXT: max is the length */
 	const char *const *choices;
 	const struct cat_res *ref;  /* CAT_REF */
-	const char *wexpr;     /* NULL, or the value written as an expression of its parameter ("%d") */
 };
 
 /* A query argument that filters a list: where is a condition on the resource's alias with one "%d"
@@ -143,13 +142,11 @@ void cat_vals_free(struct cat_vals *v);
  * DRF's messages. TSK_OK, TSK_EINVAL (errors filled), or a failure (err). */
 int cat_check(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, json_t *errors,
     char *err, size_t errlen);
+/* A refusal of registry/catalog ("field: message") as DRF's {"field": ["message"]} (or
+ * {"non_field_errors": [err]}), a new reference. */
+json_t *cat_refusal(const struct cat_res *r, const char *err);
 /* The values given, as the JSON object registry/catalog.h takes (a new reference; NULL: out of memory). */
 json_t *cat_vals_json(const struct cat_res *r, const struct cat_vals *v);
-/* Inside a transaction: cat_check, then inserts (id NULL, new id into newid) or updates row id.
- * TSK_OK, TSK_EINVAL (errors filled), TSK_ENOTFOUND (no row id), or a failure (err). For
- * sensors_bulk, whose rows must go in one transaction; single rows are written by registry/catalog. */
-int cat_write(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, char newid[24],
-    json_t *errors, char *err, size_t errlen);
 /* The index of a field by name in r->fields, or -1. */
 int cat_field_index(const struct cat_res *r, const char *name);
 

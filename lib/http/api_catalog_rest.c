@@ -720,16 +720,6 @@ cast(enum cat_type t)
 	}
 }
 
-/* Parameter n as the value of f's column. */
-static void
-value_expr(struct tsk_buf *b, const struct cat_field *f, int n)
-{
-	if (f->wexpr != NULL)
-		tsk_buf_printf(b, f->wexpr, n);
-	else
-		tsk_buf_printf(b, "$%d%s", n, cast(f->type));
-}
-
 /* References name existing rows; unique fields are unique. TSK_OK, TSK_EINVAL, or a failure. */
 static int
 check_fields(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, json_t *errors,
@@ -813,70 +803,6 @@ cat_vals_json(const struct cat_res *r, const struct cat_vals *v)
 	return o;
 }
 
-int
-cat_write(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, struct cat_vals *v, char newid[24],
-    json_t *errors, char *err, size_t errlen)
-{
-	struct tsk_buf sql = TSK_BUF_INIT, vals = TSK_BUF_INIT;
-	const char *p[CAT_MAX_FIELDS + 1];
-	enum tsk_db_kind kind;
-	PGresult *res;
-	int n = 0, rc;
-
-	if ((rc = cat_check(c, r, id, v, errors, err, errlen)) != TSK_OK)
-		return rc;
-	if (id == NULL) {
-		tsk_buf_printf(&sql, "INSERT INTO %s (", r->table);
-		for (int i = 0; r->fields[i].name != NULL; i++) {
-			if (!v->present[i])
-				continue;
-			p[n++] = v->val[i];
-			tsk_buf_printf(&sql, "%s%s", n > 1 ? ", " : "", r->fields[i].col);
-			tsk_buf_puts(&vals, n > 1 ? ", " : "");
-			value_expr(&vals, &r->fields[i], n);
-		}
-		if (n == 0)
-			tsk_buf_printf(&sql, ") DEFAULT VALUES RETURNING id");
-		else
-			tsk_buf_printf(&sql, ") VALUES (%s) RETURNING id", tsk_buf_cstr(&vals));
-	} else {
-		p[n++] = id;
-		tsk_buf_printf(&sql, "UPDATE %s SET updated_at = now()", r->table);
-		for (int i = 0; r->fields[i].name != NULL; i++) {
-			if (!v->present[i])
-				continue;
-			p[n++] = v->val[i];
-			tsk_buf_printf(&sql, ", %s = ", r->fields[i].col);
-			value_expr(&sql, &r->fields[i], n);
-		}
-		tsk_buf_printf(&sql, " WHERE id = $1::bigint RETURNING id");
-	}
-	if (tsk_buf_failed(&sql) || tsk_buf_failed(&vals)) {
-		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-		goto out;
-	}
-	rc = tsk_db_exec_kind(c->db, tsk_buf_cstr(&sql), n, p, &res, &kind, err, errlen);
-	if (rc != TSK_OK) {
-		/* A race with another writer (a unique value, a row gone meanwhile) or a value the table's own
-		 * checks refuse: the client's to fix, not the server's. */
-		if (kind == TSK_DB_UNIQUE || kind == TSK_DB_DATA) {
-			add_error(errors, "non_field_errors", err);
-			rc = TSK_EINVAL;
-		}
-		goto out;
-	}
-	if (PQntuples(res) == 0) {
-		rc = TSK_ENOTFOUND;
-	} else if (newid != NULL) {
-		snprintf(newid, 24, "%s", PQgetvalue(res, 0, 0));
-	}
-	PQclear(res);
-out:
-	tsk_buf_free(&sql);
-	tsk_buf_free(&vals);
-	return rc;
-}
-
 /* ---- the generic endpoints ---------------------------------------------------------------------- */
 
 void
@@ -902,9 +828,8 @@ cat_show(struct tsk_api_ctx *c, const struct cat_res *r)
 		tsk_api_text(c, 200, o);
 }
 
-/* A refusal of registry/catalog ("field: message") as DRF's 400 {"field": ["message"]}. */
-static void
-refused(struct tsk_api_ctx *c, const struct cat_res *r, const char *err)
+json_t *
+cat_refusal(const struct cat_res *r, const char *err)
 {
 	const char *colon = strstr(err, ": ");
 	char field[64];
@@ -912,12 +837,10 @@ refused(struct tsk_api_ctx *c, const struct cat_res *r, const char *err)
 	if (colon != NULL && (size_t)(colon - err) < sizeof field) {
 		memcpy(field, err, (size_t)(colon - err));
 		field[colon - err] = '\0';
-		if (cat_field_index(r, field) >= 0) {
-			tsk_api_field_error(c, field, colon + 2);
-			return;
-		}
+		if (cat_field_index(r, field) >= 0)
+			return json_pack("{s:[s]}", field, colon + 2);
 	}
-	tsk_api_json(c, 400, json_pack("{s:[s]}", "non_field_errors", err));
+	return json_pack("{s:[s]}", "non_field_errors", err);
 }
 
 /*
@@ -976,7 +899,7 @@ write_row(struct tsk_api_ctx *c, const struct cat_res *r, const char *id, int pa
 	else
 		rc = tsk_cat_set(c->db, c->who.tenant, r->kind, strtoll(id, NULL, 10), in, NULL, err, sizeof err);
 	if (rc == TSK_EINVAL) {
-		refused(c, r, err);
+		tsk_api_json(c, 400, cat_refusal(r, err));
 		goto out;
 	}
 	if (rc == TSK_ENOTFOUND) {
