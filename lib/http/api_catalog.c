@@ -221,7 +221,7 @@ const struct cat_filter cat_asset_sensor_filters[] = {
 	{ NULL, NULL, CAT_TEXT, NULL }
 };
 
-static const char *const site_search[] = { "s.name", "s.address", "s.company", NULL };
+static const char *const site_search[] = { "s.name", "s.address", "s.company", "s.sector", "s.subsector", NULL };
 static const char *const asset_search[] = { "a.tag", "a.name", "a.manufacturer", "a.model", "a.serial_number", NULL };
 static const char *const device_search[] = { "d.name", "coalesce(d.serial_number, '')", "d.device_id", NULL };
 static const char *const sensor_search[] = { "x.sensor_id", "x.metric_type", "coalesce(x.unit, '')", NULL };
