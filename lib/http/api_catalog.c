@@ -66,8 +66,8 @@ static const char *const metric_types[] = { "temp_supply", "temp_return", "temp_
 	" 'is_active', x.is_active, 'created_at', " CAT_TS("x.created_at") ", 'updated_at', " CAT_TS("x.updated_at") ")"
 
 /* GET /api/assets/complete/: the asset with its devices' and sensors' counts, each sensor's latest
- * reading as the catalog keeps it (last_value, last_reading_at), and alert_count, 0 until the alert
- * tables exist. */
+ * reading as the catalog keeps it (last_value, last_reading_at), and alert_count, its alerts neither
+ * acknowledged nor resolved (as the site stats count them). */
 #define ASSET_COMPLETE_JSON "json_build_object(" ASSET_PAIRS "," \
 	" 'online_device_count', (SELECT count(*) FROM device c WHERE c.asset_id = a.id AND c.status = 'ONLINE')," \
 	" 'sensor_count', (SELECT count(*) FROM sensor x JOIN device c ON c.device_id = x.device_id WHERE c.asset_id = a.id)," \
@@ -78,7 +78,8 @@ static const char *const metric_types[] = { "temp_supply", "temp_return", "temp_
 	"    'timestamp', " CAT_TS("x.last_reading_at") ", 'is_online', x.is_online) ORDER BY x.device_id, x.sensor_id)" \
 	"    FROM sensor x JOIN device c ON c.device_id = x.device_id" \
 	"    WHERE c.asset_id = a.id AND x.last_reading_at IS NOT NULL), '[]'::json)," \
-	" 'alert_count', 0)"
+	" 'alert_count', (SELECT count(*) FROM alert al WHERE al.asset_tag = a.tag AND NOT al.acknowledged" \
+	"    AND NOT al.resolved))"
 
 /* The original's DeviceSummarySerializer: device_status is ONLINE when a sensor is online, else OFFLINE
  * when it has sensors, else the device's own status; display_name "Device " and the serial's last four
@@ -398,45 +399,45 @@ site_delete(struct tsk_api_ctx *c)
 
 /* Before "{}" routes of the same prefix: the router takes the first match. */
 const struct tsk_api_route tsk_api_catalog_routes[] = {
-	{ "GET", "/api/sites/", TSK_CAP_READ, site_list, 0 },
-	{ "POST", "/api/sites/", TSK_CAP_WRITE, site_create, 0 },
-	{ "GET", "/api/sites/{}/", TSK_CAP_READ, site_show, 0 },
-	{ "PUT", "/api/sites/{}/", TSK_CAP_WRITE, site_update, 0 },
-	{ "PATCH", "/api/sites/{}/", TSK_CAP_WRITE, site_update, 0 },
-	{ "DELETE", "/api/sites/{}/", TSK_CAP_WRITE, site_delete, 0 },
-	{ "GET", "/api/sites/{}/assets/", TSK_CAP_READ, cat_site_assets, 0 },
-	{ "GET", "/api/sites/{}/devices/", TSK_CAP_READ, cat_site_devices, 0 },
-	{ "GET", "/api/sites/{}/devices/summary/", TSK_CAP_READ, cat_site_devices_summary, 0 },
-	{ "GET", "/api/sites/{}/stats/", TSK_CAP_READ, cat_site_stats, 0 },
+	{ "GET", "/api/sites/", TSK_CAP_READ, site_list, 0, TSK_API_TENANT },
+	{ "POST", "/api/sites/", TSK_CAP_WRITE, site_create, 0, TSK_API_TENANT },
+	{ "GET", "/api/sites/{}/", TSK_CAP_READ, site_show, 0, TSK_API_TENANT },
+	{ "PUT", "/api/sites/{}/", TSK_CAP_WRITE, site_update, 0, TSK_API_TENANT },
+	{ "PATCH", "/api/sites/{}/", TSK_CAP_WRITE, site_update, 0, TSK_API_TENANT },
+	{ "DELETE", "/api/sites/{}/", TSK_CAP_WRITE, site_delete, 0, TSK_API_TENANT },
+	{ "GET", "/api/sites/{}/assets/", TSK_CAP_READ, cat_site_assets, 0, TSK_API_TENANT },
+	{ "GET", "/api/sites/{}/devices/", TSK_CAP_READ, cat_site_devices, 0, TSK_API_TENANT },
+	{ "GET", "/api/sites/{}/devices/summary/", TSK_CAP_READ, cat_site_devices_summary, 0, TSK_API_TENANT },
+	{ "GET", "/api/sites/{}/stats/", TSK_CAP_READ, cat_site_stats, 0, TSK_API_TENANT },
 
-	{ "GET", "/api/assets/", TSK_CAP_READ, asset_list, 0 },
-	{ "POST", "/api/assets/", TSK_CAP_WRITE, asset_create, 0 },
-	{ "GET", "/api/assets/complete/", TSK_CAP_READ, cat_asset_complete, 0 },
-	{ "GET", "/api/assets/{}/", TSK_CAP_READ, asset_show, 0 },
-	{ "PUT", "/api/assets/{}/", TSK_CAP_WRITE, asset_update, 0 },
-	{ "PATCH", "/api/assets/{}/", TSK_CAP_WRITE, asset_update, 0 },
-	{ "DELETE", "/api/assets/{}/", TSK_CAP_WRITE, asset_delete, 0 },
-	{ "GET", "/api/assets/{}/devices/", TSK_CAP_READ, cat_asset_devices, 0 },
-	{ "GET", "/api/assets/{}/sensors/", TSK_CAP_READ, cat_asset_sensors, 0 },
-	{ "POST", "/api/assets/{}/calculate_health/", TSK_CAP_WRITE, cat_asset_calculate_health, 0 },
+	{ "GET", "/api/assets/", TSK_CAP_READ, asset_list, 0, TSK_API_TENANT },
+	{ "POST", "/api/assets/", TSK_CAP_WRITE, asset_create, 0, TSK_API_TENANT },
+	{ "GET", "/api/assets/complete/", TSK_CAP_READ, cat_asset_complete, 0, TSK_API_TENANT },
+	{ "GET", "/api/assets/{}/", TSK_CAP_READ, asset_show, 0, TSK_API_TENANT },
+	{ "PUT", "/api/assets/{}/", TSK_CAP_WRITE, asset_update, 0, TSK_API_TENANT },
+	{ "PATCH", "/api/assets/{}/", TSK_CAP_WRITE, asset_update, 0, TSK_API_TENANT },
+	{ "DELETE", "/api/assets/{}/", TSK_CAP_WRITE, asset_delete, 0, TSK_API_TENANT },
+	{ "GET", "/api/assets/{}/devices/", TSK_CAP_READ, cat_asset_devices, 0, TSK_API_TENANT },
+	{ "GET", "/api/assets/{}/sensors/", TSK_CAP_READ, cat_asset_sensors, 0, TSK_API_TENANT },
+	{ "POST", "/api/assets/{}/calculate_health/", TSK_CAP_WRITE, cat_asset_calculate_health, 0, TSK_API_TENANT },
 
-	{ "GET", "/api/devices/", TSK_CAP_READ, device_list, 0 },
-	{ "POST", "/api/devices/", TSK_CAP_WRITE, device_create, 0 },
-	{ "GET", "/api/devices/{}/", TSK_CAP_READ, device_show, 0 },
-	{ "PUT", "/api/devices/{}/", TSK_CAP_WRITE, device_update, 0 },
-	{ "PATCH", "/api/devices/{}/", TSK_CAP_WRITE, device_update, 0 },
-	{ "DELETE", "/api/devices/{}/", TSK_CAP_WRITE, device_delete, 0 },
-	{ "GET", "/api/devices/{}/sensors/", TSK_CAP_READ, cat_device_sensors, 0 },
-	{ "POST", "/api/devices/{}/sensors_bulk/", TSK_CAP_WRITE, cat_device_sensors_bulk, 0 },
-	{ "POST", "/api/devices/{}/heartbeat/", TSK_CAP_WRITE, cat_device_heartbeat, 0 },
-	{ "GET", "/api/devices/{}/summary/", TSK_CAP_READ, cat_device_summary, 0 },
+	{ "GET", "/api/devices/", TSK_CAP_READ, device_list, 0, TSK_API_TENANT },
+	{ "POST", "/api/devices/", TSK_CAP_WRITE, device_create, 0, TSK_API_TENANT },
+	{ "GET", "/api/devices/{}/", TSK_CAP_READ, device_show, 0, TSK_API_TENANT },
+	{ "PUT", "/api/devices/{}/", TSK_CAP_WRITE, device_update, 0, TSK_API_TENANT },
+	{ "PATCH", "/api/devices/{}/", TSK_CAP_WRITE, device_update, 0, TSK_API_TENANT },
+	{ "DELETE", "/api/devices/{}/", TSK_CAP_WRITE, device_delete, 0, TSK_API_TENANT },
+	{ "GET", "/api/devices/{}/sensors/", TSK_CAP_READ, cat_device_sensors, 0, TSK_API_TENANT },
+	{ "POST", "/api/devices/{}/sensors_bulk/", TSK_CAP_WRITE, cat_device_sensors_bulk, 0, TSK_API_TENANT },
+	{ "POST", "/api/devices/{}/heartbeat/", TSK_CAP_WRITE, cat_device_heartbeat, 0, TSK_API_TENANT },
+	{ "GET", "/api/devices/{}/summary/", TSK_CAP_READ, cat_device_summary, 0, TSK_API_TENANT },
 
-	{ "GET", "/api/sensors/", TSK_CAP_READ, sensor_list, 0 },
-	{ "POST", "/api/sensors/", TSK_CAP_WRITE, sensor_create, 0 },
-	{ "GET", "/api/sensors/{}/", TSK_CAP_READ, sensor_show, 0 },
-	{ "PUT", "/api/sensors/{}/", TSK_CAP_WRITE, sensor_update, 0 },
-	{ "PATCH", "/api/sensors/{}/", TSK_CAP_WRITE, sensor_update, 0 },
-	{ "DELETE", "/api/sensors/{}/", TSK_CAP_WRITE, sensor_delete, 0 },
-	{ "POST", "/api/sensors/{}/update_reading/", TSK_CAP_WRITE, cat_sensor_update_reading, 0 },
-	{ NULL, NULL, TSK_CAP_READ, NULL, 0 },
+	{ "GET", "/api/sensors/", TSK_CAP_READ, sensor_list, 0, TSK_API_TENANT },
+	{ "POST", "/api/sensors/", TSK_CAP_WRITE, sensor_create, 0, TSK_API_TENANT },
+	{ "GET", "/api/sensors/{}/", TSK_CAP_READ, sensor_show, 0, TSK_API_TENANT },
+	{ "PUT", "/api/sensors/{}/", TSK_CAP_WRITE, sensor_update, 0, TSK_API_TENANT },
+	{ "PATCH", "/api/sensors/{}/", TSK_CAP_WRITE, sensor_update, 0, TSK_API_TENANT },
+	{ "DELETE", "/api/sensors/{}/", TSK_CAP_WRITE, sensor_delete, 0, TSK_API_TENANT },
+	{ "POST", "/api/sensors/{}/update_reading/", TSK_CAP_WRITE, cat_sensor_update_reading, 0, TSK_API_TENANT },
+	{ .method = NULL },
 };

@@ -88,8 +88,8 @@ cat_device_summary(struct tsk_api_ctx *c)
 
 /* ---- site stats --------------------------------------------------------------------------------- */
 
-/* assets_with_active_alerts counts the site's assets with an unacknowledged, unresolved alert: there is
- * no alert table yet, so it is 0 until the alert engine adds one. */
+/* assets_with_active_alerts counts the site's assets (by tag, as alerts name them) with an alert that is
+ * neither acknowledged nor resolved. */
 void
 cat_site_stats(struct tsk_api_ctx *c)
 {
@@ -107,7 +107,8 @@ cat_site_stats(struct tsk_api_ctx *c)
 	    " 'avg_device_availability', (SELECT coalesce(round(avg(availability)::numeric, 1), 0.0) FROM dv),"
 	    " 'total_sensors', (SELECT count(*) FROM sn),"
 	    " 'online_sensors', (SELECT count(*) FROM sn WHERE is_online),"
-	    " 'assets_with_active_alerts', 0)::text"
+	    " 'assets_with_active_alerts', (SELECT count(DISTINCT al.asset_tag) FROM alert al"
+	    "   WHERE al.asset_tag IN (SELECT tag FROM a) AND NOT al.acknowledged AND NOT al.resolved))::text"
 	    " FROM site WHERE id = $1::bigint";
 	char id[24], err[TSK_ERRLEN], *o = NULL;
 	const char *p[1] = { id };

@@ -171,6 +171,11 @@ like "$API_BODY" '"name":"Gateway 2",.*"status":"OFFLINE","device_status":"OFFLI
 as viewer GET "/api/sites/$SA/stats/"
 is "$API_STATUS $API_BODY" '200 {"total_assets":3,"assets_by_status":{"MAINTENANCE":1,"OK":1,"STOPPED":1},"assets_by_type":{"AHU":1,"CHILLER":1,"PUMP":1},"total_devices":3,"online_devices":2,"avg_device_availability":91.7,"total_sensors":3,"online_sensors":2,"assets_with_active_alerts":0}' \
 	"site stats"
+q "INSERT INTO umc.alert (severity, asset_tag, triggered_at) VALUES ('High', 'CH-01', now()), ('Low', 'CH-01', now()),
+   ('High', 'AHU-01', now())" >/dev/null
+q "INSERT INTO umc.alert (severity, asset_tag, triggered_at, acknowledged) VALUES ('High', 'PUMP-01', now(), true)" >/dev/null
+as viewer GET "/api/sites/$SA/stats/"
+like "$API_BODY" '"assets_with_active_alerts":2\}$' "assets with active alerts: those with one neither acknowledged nor resolved"
 as viewer GET "/api/sites/999999/stats/"
 is "$API_STATUS" 404 "stats of an unknown site: 404"
 send owner POST /api/sites/ '{"name":"Empty"}'
@@ -190,8 +195,9 @@ as viewer GET "/api/assets/$A1/sensors/?metric_type=signal"
 like "$API_BODY" '^\[\{"id":[0-9]+,"tag":"GW-1_rssi"[^]]*\]$' "asset sensors ?metric_type"
 as viewer GET "/api/assets/complete/"
 like "$API_BODY" '^\{"count":3,"next":null,"previous":null,"results":\[\{"id":[0-9]+,"tag":"AHU-01",' "assets complete: paged"
-like "$API_BODY" '"tag":"CH-01",.*"device_count":2,.*"online_device_count":1,"sensor_count":2,"online_sensor_count":1,"latest_readings":\[\],"alert_count":0\}' \
+like "$API_BODY" '"tag":"CH-01",.*"device_count":2,.*"online_device_count":1,"sensor_count":2,"online_sensor_count":1,"latest_readings":\[\],"alert_count":2\}' \
 	"complete: counts, latest readings, alert_count"
+like "$API_BODY" '"tag":"PUMP-01",.*"alert_count":0\}' "an acknowledged alert is no longer counted"
 q "UPDATE umc.sensor SET last_value = 7.5, last_reading_at = '2025-10-18 10:00:00+00' WHERE sensor_id = 'GW-1_temp'" >/dev/null
 as viewer GET "/api/assets/complete/?search=CH-01"
 like "$API_BODY" '"latest_readings":\[\{"sensor_id":"GW-1_temp","device_id":"GW-1","metric_type":"temp_supply","unit":"°C","value":7.5,"timestamp":"2025-10-18T07:00:00-03:00","is_online":true\}\]' \
