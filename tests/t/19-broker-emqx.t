@@ -78,6 +78,24 @@ ok $? "both again"
 is "$(run_log | grep -vc '^GET ')" 0 "and still only GETs"
 is "$(cat "$VIOL" 2>/dev/null)" "" "no request outside the contract"
 
+# The action as provisioned, rendered the way EMQX renders it for one device message, is accepted by
+# tsk-httpd's POST /ingest: the body template and the x-device-token header work together.
+. "$TSK_ROOT/tests/lib/httpd.sh"
+httpd_start || { echo "Bail out! tsk-httpd did not start"; exit 1; }
+state | python3 -c '
+import json, sys
+a = json.load(sys.stdin)["actions"]["http_ingest_umc"]["parameters"]
+payload = {"device_id": "GW-1", "sensors": [{"sensor_id": "supply-temp", "value": 7.5, "type": "temperature"}]}
+body = (a["body"].replace("${clientid}", "khomp-gw-1").replace("${topic}", "tenants/umc/sites/Bloco A/assets/CH-01/telemetry")
+        .replace("${payload}", json.dumps(payload)).replace("${timestamp}", "1762301178000"))
+open(sys.argv[1], "w").write(body)
+open(sys.argv[2], "w").write("".join("%s: %s\n" % kv for kv in a["headers"].items()))
+print(a["path"])' "$T/emqx-body" "$T/emqx-headers" >"$T/emqx-path"
+code=$(curl -s -o "$T/emqx-answer" -w '%{http_code}' -H 'Host: localhost' -H @"$T/emqx-headers" \
+	--data-binary @"$T/emqx-body" "$HTTPD_URL$(cat "$T/emqx-path")")
+is "$code" 202 "tsk-httpd accepts what the provisioned action posts ($(cat "$T/emqx-answer"))"
+is "$(q "SELECT value FROM umc.reading WHERE sensor_id = 'supply-temp'")" "7.5" "and stores the reading"
+
 # Errors: a wrong key (exit 1), EMQX unreachable (75), settings missing (2), unknown tenant (2).
 err=$(TSK_EMQX_API_SECRET=wrong tsk tenant emqx provision umc 2>&1 >/dev/null)
 is "$?" 1 "a wrong API secret: exit 1"
