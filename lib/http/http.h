@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "notify/mail.h"
+
 struct tsk_http;
 
 /* One access log line (without a newline), for the caller to write where it wants. */
@@ -41,6 +43,8 @@ struct tsk_http_request {
 	size_t body_len;
 	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
+	const struct tsk_mail_conf *mail; /* the daemon's mail server, NULL when none is configured */
+	const char *frontend_url;  /* base of the links in mail (invites); never NULL */
 };
 /* A request header (case-insensitive name), or NULL. */
 const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
@@ -107,6 +111,10 @@ struct tsk_http_opts {
 	double login_burst, login_per_minute;                 /* failed logins per account; 0: 5, 1 */
 	double login_addr_burst, login_addr_per_minute;       /* failed logins per address; 0: 20, 10 */
 	size_t login_max_keys;       /* accounts and addresses remembered by each limiter; 0: 65536 */
+	/* Mail (team invites): mail.url NULL or "" sends none (the invite says so). The strings are copied.
+	 * A request's worker sends it, waiting for the server (at most mail.timeout_s). */
+	struct tsk_mail_conf mail;
+	const char *frontend_url;    /* the frontend, for the links in mail; NULL: http://localhost:5173 */
 };
 
 /* A tsk_http_ingest_token_fn for the tenants' ingest tokens (`tsk-tenant token add SLUG --ingest`):

@@ -55,6 +55,7 @@ struct tsk_http_job {
 	int rc, done;
 	uint64_t stored, duplicates;
 	int unknown;
+	struct tsk_sink_msg msg;      /* its archive row (strings borrowed); msg.id is set by the committer */
 	char err[TSK_ERRLEN];
 	void (*on_done)(void *arg);   /* called by the committer thread once rc and the counts are set */
 	void *arg;
@@ -100,6 +101,7 @@ struct tsk_http {
 	struct tsk_http_auth *auth;
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen;
+	char *mail_url, *mail_from, *mail_ca_file, *frontend_url; /* copies of o.mail's and o.frontend_url */
 	unsigned port;
 
 	pthread_rwlock_t lock;     /* guards the reloadable settings below */
