@@ -5,6 +5,7 @@
 . "$TSK_ROOT/tests/lib/dynsec.sh"
 
 fresh_db tsk_t18
+PLAIN_PORT=$TSK_TEST_MQTT_PORT # the suite's broker, without the plugin
 dynsec_broker_start "$T/dynsec" || { echo "Bail out! no mosquitto with the dynamic-security plugin"; exit 1; }
 at_exit mqtt_stop
 tsk tenant create --slug alpha --name Alpha >/dev/null
@@ -99,5 +100,21 @@ TSK_MQTT_ADMIN_URL=mqtt://admin:wrong@127.0.0.1:$P tsk tenant mqtt list 2>/dev/n
 is "$?" 1 "admin refused: exit 1"
 env -u TSK_MQTT_ADMIN_URL "$TSK_BUILD/tsk-tenant" mqtt list 2>/dev/null
 is "$?" 2 "no mqtt_admin_url: exit 2"
+
+# Isolation rests on the broker denying what no role allows: add refuses when the default says allow.
+ctl() { mosquitto_pub -p "$P" -u admin -P "$TSK_DYNSEC_ADMIN_PW" -q 1 -t '$CONTROL/dynamic-security/v1' -m "$1"; }
+ctl '{"commands":[{"command":"setDefaultACLAccess","acls":[{"acltype":"publishClientSend","allow":true}]}]}'
+err=$(printf '%s\n' 'pw-12345' | tsk tenant mqtt add alpha late-device 2>&1 >/dev/null)
+is "$?" 1 "a broker whose default allows publishing: add refuses (exit 1)"
+like "$err" "default ACL access allows publishClientSend" "and says why"
+is "$(tsk tenant mqtt list alpha | jq -r .username)" "sub-alpha" "nothing was added"
+ctl '{"commands":[{"command":"setDefaultACLAccess","acls":[{"acltype":"publishClientSend","allow":false}]}]}'
+printf '%s\n' 'pw-12345' | tsk tenant mqtt add alpha late-device >/dev/null
+ok $? "with the default denied again, it adds"
+
+# A broker without the plugin never answers: exit 75 after mqtt_admin_timeout, naming the likely cause.
+err=$(TSK_MQTT_ADMIN_URL=mqtt://admin:x@127.0.0.1:$PLAIN_PORT TSK_MQTT_ADMIN_TIMEOUT=1 tsk tenant mqtt list 2>&1)
+is "$?" 75 "no dynamic-security plugin: exit 75"
+like "$err" 'is the plugin loaded' "says what to check"
 
 done_testing
