@@ -14,6 +14,8 @@
 #include "registry/apitoken.h"
 #include "registry/auth.h"
 #include "registry/catalog.h"
+#include "broker/dynsec.h"
+#include "broker/emqx.h"
 #include "core/conf.h"
 #include "pg/db.h"
 #include "core/log.h"
@@ -66,6 +68,12 @@ static const char usage_text[] =
     "  site|asset|device|sensor rm ID                   delete (a site with assets is refused)\n"
     "  catalog refresh [SLUG]                           sensors and devices online/offline, availability\n"
     "                                                   (every tenant when no SLUG); run hourly\n"
+    "Broker (mqtt_admin_url: mosquitto's dynamic-security plugin; emqx_url, emqx_api_key, ...: EMQX v5):\n"
+    "  mqtt add SLUG USERNAME [--device ID] [--generate] an account that may use tenants/SLUG/# only\n"
+    "  mqtt add --ingest USERNAME [--generate]          tsk-ingest's account (subscribes to tenants/#)\n"
+    "      (the password is read like a user's; --generate makes one and prints it once)\n"
+    "  mqtt rm SLUG USERNAME | mqtt rm --ingest USERNAME | mqtt list [SLUG]\n"
+    "  emqx provision SLUG                              connector, action, rule and authorization on EMQX\n"
     "\n"
     "Options:\n"
     "  -d, --dsn DSN        PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
@@ -86,7 +94,8 @@ static const char usage_text[] =
 struct opts {
 	struct tsk_cli cli;
 	const char *name, *slug, *domain, *role, *message;
-	int staff, yes, ingest;
+	int staff, yes, ingest, generate;
+	const char *device;
 	const char *search, *ordering;
 	long limit, offset;
 };
@@ -773,6 +782,130 @@ cmd_mail(void *ctx, int argc, char **argv)
 	return print_one(o, json_pack("{s:s, s:s}", "sent", m.to, "subject", m.subject), NULL);
 }
 
+/* --- broker accounts and provisioning: lib/broker/ ------------------------------------------------ */
+
+/* The tenant must exist in the registry before the broker lets anyone publish for it. */
+static int
+tenant_exists(struct opts *o, const char *slug)
+{
+	json_t *t;
+	int rc;
+
+	if ((rc = tsk_tenant_slug_check(slug, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	if (o->cli.db == NULL && (rc = tsk_cli_connect(&o->cli)) != TSK_EXIT_OK)
+		return rc;
+	if ((rc = tsk_tenant_show(o->cli.db, slug, &t, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	json_decref(t);
+	return TSK_EXIT_OK;
+}
+
+/* mqtt add|rm|list: accounts on mosquitto through its dynamic-security plugin (lib/broker/dynsec.c). */
+static int
+cmd_mqtt(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	static const char *const cols[] = { "username", "tenant", "kind", "device", NULL };
+	static const char *const add_cols[] = { "username", "tenant", "kind", "device", "password", NULL };
+	struct tsk_dynsec_conf dc;
+	struct tsk_dynsec *d = NULL;
+	struct tsk_dynsec_account a = { 0 };
+	char pw[TSK_PASSWORD_MAX + 2] = "";
+	const char *sub = argc > 0 ? argv[0] : "";
+	size_t len;
+	json_t *rows = NULL;
+	int rc, nargs = o->ingest ? 2 : 3;
+
+	if (strcmp(sub, "list") == 0 && argc <= 2 && !o->ingest) {
+		a.tenant = tenant_arg(o, argc, argv, 1);
+	} else if ((strcmp(sub, "add") == 0 || strcmp(sub, "rm") == 0) && argc == nargs) {
+		a.tenant = o->ingest ? NULL : argv[1];
+		a.username = argv[nargs - 1];
+		a.device = o->device;
+		if (o->ingest && o->device != NULL)
+			return tsk_cli_usage("mqtt add --ingest takes no --device");
+		if ((sub[0] == 'r' && (o->device != NULL || o->generate)))
+			return tsk_cli_usage("mqtt rm takes no --device or --generate");
+	} else {
+		return tsk_cli_usage("usage: mqtt add SLUG USERNAME [--device ID] [--generate] | mqtt add --ingest USERNAME |"
+		    " mqtt rm SLUG USERNAME | mqtt rm --ingest USERNAME | mqtt list [SLUG]");
+	}
+	if ((rc = tsk_dynsec_conf_load(&o->cli.conf, &dc, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	if (a.username != NULL && (rc = tsk_dynsec_name_check("MQTT username", a.username, o->cli.err,
+	    sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	if (sub[0] == 'a') {
+		if (a.tenant != NULL && (rc = tenant_exists(o, a.tenant)) != TSK_EXIT_OK)
+			return rc;
+		if (o->generate) {
+			unsigned char raw[18];
+			if (sodium_init() < 0)
+				return tsk_cli_usage("no random source");
+			randombytes_buf(raw, sizeof raw);
+			sodium_bin2base64(pw, sizeof pw, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		} else if ((rc = tsk_cli_read_password("MQTT password: ", 1, pw, sizeof pw, &len, o->cli.err,
+		    sizeof o->cli.err)) != TSK_OK) {
+			return fail(o, rc);
+		}
+		a.password = pw;
+	} else if (a.tenant != NULL && (rc = tsk_tenant_slug_check(a.tenant, o->cli.err, sizeof o->cli.err)) != TSK_OK) {
+		return fail(o, rc);
+	}
+	if ((rc = tsk_dynsec_open(&dc, &d, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		goto out;
+	if (sub[0] == 'l') {
+		if ((rc = tsk_dynsec_account_list(d, a.tenant, &rows, o->cli.err, sizeof o->cli.err)) == TSK_OK) {
+			tsk_dynsec_close(d);
+			return print_array(o, rows, cols);
+		}
+	} else if (sub[0] == 'r') {
+		if ((rc = tsk_dynsec_account_rm(d, a.tenant, a.username, o->cli.err, sizeof o->cli.err)) == TSK_OK) {
+			tsk_dynsec_close(d);
+			return print_one(o, json_pack("{s:s, s:o, s:b}", "username", a.username, "tenant",
+			    a.tenant != NULL ? json_string(a.tenant) : json_null(), "deleted", 1), NULL);
+		}
+	} else if ((rc = tsk_dynsec_account_add(d, &a, o->cli.err, sizeof o->cli.err)) == TSK_OK) {
+		json_t *row = json_pack("{s:s, s:o, s:s, s:o}", "username", a.username, "tenant",
+		    a.tenant != NULL ? json_string(a.tenant) : json_null(), "kind",
+		    a.tenant == NULL ? "ingest" : a.device != NULL ? "device" : "tenant", "device",
+		    a.device != NULL ? json_string(a.device) : json_null());
+		if (o->generate) {
+			json_object_set_new(row, "password", json_string(pw));
+			tsk_info("MQTT password of %s: shown this once, store it now", a.username);
+		}
+		sodium_memzero(pw, sizeof pw);
+		tsk_dynsec_close(d);
+		return print_one(o, row, o->generate ? add_cols : cols);
+	}
+out:
+	sodium_memzero(pw, sizeof pw);
+	tsk_dynsec_close(d);
+	return fail(o, rc);
+}
+
+/* emqx provision SLUG: lib/broker/emqx.c; one JSON line a step (created, updated or unchanged). */
+static int
+cmd_emqx(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	static const char *const cols[] = { "tenant", "step", "id", "result", NULL };
+	struct tsk_emqx_conf ec;
+	json_t *rep;
+	int rc;
+
+	if (argc < 1 || strcmp(argv[0], "provision") != 0 || tenant_arg(o, argc, argv, 1) == NULL || argc > 2)
+		return tsk_cli_usage("usage: emqx provision SLUG");
+	if ((rc = tsk_emqx_conf_load(&o->cli.conf, &ec, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	if ((rc = tenant_exists(o, tenant_arg(o, argc, argv, 1))) != TSK_EXIT_OK)
+		return rc;
+	if ((rc = tsk_emqx_provision(&ec, tenant_arg(o, argc, argv, 1), &rep, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	return print_array(o, rep, cols);
+}
+
 static const struct tsk_cli_command commands[] = {
 	{ "create", cmd_create, DB_ARGS }, { "list", cmd_list, TSK_CLI_NEEDS_DB }, { "show", cmd_show, DB_ARGS },
 	{ "delete", cmd_delete, DB_ARGS }, { "set", cmd_set, DB_ARGS }, { "unset", cmd_set, DB_ARGS },
@@ -783,13 +916,14 @@ static const struct tsk_cli_command commands[] = {
 	{ "site", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT }, { "asset", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT },
 	{ "device", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT },
 	{ "sensor", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT }, { "catalog", cmd_catalog, DB_ARGS },
+	{ "mqtt", cmd_mqtt, TSK_CLI_TAKES_ARGS }, { "emqx", cmd_emqx, TSK_CLI_TAKES_ARGS },
 };
 
 int
 main(int argc, char **argv)
 {
 	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES, O_INGEST, O_SEARCH, O_ORDERING, O_LIMIT,
-		O_OFFSET, O_MESSAGE };
+		O_OFFSET, O_MESSAGE, O_DEVICE, O_GENERATE };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS,
 		{ "name", required_argument, NULL, O_NAME }, { "slug", required_argument, NULL, O_SLUG },
@@ -798,6 +932,7 @@ main(int argc, char **argv)
 		{ "ingest", no_argument, NULL, O_INGEST }, { "search", required_argument, NULL, O_SEARCH },
 		{ "ordering", required_argument, NULL, O_ORDERING }, { "limit", required_argument, NULL, O_LIMIT },
 		{ "offset", required_argument, NULL, O_OFFSET }, { "message", required_argument, NULL, O_MESSAGE },
+		{ "device", required_argument, NULL, O_DEVICE }, { "generate", no_argument, NULL, O_GENERATE },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
@@ -819,6 +954,8 @@ main(int argc, char **argv)
 		case O_INGEST: o.ingest = 1; break;
 		case O_SEARCH: o.search = optarg; break;
 		case O_ORDERING: o.ordering = optarg; break;
+		case O_DEVICE: o.device = optarg; break;
+		case O_GENERATE: o.generate = 1; break;
 		case O_LIMIT:
 		case O_OFFSET:
 			if (tsk_cli_long(optarg, c == O_LIMIT ? 1 : 0, 1000000000L, c == O_LIMIT ? &o.limit : &o.offset) != 0) {
