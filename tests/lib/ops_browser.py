@@ -29,12 +29,24 @@ def shot(name):
     d.save_screenshot(os.path.join(shots, name + ".png"))
 def path():
     return d.current_url.split(base.split("://")[1], 1)[-1] if base.split("://")[1] in d.current_url else d.current_url
+def until(cond):
+    try:
+        wait.until(lambda x: cond())
+        return True
+    except Exception:
+        return False
+def go(el, part):
+    """Clicks a link or button and waits for the next page (its URL holds part, and it has loaded)."""
+    old = d.find_element(By.TAG_NAME, "html")
+    el.click()
+    until(lambda: part in d.current_url and d.execute_script("return document.readyState") == "complete"
+          and not old.id == d.find_element(By.TAG_NAME, "html").id)
 def login(email):
     d.delete_all_cookies()
     d.get(base + "/ops/telemetry/?tenant_slug=acme")
     d.find_element(By.ID, "username").send_keys(email)
     d.find_element(By.ID, "password").send_keys(pw)
-    d.find_element(By.ID, "login").click()
+    go(d.find_element(By.ID, "login"), "/ops/")
 
 try:
     d.get(base + "/ops/")
@@ -49,16 +61,16 @@ try:
     Select(d.find_element(By.ID, "bucket")).select_by_visible_text("5m")
     l = d.find_element(By.ID, "limit"); l.clear(); l.send_keys("30")
     shot("02-home")
-    d.find_element(By.ID, "query").click()
+    go(d.find_element(By.ID, "query"), "/ops/telemetry/")
     rows = d.find_elements(By.CSS_SELECTOR, "#results tbody tr")
     total = int(d.find_element(By.ID, "total").get_attribute("data-total"))
     ok(len(rows) == 30 and total == 80, "tenant selected, 5m buckets: 30 rows of %d" % total)
     shot("03-telemetry")
-    d.find_element(By.ID, "next").click()
+    go(d.find_element(By.ID, "next"), "offset=30")
     ok(len(d.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == 30 and "offset=30" in d.current_url, "next page: rows 31-60")
-    d.find_element(By.ID, "next").click()
+    go(d.find_element(By.ID, "next"), "offset=60")
     ok(len(d.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == 20, "last page: 20 rows")
-    d.find_element(By.CSS_SELECTOR, "a.drill").click()
+    go(d.find_element(By.CSS_SELECTOR, "a.drill"), "/drilldown/")
     wait.until(lambda x: x.execute_script("return window.Chart && Chart.getChart('chart') ? 1 : 0"))
     pts = d.execute_script("var c=Chart.getChart('chart');return c.data.datasets.map(function(s){return s.data.length;});")
     nrows = len(d.find_elements(By.CSS_SELECTOR, "#readings tbody tr"))
@@ -87,7 +99,7 @@ try:
     d.get(base + "/ops/exports/")
     Select(d.find_element(By.ID, "job-tenant")).select_by_value("acme")
     d.find_element(By.ID, "job-sensor").send_keys("t")
-    d.find_element(By.ID, "job-submit").click()
+    go(d.find_element(By.ID, "job-submit"), "msg=Export")
     ok("msg=Export" in d.current_url, "export job requested")
     for _ in range(300):
         d.get(base + "/ops/exports/")
@@ -108,6 +120,13 @@ try:
     ok(resp.status == 302 and "X-Amz-Signature=" in loc and "X-Amz-Expires=86400" in loc, "download: redirected to a presigned URL valid 24 h")
     body = urllib.request.urlopen(loc).read().decode()
     bl = body.split("\r\n")
+    import re, urllib.error
+    bad = re.sub(r"X-Amz-Signature=([0-9a-f])", lambda m: "X-Amz-Signature=" + ("0" if m.group(1) != "0" else "1"), loc)
+    try:
+        code = urllib.request.urlopen(bad).status
+    except urllib.error.HTTPError as e:
+        code = e.code
+    ok(code == 403, "a tampered signature is refused by the S3 server (%s)" % code)
     ok(bl[0] == "timestamp,sensor_id,value,unit" and len([x for x in bl[1:] if x]) == 200, "the S3 test server serves the file: header and 200 rows")
     # stale CSRF: a token from the page, the session replaced by a new login
     d.get(base + "/ops/")
@@ -116,6 +135,7 @@ try:
     d.get(base + "/ops/")
     d.execute_script("document.querySelector('form.inline input[name=csrfmiddlewaretoken]').value=arguments[0];"
                      "document.querySelector('form.inline').submit();", old)
+    until(lambda: "CSRF" in d.page_source)
     ok("CSRF" in d.page_source, "a POST with a stale CSRF token is refused")
     d.get(base + "/ops/audit/")
     acts = set(e.text for e in d.find_elements(By.CSS_SELECTOR, "#audit td.action"))
