@@ -88,8 +88,12 @@ run_job(struct tsk_panel *p, PGconn *db, const char *id, const char *slug, const
 	w.excel_safe = 1;
 	tsk_csv_header(&w, cols);
 	rc = tsk_series_raw(db, slug, &f, job_row, &run, err, errlen);
-	if (rc == 1)
-		rc = tsk_seterr(err, errlen, TSK_EFAIL, "Cancelado pelo usuário");
+	if (rc == 1 || (rc != TSK_OK && p->cancel)) {
+		pthread_mutex_lock(&p->mu);
+		int stopping = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "%s", stopping ? "interrupted: tsk-httpd stopped" : "Cancelado pelo usuário");
+	}
 	else if (rc == 2)
 		rc = tsk_seterr(err, errlen, w.status, "%s", w.err);
 	if (rc == TSK_OK && (rc = tsk_csv_flush(&w)) != TSK_OK)

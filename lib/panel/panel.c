@@ -445,11 +445,20 @@ login_post(struct ctx *c)
 		return;
 	}
 	memset(&lim, 0, sizeof lim);
+	lim.by_account = c->p->by_account;
+	lim.by_address = c->p->by_address;
 	lim.address = c->rq->remote != NULL && c->rq->remote[0] ? c->rq->remote : NULL;
 	lim.now_us = tsk_now_us();
 	rc = tsk_auth_login(c->db, name, pw, "", &lim, &p, err, sizeof err);
 	if (rc != TSK_OK && rc != TSK_EINVAL) {
 		reply_text(c, 503, "database unavailable\n");
+		return;
+	}
+	if (rc == TSK_EINVAL && p.why == TSK_AUTH_RATE_LIMITED) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%ld", (long)((p.retry_after_us + 999999) / 1000000));
+		login_page(c, 429, next, "Too many failed logins. Try again later.");
+		tsk_http_reply_header(c->out, "Retry-After", ra);
 		return;
 	}
 	if (rc != TSK_OK || !p.is_staff || !p.is_active) {
@@ -717,6 +726,8 @@ tsk_panel_new(const struct tsk_panel_opts *o, struct tsk_panel **out, char *err,
 	p->chartjs_dir = strdup(o->chartjs_dir != NULL && *o->chartjs_dir ? o->chartjs_dir : "/usr/share/javascript/chart.js");
 	p->bucket = strdup(o->export_bucket != NULL && *o->export_bucket ? o->export_bucket : "exports");
 	p->cookie_secure = o->cookie_secure;
+	p->by_account = tsk_ratelimit_new(5, 1, 65536);
+	p->by_address = tsk_ratelimit_new(20, 10, 65536);
 	if (o->s3 != NULL && o->s3->access_key != NULL && *o->s3->access_key) {
 		p->has_s3 = 1;
 		p->s3 = *o->s3;
@@ -727,7 +738,7 @@ tsk_panel_new(const struct tsk_panel_opts *o, struct tsk_panel **out, char *err,
 		p->s3.session_token = p->s3_strings[4] = dup_or_null(o->s3->session_token);
 		p->s3.cancel = &p->cancel;
 	}
-	if (p->dsn == NULL || p->chartjs_dir == NULL || p->bucket == NULL) {
+	if (p->dsn == NULL || p->chartjs_dir == NULL || p->bucket == NULL || p->by_account == NULL || p->by_address == NULL) {
 		tsk_panel_free(p);
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	}
@@ -750,6 +761,8 @@ tsk_panel_free(struct tsk_panel *p)
 			sodium_memzero(p->s3_strings[i], strlen(p->s3_strings[i]));
 		free(p->s3_strings[i]);
 	}
+	tsk_ratelimit_free(p->by_account);
+	tsk_ratelimit_free(p->by_address);
 	free(p->dsn);
 	free(p->chartjs_dir);
 	free(p->bucket);

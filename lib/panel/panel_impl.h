@@ -12,10 +12,12 @@
 #include "panel/panel.h"
 #include "query/filter.h"
 #include "registry/login.h"
+#include "registry/ratelimit.h"
 
 struct tsk_panel {
 	char *dsn, *chartjs_dir, *bucket;
 	int cookie_secure, has_s3;
+	struct tsk_ratelimit *by_account, *by_address; /* failed staff logins (the API's limits) */
 	struct tsk_s3_config s3;
 	char *s3_strings[5];
 	/* the export worker */

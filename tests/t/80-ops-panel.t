@@ -191,5 +191,10 @@ is "$(tsk tenant audit --tenant acme --action export_csv | wc -l)" 3 "tsk-tenant
 is "$(tsk tenant audit --limit 1 | jq -r .action)" "$(q "SELECT action FROM public.audit_log ORDER BY id DESC LIMIT 1")" "newest first"
 is "$(g /ops/audit/)" 200 "/ops/audit/: 200"
 like "$(cat "$T/b")" '<td class="action">view_drilldown</td>' "lists the actions"
+# failed staff logins are rate limited like the API's (5 per account, then one a minute)
+PW=wrong-password
+for i in 1 2 3 4 5; do login_as other@localhost.local >/dev/null; done
+is "$(login_as other@localhost.local)" 429 "the 6th wrong password in a row: 429"
+like "$(hdr Retry-After)" '^[0-9]+$' "with Retry-After"
 ok "$(httpd_log_clean; echo $?)" "no sanitizer report in the daemon's log"
 done_testing

@@ -26,8 +26,8 @@ q "INSERT INTO acme.reading (device_id, sensor_id, ts, value, unit)
    FROM generate_series(0, 99) i, generate_series(1, 2) d, unnest(ARRAY['t', 'h']) s" >/dev/null
 httpd_start --config /dev/null --workers 2
 ok $? "tsk-httpd answers on its port"
-SHOTS=$TSK_ROOT/${TSK_BUILD:-build}/screenshots
-mkdir -p "$SHOTS" "$T/dl"
+case $TSK_BUILD in /*) SHOTS=$TSK_BUILD/screenshots ;; *) SHOTS=$TSK_ROOT/$TSK_BUILD/screenshots ;; esac
+rm -rf "$SHOTS"; mkdir -p "$SHOTS" "$T/dl"
 /usr/bin/python3 "$TSK_ROOT/tests/lib/ops_browser.py" "http://localhost:$HTTPD_PORT" "http://acme.localhost:$HTTPD_PORT" \
 	"$SHOTS" ops@localhost.local plain@localhost.local "$PW" "$T/dl" 2>"$T/browser.err" >"$T/browser.tap"
 rc=$?
