@@ -55,6 +55,7 @@ struct tsk_http_job {
 	int rc, done;
 	uint64_t stored, duplicates;
 	int unknown;
+	struct tsk_sink_msg msg;      /* its archive row (strings borrowed); msg.id is set by the committer */
 	char err[TSK_ERRLEN];
 	void (*on_done)(void *arg);   /* called by the committer thread once rc and the counts are set */
 	void *arg;
@@ -102,6 +103,7 @@ struct tsk_http {
 	struct tsk_http_auth *auth;
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen;
+	char *mail_url, *mail_from, *mail_ca_file, *frontend_url; /* copies of o.mail's and o.frontend_url */
 	unsigned port;
 
 	pthread_rwlock_t lock;     /* guards the reloadable settings below */
@@ -146,6 +148,14 @@ struct slot *tsk_http_slot(struct tsk_http *h);
 void *tsk_http_db(struct tsk_http *h, struct slot *s);
 /* A statement on the worker's connection failed: drop it if the connection is gone. */
 void tsk_http_db_failed(struct slot *s);
+
+/* The libmicrohttpd response of a streamed reply (stream.c): NULL when it cannot be made (the stream is
+ * then freed). */
+struct MHD_Response *tsk_http_stream_response(struct tsk_http_stream *s, struct MHD_Connection *conn);
+/* The daemon is stopping: every stream's producer is told the client has gone and its statement is
+ * cancelled, so each ends soon (its answer cut short) and no connection stays suspended waiting for
+ * rows (libmicrohttpd refuses to stop with a suspended connection). */
+void tsk_http_stream_cancel_all(void);
 
 /* A JSON reply: takes the reference. */
 void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);

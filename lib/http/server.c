@@ -320,6 +320,8 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 	rq.body = tsk_buf_cstr(&r->body);
 	rq.body_len = r->body.len;
 	rq.remote = r->remote;
+	rq.mail = h->o.mail.url != NULL && h->o.mail.url[0] != '\0' ? &h->o.mail : NULL;
+	rq.frontend_url = h->o.frontend_url;
 	if (rq.body == NULL)
 		rq.body = "";
 	if (s == NULL) {
@@ -535,8 +537,17 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 
 	if (rep->body == NULL && rep->status != 0)
 		rep->len = 0;
-	resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
-	    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (rep->stream != NULL) {
+		/* A streamed body (stream.c): the response owns the stream from here on. */
+		free(rep->body);
+		rep->body = NULL;
+		rep->len = 0;
+		resp = tsk_http_stream_response(rep->stream, c);
+		rep->stream = NULL;
+	} else {
+		resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
+		    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	}
 	if (resp == NULL) {
 		free(rep->body);
 		free(rep->headers);
@@ -825,6 +836,15 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	h->o.dsn = h->dsn;
 	h->o.spool_path = h->spool_path;
 	h->o.ingest_stats = h->ingest_stats;
+	h->mail_url = dup_or_null(opts->mail.url);
+	h->mail_from = dup_or_null(opts->mail.from);
+	h->mail_ca_file = dup_or_null(opts->mail.ca_file);
+	h->frontend_url = strdup(opts->frontend_url != NULL && opts->frontend_url[0] != '\0' ? opts->frontend_url :
+	    "http://localhost:5173");
+	h->o.mail.url = h->mail_url;
+	h->o.mail.from = h->mail_from;
+	h->o.mail.ca_file = h->mail_ca_file;
+	h->o.frontend_url = h->frontend_url;
 	if (h->o.workers == 0)
 		h->o.workers = DEFAULT_WORKERS;
 	if (h->o.ingest_body_max == 0)
@@ -841,8 +861,9 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		h->o.max_conns = DEFAULT_MAX_CONNS;
 	if (h->o.spool_max_bytes == 0)
 		h->o.spool_max_bytes = DEFAULT_SPOOL_MAX;
-	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL ||
-	    (opts->ingest_stats != NULL && h->ingest_stats == NULL)) {
+	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL || h->frontend_url == NULL ||
+	    (opts->ingest_stats != NULL && h->ingest_stats == NULL) || (opts->mail.url != NULL && h->mail_url == NULL) ||
+	    (opts->mail.from != NULL && h->mail_from == NULL) || (opts->mail.ca_file != NULL && h->mail_ca_file == NULL)) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
 	}
@@ -936,6 +957,7 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 	if (h == NULL || h->stopped)
 		return TSK_OK;
 	atomic_store(&h->stopping, 1);
+	tsk_http_stream_cancel_all(); /* streamed answers are cut short, never left suspended (stream.c) */
 	if (h->d != NULL) {
 		MHD_socket fd = MHD_quiesce_daemon(h->d);
 		if (fd != MHD_INVALID_SOCKET)
@@ -976,6 +998,7 @@ tsk_http_free(struct tsk_http *h)
 		return;
 	if (h->d != NULL) {
 		atomic_store(&h->stopping, 1);
+		tsk_http_stream_cancel_all();
 		MHD_stop_daemon(h->d);
 	}
 	tsk_http_deadline_free(h->deadline);
@@ -1001,6 +1024,10 @@ tsk_http_free(struct tsk_http *h)
 	free(h->spool_path);
 	free(h->ingest_stats);
 	pthread_mutex_destroy(&h->broker_mu);
+	free(h->mail_url);
+	free(h->mail_from);
+	free(h->mail_ca_file);
+	free(h->frontend_url);
 	pthread_rwlock_destroy(&h->lock);
 	free(h);
 }
