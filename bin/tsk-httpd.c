@@ -20,6 +20,8 @@
 #include "core/tsk.h"
 #include "http/http.h"
 #include "notify/mail.h"
+#include "panel/panel.h"
+#include "query/s3.h"
 
 #define PROG "tsk-httpd"
 #define DEFAULT_SPOOL "/var/lib/tsk/httpd-spool.db"
@@ -28,7 +30,8 @@ static const char usage_text[] =
     "usage: tsk-httpd [options]\n"
     "\n"
     "Serves GET /health, GET /metrics, POST /ingest (the EMQX HTTP action), the login endpoints\n"
-    "(/api/auth/, /api/users/me/) and the tenant API (/api/team/, /api/invites/, ...) until SIGTERM.\n"
+    "(/api/auth/, /api/users/me/), the tenant API (/api/team/, /api/invites/, ...) and the staff\n"
+    "panel (/ops/) until SIGTERM.\n"
     "\n"
     "Options:\n"
     "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
@@ -43,7 +46,9 @@ static const char usage_text[] =
     "request_deadline, max_connections, max_connections_per_address, drain_timeout, access_log,\n"
     "access_log_format, ingest_stats, jwt_secret (required), cookie_secure, login_burst, login_rate,\n"
     "login_address_burst, login_address_rate, trusted_proxies, mqtt_url (checked by GET /health),\n"
-    "smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url (mail for team invites).\n"
+    "smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url (mail for team invites);\n"
+    "the staff panel under /ops/: chartjs_dir, export_bucket, s3_endpoint, s3_region, s3_access_key,\n"
+    "s3_secret_key (or TSK_S3_*/AWS_* in the environment).\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, jwt_secret, trusted_proxies, access_log,\n"
@@ -274,6 +279,7 @@ main(int argc, char **argv)
 	struct flag flags[8];
 	int nflags = 0, c, rc = TSK_EXIT_USAGE, sig = 0;
 	struct tsk_http *h = NULL;
+	struct tsk_panel *panel = NULL;
 	struct tsk_conf cur;
 	struct cfg g;
 	sigset_t sigs;
@@ -320,6 +326,26 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	/* The staff panel under /ops/ (lib/panel/); its export jobs go to the S3 store when one is set. */
+	struct tsk_panel_opts po;
+	struct tsk_s3_config s3;
+	memset(&po, 0, sizeof po);
+	po.dsn = g.o.dsn;
+	po.chartjs_dir = tsk_conf_get(&cli.conf, "chartjs_dir");
+	po.export_bucket = tsk_conf_get(&cli.conf, "export_bucket");
+	po.cookie_secure = g.o.cookie_secure;
+	if (tsk_s3_config_load(&cli.conf, NULL, NULL, &s3, cli.err, sizeof cli.err) == TSK_OK && s3.access_key != NULL &&
+	    *s3.access_key)
+		po.s3 = &s3;
+	else
+		tsk_info("no S3 store (s3_endpoint and its keys): the panel's export jobs wait");
+	if (tsk_panel_new(&po, &panel, cli.err, sizeof cli.err) != TSK_OK) {
+		tsk_err("%s", cli.err);
+		rc = TSK_EXIT_FAIL;
+		goto out;
+	}
+	g.o.ops = tsk_panel_route;
+	g.o.ops_arg = panel;
 	int st = tsk_http_start(&g.o, &g.set, &h, cli.err, sizeof cli.err);
 	if (st != TSK_OK) {
 		tsk_err("%s", cli.err);
@@ -344,6 +370,7 @@ main(int argc, char **argv)
 	rc = st == TSK_EFAIL ? TSK_EXIT_FAIL : TSK_EXIT_OK;
 out:
 	tsk_http_free(h);
+	tsk_panel_free(panel);
 	open_log("-");
 	tsk_conf_free(&cur);
 	tsk_cli_free(&cli);

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "panel/panel.h"
 #include "registry/account.h"
 #include "registry/apitoken.h"
 #include "registry/auth.h"
@@ -41,7 +42,8 @@ static const char usage_text[] =
     "                                                   90m), archive_messages (true/false)\n"
     "  domain add SLUG HOST | rm SLUG HOST | list [SLUG]\n"
     "Users and members:\n"
-    "  user add EMAIL [--staff] | passwd EMAIL | rm EMAIL | list | verify EMAIL\n"
+    "  user add EMAIL [--staff] [--superuser] | passwd EMAIL | rm EMAIL | list | verify EMAIL\n"
+    "      (--superuser: staff who sees every export job of the ops panel)\n"
     "      (passwords are read from the terminal, or one line of standard input)\n"
     "  member add SLUG EMAIL --role ROLE | rm SLUG EMAIL | list SLUG\n"
     "      roles: owner admin operator technician viewer\n"
@@ -53,6 +55,10 @@ static const char usage_text[] =
     "  token add SLUG [NAME] --ingest                   a token POST /ingest accepts (name: ingest)\n"
     "  token list SLUG | rm SLUG NAME|ID                list (never the secret), revoke\n"
     "  token verify SLUG [--ingest]                     check a token read like a password\n"
+    "Ops panel audit log:\n"
+    "  audit [--action ACTION] [--limit N]              newest first (--tenant SLUG: that tenant's);\n"
+    "                                                   actions: view_list view_drilldown view_chart\n"
+    "                                                   view_dashboard export_csv export_async ...\n"
     "Schema:\n"
     "  migrate                                          apply pending migrations everywhere\n"
     "  maintain [SLUG]                                  reading partitions ahead, retention, catalog\n"
@@ -94,8 +100,8 @@ static const char usage_text[] =
 struct opts {
 	struct tsk_cli cli;
 	const char *name, *slug, *domain, *role, *message;
-	int staff, yes, ingest, generate;
-	const char *device;
+	int staff, superuser, yes, ingest, generate;
+	const char *device, *action;
 	const char *search, *ordering;
 	long limit, offset;
 };
@@ -268,8 +274,11 @@ cmd_user(void *ctx, int argc, char **argv)
 		if (rc != TSK_OK)
 			return fail(o, rc);
 		if (rc == TSK_OK) {
-			if (sub[0] == 'a')
-				rc = tsk_user_add(o->cli.db, email, pw, o->staff, o->cli.err, sizeof o->cli.err);
+			if (sub[0] == 'a') {
+				rc = tsk_user_add(o->cli.db, email, pw, o->staff || o->superuser, o->cli.err, sizeof o->cli.err);
+				if (rc == TSK_OK && o->superuser)
+					rc = tsk_panel_superuser_set(o->cli.db, email, 1, o->cli.err, sizeof o->cli.err);
+			}
 			else if (sub[0] == 'p')
 				rc = tsk_user_passwd(o->cli.db, email, pw, o->cli.err, sizeof o->cli.err);
 			else
@@ -472,6 +481,24 @@ cmd_token(void *ctx, int argc, char **argv)
 	}
 	return tsk_cli_usage("usage: token add SLUG NAME --role ROLE | token add SLUG [NAME] --ingest |"
 	    " token list SLUG | token rm SLUG NAME|ID | token verify SLUG [--ingest]");
+}
+
+static int
+cmd_audit(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	static const char *const cols[] = { "at", "actor", "action", "tenant", "record_count", "execution_time_ms",
+		"ip_address", "filters", NULL };
+	json_t *arr;
+	int rc;
+
+	(void)argv;
+	if (argc != 0)
+		return tsk_cli_usage("usage: audit [--tenant SLUG] [--action ACTION] [--limit N]");
+	if ((rc = tsk_panel_audit_list(o->cli.db, o->cli.tenant, o->action, o->limit > 0 ? o->limit : 100, &arr, o->cli.err,
+	    sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	return print_array(o, arr, cols);
 }
 
 static int
@@ -910,7 +937,7 @@ static const struct tsk_cli_command commands[] = {
 	{ "create", cmd_create, DB_ARGS }, { "list", cmd_list, TSK_CLI_NEEDS_DB }, { "show", cmd_show, DB_ARGS },
 	{ "delete", cmd_delete, DB_ARGS }, { "set", cmd_set, DB_ARGS }, { "unset", cmd_set, DB_ARGS },
 	{ "domain", cmd_domain, DB_ARGS }, { "user", cmd_user, DB_ARGS }, { "member", cmd_member, DB_ARGS },
-	{ "token", cmd_token, DB_ARGS }, { "invite", cmd_invite, DB_ARGS },
+	{ "token", cmd_token, DB_ARGS }, { "invite", cmd_invite, DB_ARGS }, { "audit", cmd_audit, TSK_CLI_NEEDS_DB },
 	{ "migrate", cmd_migrate, TSK_CLI_NEEDS_DB }, { "maintain", cmd_maintain, DB_ARGS },
 	{ "mail", cmd_mail, TSK_CLI_TAKES_ARGS },
 	{ "site", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT }, { "asset", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT },
@@ -923,7 +950,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES, O_INGEST, O_SEARCH, O_ORDERING, O_LIMIT,
-		O_OFFSET, O_MESSAGE, O_DEVICE, O_GENERATE };
+		O_OFFSET, O_MESSAGE, O_DEVICE, O_GENERATE, O_SUPERUSER, O_ACTION };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS,
 		{ "name", required_argument, NULL, O_NAME }, { "slug", required_argument, NULL, O_SLUG },
@@ -933,6 +960,7 @@ main(int argc, char **argv)
 		{ "ordering", required_argument, NULL, O_ORDERING }, { "limit", required_argument, NULL, O_LIMIT },
 		{ "offset", required_argument, NULL, O_OFFSET }, { "message", required_argument, NULL, O_MESSAGE },
 		{ "device", required_argument, NULL, O_DEVICE }, { "generate", no_argument, NULL, O_GENERATE },
+		{ "superuser", no_argument, NULL, O_SUPERUSER }, { "action", required_argument, NULL, O_ACTION },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
@@ -950,6 +978,8 @@ main(int argc, char **argv)
 		case O_DOMAIN: o.domain = optarg; break;
 		case O_ROLE: o.role = optarg; break;
 		case O_STAFF: o.staff = 1; break;
+		case O_SUPERUSER: o.superuser = 1; break;
+		case O_ACTION: o.action = optarg; break;
 		case O_YES: o.yes = 1; break;
 		case O_INGEST: o.ingest = 1; break;
 		case O_SEARCH: o.search = optarg; break;

@@ -803,6 +803,12 @@ tsk_http_auth_principal(struct tsk_http_auth *a, const struct tsk_http_request *
 	return authenticate(a, rq, pgconn, p, out);
 }
 
+const char *
+tsk_http_auth_secret(struct tsk_http_auth *a)
+{
+	return atomic_load(&a->secret);
+}
+
 /* Is this path one of the authentication endpoints (the public host routes only these under /api/). */
 int
 tsk_http_auth_path(const char *path)

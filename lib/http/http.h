@@ -94,6 +94,14 @@ typedef int (*tsk_http_tenant_fn)(void *arg, const struct tsk_http_request *rq, 
     struct tsk_http_reply *reply);
 
 /*
+ * Hook for the staff panel (lib/panel/): called for every request under /ops/ on the public host, with the
+ * worker's database connection and the current jwt_secret (valid for the call). Returns 1 when it
+ * filled *reply, 0 to let the daemon answer 404.
+ */
+typedef int (*tsk_http_ops_fn)(void *arg, const struct tsk_http_request *rq, void *pgconn, const char *jwt_secret,
+    struct tsk_http_reply *reply);
+
+/*
  * Hook for per-tenant ingest tokens (the shared ingest_secret is always accepted): called for a POST
  * /ingest whose x-device-token is not the shared secret, with the x-tenant header as sent (may be
  * NULL) and the token. Returns 1 to accept it. It runs at check 2, before the body is looked at, on
@@ -126,6 +134,8 @@ struct tsk_http_opts {
 	void *access_arg;
 	tsk_http_tenant_fn tenant_api; /* NULL: every tenant path is 404 */
 	void *tenant_api_arg;
+	tsk_http_ops_fn ops;         /* NULL: /ops/ is 404 on the public host too */
+	void *ops_arg;
 	tsk_http_ingest_token_fn ingest_token; /* NULL: only the shared ingest_secret */
 	void *ingest_token_arg;
 	/* Authentication (/api/auth/, /api/users/me/ on tenant hosts and public hosts): required. */

@@ -87,6 +87,8 @@ int tsk_http_auth_set_secret(struct tsk_http_auth *a, const char *secret, char *
 /* 1 when the path is one of the endpoints (and *reply is filled), else 0. */
 int tsk_http_auth_route(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
     struct tsk_http_reply *reply);
+/* The current jwt_secret (valid until tsk_http_auth_free: a replaced one is kept). */
+const char *tsk_http_auth_secret(struct tsk_http_auth *a);
 /* 1 when the path is one of the endpoints. */
 int tsk_http_auth_path(const char *path);
 /* Who is calling (the credentials the endpoints above accept, bound to rq->tenant): 1 with *p filled,

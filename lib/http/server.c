@@ -376,6 +376,16 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 			}
 			if (!tsk_http_api_route(h->auth, &rq, db, out))
 				tsk_http_error(out, 404, "Not found");
+		} else if (h->o.ops != NULL && h->auth != NULL && (strncmp(r->path, "/ops/", 5) == 0 || strcmp(r->path, "/ops") == 0)) {
+			/* The staff panel (lib/panel/). */
+			PGconn *db = tsk_http_db(h, s);
+			if (db == NULL) {
+				text_reply(out, 503, "database unavailable\n");
+				*retry_after = "5";
+				return 0;
+			}
+			if (!h->o.ops(h->o.ops_arg, &rq, db, tsk_http_auth_secret(h->auth), out))
+				tsk_http_error(out, 404, "Not found");
 		} else {
 			tsk_http_error(out, 404, "Not found");
 		}

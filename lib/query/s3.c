@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,4 +649,110 @@ tsk_s3_config_load(const struct tsk_conf *conf, const char *endpoint, const vola
 	}
 	c->cancel = cancel;
 	return TSK_OK;
+}
+
+/* ---- presigned GET (SigV4 query signing) --------------------------------------------------------- */
+
+static void
+hmac256(const unsigned char *key, size_t keylen, const char *msg, unsigned char out[32])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, key, keylen);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, strlen(msg));
+	crypto_auth_hmacsha256_final(&st, out);
+}
+
+int
+tsk_s3_presign_get(const struct tsk_s3_config *c, const char *bucket, const char *key, int64_t now_s,
+    long expires_s, char **url, char *err, size_t errlen)
+{
+	const char *region = c->region != NULL && *c->region ? c->region : "us-east-1";
+	char endpoint[512], host[512], date[9], amzdate[17], scope[128], cred[1024], hash[65], sig[65];
+	char *ecred = NULL, *etoken = NULL;
+	unsigned char k[32], k2[32];
+	struct tsk_buf q = TSK_BUF_INIT, canon = TSK_BUF_INIT, sts = TSK_BUF_INIT, out = TSK_BUF_INIT;
+	char *ekey = NULL, *secret = NULL;
+	const char *h;
+	struct tm tm;
+	time_t t = (time_t)now_s;
+	int rc = TSK_OK;
+
+	*url = NULL;
+	if ((rc = tsk_s3_key_check(key, err, errlen)) != TSK_OK)
+		return rc;
+	if (c->access_key == NULL || *c->access_key == '\0' || c->secret_key == NULL || *c->secret_key == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no S3 credentials");
+	if (expires_s < 1 || expires_s > 604800)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "a presigned URL lives 1 s to 7 days, not %ld s", expires_s);
+	if (strlen(c->access_key) > 256 || (c->session_token != NULL && strlen(c->session_token) > 2048))
+		return tsk_seterr(err, errlen, TSK_EINVAL, "S3 credentials too long");
+	if (c->endpoint != NULL && *c->endpoint)
+		snprintf(endpoint, sizeof endpoint, "%s", c->endpoint);
+	else
+		snprintf(endpoint, sizeof endpoint, "https://s3.%s.amazonaws.com", region);
+	for (size_t n = strlen(endpoint); n > 0 && endpoint[n - 1] == '/'; n--)
+		endpoint[n - 1] = '\0';
+	if ((h = strstr(endpoint, "://")) == NULL || strchr(h + 3, '/') != NULL)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "S3 endpoint \"%s\": want scheme://host[:port]", endpoint);
+	snprintf(host, sizeof host, "%s", h + 3);
+	if (sodium_init() < 0)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "libsodium failed to initialise");
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof date, "%Y%m%d", &tm);
+	strftime(amzdate, sizeof amzdate, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(scope, sizeof scope, "%s/%s/s3/aws4_request", date, region);
+	snprintf(cred, sizeof cred, "%s/%s", c->access_key, scope);
+	ecred = encode_value(cred);
+	ekey = tsk_s3_encode_key(key);
+	if (c->session_token != NULL && *c->session_token)
+		etoken = encode_value(c->session_token);
+	if (ecred == NULL || ekey == NULL || (c->session_token != NULL && *c->session_token && etoken == NULL)) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto out;
+	}
+	/* The query in canonical (sorted) order: it is signed as it is sent. */
+	tsk_buf_printf(&q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date=%s&X-Amz-Expires=%ld",
+	    ecred, amzdate, expires_s);
+	if (etoken != NULL)
+		tsk_buf_printf(&q, "&X-Amz-Security-Token=%s", etoken);
+	tsk_buf_puts(&q, "&X-Amz-SignedHeaders=host");
+	tsk_buf_printf(&canon, "GET\n/%s/%s\n%s\nhost:%s\n\nhost\nUNSIGNED-PAYLOAD", bucket, ekey,
+	    tsk_buf_cstr(&q) != NULL ? tsk_buf_cstr(&q) : "", host);
+	if (tsk_buf_failed(&canon) || tsk_buf_failed(&q)) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto out;
+	}
+	sha256_hex(canon.p, canon.len, hash);
+	tsk_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", amzdate, scope, hash);
+	if ((secret = malloc(strlen(c->secret_key) + 5)) == NULL || tsk_buf_cstr(&sts) == NULL) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		goto out;
+	}
+	sprintf(secret, "AWS4%s", c->secret_key);
+	hmac256((const unsigned char *)secret, strlen(secret), date, k);
+	hmac256(k, sizeof k, region, k2);
+	hmac256(k2, sizeof k2, "s3", k);
+	hmac256(k, sizeof k, "aws4_request", k2);
+	hmac256(k2, sizeof k2, tsk_buf_cstr(&sts), k);
+	for (size_t i = 0; i < sizeof k; i++)
+		snprintf(sig + 2 * i, 3, "%02x", k[i]);
+	tsk_buf_printf(&out, "%s/%s/%s?%s&X-Amz-Signature=%s", endpoint, bucket, ekey, tsk_buf_cstr(&q), sig);
+	if ((*url = tsk_buf_take(&out)) == NULL)
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+out:
+	if (secret != NULL) {
+		sodium_memzero(secret, strlen(secret));
+		free(secret);
+	}
+	sodium_memzero(k, sizeof k);
+	sodium_memzero(k2, sizeof k2);
+	free(ekey);
+	free(ecred);
+	free(etoken);
+	tsk_buf_free(&q);
+	tsk_buf_free(&canon);
+	tsk_buf_free(&sts);
+	tsk_buf_free(&out);
+	return rc;
 }

@@ -63,6 +63,12 @@ void tsk_s3_upload_free(struct tsk_s3_upload *u);
 uint64_t tsk_s3_upload_bytes(const struct tsk_s3_upload *u);
 int tsk_s3_upload_parts(const struct tsk_s3_upload *u);
 
+/* A URL that lets anyone GET bucket/key for expires_s seconds (1 s .. 7 days) from now_s, signed with the
+ * keys of c (SigV4 query signing, path style; the endpoint must be scheme://host[:port]). *url is
+ * malloc'd. TSK_OK, TSK_EINVAL (bad key, no credentials) or TSK_EFAIL. */
+int tsk_s3_presign_get(const struct tsk_s3_config *c, const char *bucket, const char *key, int64_t now_s,
+    long expires_s, char **url, char *err, size_t errlen);
+
 /* RFC 3986 percent-encoding of an object key, '/' kept (S3's canonical URI). A new string, or NULL. */
 char *tsk_s3_encode_key(const char *key);
 
