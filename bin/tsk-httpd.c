@@ -40,7 +40,9 @@ static const char usage_text[] =
     "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
     "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
     "max_connections, drain_timeout, access_log, access_log_format, ingest_stats, jwt_secret (required),\n"
-    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate.\n"
+    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate; for password resets and\n"
+    "avatars: smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url, reset_mail_burst, reset_mail_rate,\n"
+    "avatar_bucket, avatar_url and the s3_* keys.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, access_log, access_log_format) and reopens the log.\n"
@@ -185,6 +187,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.access = access_line;
 	g->o.ingest_token = tsk_http_ingest_token_db;
 	g->o.jwt_secret = tsk_conf_get(c, "jwt_secret");
+	g->o.conf = c; /* the account endpoints' settings: mail, frontend_url, avatar store */
 	v = tsk_conf_get_default(c, "cookie_secure", "no");
 	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 		return tsk_cli_usage("cookie_secure must be yes or no, not \"%s\"", v), -1;

@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 struct tsk_http;
+struct tsk_http_account;
+struct tsk_conf;
 
 /* One access log line (without a newline), for the caller to write where it wants. */
 typedef void (*tsk_http_access_fn)(void *arg, const char *line);
@@ -41,6 +43,7 @@ struct tsk_http_request {
 	size_t body_len;
 	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
+	struct tsk_http_account *account; /* the account services (lib/http/account.h), for the API */
 };
 /* A request header (case-insensitive name), or NULL. */
 const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
@@ -100,6 +103,9 @@ struct tsk_http_opts {
 	double login_burst, login_per_minute;                 /* failed logins per account; 0: 5, 1 */
 	double login_addr_burst, login_addr_per_minute;       /* failed logins per address; 0: 20, 10 */
 	size_t login_max_keys;       /* accounts and addresses remembered by each limiter; 0: 65536 */
+	/* The configuration the account endpoints read their settings from at start (lib/http/account.h:
+	 * mail, frontend_url, the avatar store); NULL: the defaults (no mail, no avatars). */
+	const struct tsk_conf *conf;
 };
 
 /* A tsk_http_ingest_token_fn for the tenants' ingest tokens (`tsk-tenant token add SLUG --ingest`):
