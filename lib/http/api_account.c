@@ -454,11 +454,16 @@ register_check(struct tsk_api_ctx *c, json_t *o, json_t *errors, char *username,
 	if (!bad_pw && *pw != NULL) {
 		struct tsk_password_user u = { username, email[0] ? email : raw_email, first, last };
 		json_t *msgs = json_array();
-		if (tsk_auth_password_check(*pw, json_string_length(json_object_get(o, "password")), err, sizeof err) != TSK_OK)
-			add_error(errors, "password", strstr(err, "NUL") != NULL ? "A senha contém um caractere inválido." :
-			    "A senha é longa demais.");
-		else if (msgs != NULL && tsk_password_problems(*pw, &u, msgs) > 0)
+		size_t len = json_string_length(json_object_get(o, "password"));
+		char msg[80];
+		if (memchr(*pw, '\0', len) != NULL) {
+			add_error(errors, "password", "A senha contém um caractere inválido.");
+		} else if (len > TSK_PASSWORD_MAX) {
+			snprintf(msg, sizeof msg, "A senha deve ter no máximo %d bytes.", TSK_PASSWORD_MAX);
+			add_error(errors, "password", msg);
+		} else if (msgs != NULL && tsk_password_problems(*pw, &u, msgs) > 0) {
 			json_object_set(errors, "password", msgs);
+		}
 		json_decref(msgs);
 	}
 	if (json_object_size(errors) == 0 && conf != NULL && *pw != NULL && strcmp(*pw, conf) != 0)

@@ -189,7 +189,8 @@ tsk_password_common(const char *password)
 size_t
 tsk_password_problems(const char *password, const struct tsk_password_user *u, json_t *msgs)
 {
-	static const char *const names[] = { "nome de usuário", "endereço de email", "primeiro nome", "último nome" };
+	/* Django's order (DEFAULT_USER_ATTRIBUTES); the first attribute that is too similar is named. */
+	static const char *const names[] = { "nome de usuário", "primeiro nome", "último nome", "endereço de email" };
 	size_t n = 0, npw;
 	uint32_t *pw = code_points(password, &npw);
 	char msg[200];
@@ -198,7 +199,7 @@ tsk_password_problems(const char *password, const struct tsk_password_user *u, j
 	if (pw == NULL)
 		return 0;
 	if (u != NULL) {
-		const char *vals[] = { u->username, u->email, u->first_name, u->last_name };
+		const char *vals[] = { u->username, u->first_name, u->last_name, u->email };
 		for (int i = 0; i < 4; i++)
 			if (similar(pw, npw, vals[i])) {
 				snprintf(msg, sizeof msg, "A senha é muito parecida com %s.", names[i]);
