@@ -54,6 +54,7 @@ enum { TSK_API_TENANT = 0, TSK_API_PUBLIC = 1, TSK_API_ANY = 2 };
 extern const struct tsk_api_route tsk_api_telemetry_routes[];
 extern const struct tsk_api_route tsk_api_catalog_routes[];
 extern const struct tsk_api_route tsk_api_meta_routes[];
+extern const struct tsk_api_route tsk_api_alert_routes[];
 extern const struct tsk_api_route tsk_api_account_routes[];
 
 /* ---- the request ---------------------------------------------------------------------------------- */

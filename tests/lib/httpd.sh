@@ -88,3 +88,20 @@ call() {
 	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" \
 		"$(sed -n 's/^Content-Type: *//Ip' "$T/api.hdr" | tr -d '\r' | tail -1)" >"$T/api.log/$n.meta"
 }
+# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr.
+api() {
+	local m=$1 host=$2 path=$3 code
+	shift 3
+	code=$(curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
+	printf '%s %s' "$code" "$(cat "$T/body")"
+}
+# login HOST NAME PASSWORD [CURL ARGS...]: POST /api/auth/login/; cookie NAME: a cookie it set.
+login() {
+	local host=$1 body
+	body=$(printf '{"username_or_email":"%s","password":"%s"}' "$2" "$3")
+	shift 3
+	api POST "$host" /api/auth/login/ -H 'Content-Type: application/json' --data-binary "$body" "$@"
+}
+cookie() { sed -n "s/^Set-Cookie: $1=\\([^;]*\\);.*/\\1/p" "$T/hdr" | tr -d '\r' | tail -1; }
+# httpd_log_clean: no AddressSanitizer or UBSan report in the daemon's log (make asan).
+httpd_log_clean() { ! grep -qE 'Sanitizer|runtime error:' "$T/httpd.log" 2>/dev/null; }

@@ -40,3 +40,28 @@ smtp_stop() {
 }
 smtp_count() { ls "$SMTP_DIR" | grep -c '\.eml$'; }
 mail_json() { /usr/bin/python3 "$TSK_ROOT/tests/lib/mail_read.py" "$SMTP_DIR/$(printf '%06d' "$1").eml"; }
+
+# A real HTTP receiver for signed webhooks (tests/lib/webhook_sink.py): hook_start SECRET [PORT] starts
+# it (on PORT, or a free one), exports HOOK_PORT, HOOK_DIR, HOOK_PID; hook_count: requests recorded;
+# hook_json N: request N as JSON. touch $HOOK_DIR/fail to answer 500, $HOOK_DIR/hold to hold requests.
+hook_start() {
+	local secret=$1 port=${2:-}
+	HOOK_DIR=${HOOK_DIR:-$T/hook.$RANDOM}
+	mkdir -p "$HOOK_DIR"
+	rm -f "$HOOK_DIR/ready"
+	HOOK_PORT=${port:-$(tsk_free_port)}
+	/usr/bin/python3 "$TSK_ROOT/tests/lib/webhook_sink.py" "$HOOK_DIR" "$HOOK_PORT" "$secret" 2>>"$HOOK_DIR/log" &
+	HOOK_PID=$!
+	export HOOK_PORT HOOK_DIR HOOK_PID
+	at_exit hook_stop
+	wait_for 20 hook_ready
+}
+hook_ready() { kill -0 "$HOOK_PID" 2>/dev/null && [ -f "$HOOK_DIR/ready" ]; }
+hook_stop() {
+	[ -n "${HOOK_PID:-}" ] || return 0
+	kill "$HOOK_PID" 2>/dev/null
+	wait "$HOOK_PID" 2>/dev/null
+	HOOK_PID=
+}
+hook_count() { ls "$HOOK_DIR" | grep -c '^[0-9]*\.json$'; }
+hook_json() { cat "$HOOK_DIR/$(printf '%06d' "$1").json"; }

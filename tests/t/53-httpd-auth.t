@@ -33,21 +33,7 @@ P=$HTTPD_PORT
 UMC="umc.localhost:$P"
 OTHER="other.localhost:$P"
 
-# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr.
-api() {
-	local m=$1 host=$2 path=$3 code
-	shift 3
-	code=$(curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
-	printf '%s %s' "$code" "$(cat "$T/body")"
-}
-json() { printf '{"username_or_email":"%s","password":"%s"}' "$1" "$2"; }
-login() { # login HOST NAME PASSWORD [CURL ARGS...]
-	local host=$1 body
-	body=$(json "$2" "$3")
-	shift 3
-	api POST "$host" /api/auth/login/ -H 'Content-Type: application/json' --data-binary "$body" "$@"
-}
-cookie() { sed -n "s/^Set-Cookie: $1=\\([^;]*\\);.*/\\1/p" "$T/hdr" | tr -d '\r' | tail -1; }
+# api, login and cookie: tests/lib/httpd.sh.
 header() { grep -i "^$1:" "$T/hdr" | tr -d '\r'; }
 
 # --- login ----------------------------------------------------------------------------------------------
