@@ -365,11 +365,11 @@ load_avatars(struct tsk_http_account *a, const struct tsk_conf *conf, char *err,
 }
 
 int
-tsk_http_account_new(const struct tsk_conf *conf, const char *dsn, struct tsk_http_account **out, char *err,
-    size_t errlen)
+tsk_http_account_new(const struct tsk_conf *conf, const struct tsk_mail_conf *mail, const char *frontend_url,
+    const char *dsn, struct tsk_http_account **out, char *err, size_t errlen)
 {
 	struct tsk_http_account *a;
-	const char *front = conf != NULL ? tsk_conf_get_default(conf, "frontend_url", DEFAULT_FRONTEND) : DEFAULT_FRONTEND;
+	const char *front = frontend_url != NULL && frontend_url[0] != '\0' ? frontend_url : DEFAULT_FRONTEND;
 	long burst, rate;
 	int rc;
 
@@ -399,18 +399,15 @@ tsk_http_account_new(const struct tsk_conf *conf, const char *dsn, struct tsk_ht
 	}
 	for (size_t n = strlen(a->frontend); n > 0 && a->frontend[n - 1] == '/'; n--)
 		a->frontend[n - 1] = '\0';
-	if (conf != NULL && tsk_conf_get(conf, "smtp_url") != NULL) {
-		struct tsk_mail_conf mc;
-		if ((rc = tsk_mail_conf_load(conf, &mc, err, errlen)) != TSK_OK)
-			goto fail;
-		a->mail_url = strdup(mc.url);
-		a->mail_from = strdup(mc.from);
-		a->mail_ca = dup_or_null(mc.ca_file);
-		if (a->mail_url == NULL || a->mail_from == NULL || (mc.ca_file != NULL && a->mail_ca == NULL)) {
+	if (mail != NULL && mail->url != NULL && mail->url[0] != '\0' && mail->from != NULL) {
+		a->mail_url = strdup(mail->url);
+		a->mail_from = strdup(mail->from);
+		a->mail_ca = dup_or_null(mail->ca_file);
+		if (a->mail_url == NULL || a->mail_from == NULL || (mail->ca_file != NULL && a->mail_ca == NULL)) {
 			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 			goto fail;
 		}
-		a->mail = mc;
+		a->mail = *mail;
 		a->mail.url = a->mail_url;
 		a->mail.from = a->mail_from;
 		a->mail.ca_file = a->mail_ca;

@@ -6,10 +6,10 @@
  *     lookup, hashing and SMTP exchange happen after it, for both or for neither;
  *   - the avatar store: the S3 settings, bucket and public URL of avatars (optional: without them the
  *     avatar endpoints answer 503).
- * Settings come from the configuration at start (SIGHUP does not change them):
- *   smtp_url, mail_from, smtp_ca_file, smtp_timeout (notify/mail.h; without smtp_url no reset mail is
- *   sent, and the requests are still answered the same); frontend_url (default http://localhost:5173),
- *   the site the reset link points to; reset_mail_burst and reset_mail_rate (mails to one address, in a
+ * Settings come from the daemon's options and configuration at start (SIGHUP does not change them):
+ *   the daemon's mail server (opts.mail: without one no reset mail is sent, and the requests are still
+ *   answered the same) and frontend_url (opts.frontend_url, default http://localhost:5173), the site
+ *   the reset link points to; reset_mail_burst and reset_mail_rate (mails to one address, in a
  *   burst and then per hour; default 5 and 5);
  *   avatar_bucket (no bucket: no avatars), avatar_url (the public base URL of the bucket; default
  *   s3_endpoint/avatar_bucket), and the S3 keys of query/s3.h (s3_endpoint, s3_region, credentials).
@@ -32,10 +32,11 @@
 struct tsk_conf;
 struct tsk_http_account;
 
-/* Reads the settings and starts the mailer. TSK_OK, TSK_EINVAL (a bad setting: err says which),
- * TSK_EFAIL. */
-int tsk_http_account_new(const struct tsk_conf *conf, const char *dsn, struct tsk_http_account **out, char *err,
-    size_t errlen);
+/* Reads the settings (mail and frontend_url: the daemon's, copied; conf may be NULL) and starts the
+ * mailer. TSK_OK, TSK_EINVAL (a bad setting: err says which), TSK_EFAIL. */
+struct tsk_mail_conf;
+int tsk_http_account_new(const struct tsk_conf *conf, const struct tsk_mail_conf *mail, const char *frontend_url,
+    const char *dsn, struct tsk_http_account **out, char *err, size_t errlen);
 /* Sends what is queued until deadline_us (tsk_now_us clock), then stops the mailer (what is left is
  * dropped, logged). */
 void tsk_http_account_stop(struct tsk_http_account *a, int64_t deadline_us);

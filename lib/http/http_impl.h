@@ -108,6 +108,7 @@ struct tsk_http {
 	struct tsk_http_account *account; /* password-reset mailer, avatar store (account.c) */
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen;
+	char *mail_url, *mail_from, *mail_ca_file, *frontend_url; /* copies of o.mail's and o.frontend_url */
 	unsigned port;
 
 	pthread_rwlock_t lock;     /* guards the reloadable settings below */

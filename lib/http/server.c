@@ -321,6 +321,8 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 	rq.body = tsk_buf_cstr(&r->body);
 	rq.body_len = r->body.len;
 	rq.remote = r->remote;
+	rq.mail = h->o.mail.url != NULL && h->o.mail.url[0] != '\0' ? &h->o.mail : NULL;
+	rq.frontend_url = h->o.frontend_url;
 	rq.account = h->account;
 	if (rq.body == NULL)
 		rq.body = "";
@@ -821,6 +823,15 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	h->o.dsn = h->dsn;
 	h->o.spool_path = h->spool_path;
 	h->o.ingest_stats = h->ingest_stats;
+	h->mail_url = dup_or_null(opts->mail.url);
+	h->mail_from = dup_or_null(opts->mail.from);
+	h->mail_ca_file = dup_or_null(opts->mail.ca_file);
+	h->frontend_url = strdup(opts->frontend_url != NULL && opts->frontend_url[0] != '\0' ? opts->frontend_url :
+	    "http://localhost:5173");
+	h->o.mail.url = h->mail_url;
+	h->o.mail.from = h->mail_from;
+	h->o.mail.ca_file = h->mail_ca_file;
+	h->o.frontend_url = h->frontend_url;
 	if (h->o.workers == 0)
 		h->o.workers = DEFAULT_WORKERS;
 	if (h->o.ingest_body_max == 0)
@@ -837,8 +848,9 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		h->o.max_conns = DEFAULT_MAX_CONNS;
 	if (h->o.spool_max_bytes == 0)
 		h->o.spool_max_bytes = DEFAULT_SPOOL_MAX;
-	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL ||
-	    (opts->ingest_stats != NULL && h->ingest_stats == NULL)) {
+	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL || h->frontend_url == NULL ||
+	    (opts->ingest_stats != NULL && h->ingest_stats == NULL) || (opts->mail.url != NULL && h->mail_url == NULL) ||
+	    (opts->mail.from != NULL && h->mail_from == NULL) || (opts->mail.ca_file != NULL && h->mail_ca_file == NULL)) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
 	}
@@ -855,7 +867,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		goto fail;
 	if ((rc = tsk_http_auth_new(opts, &h->auth, err, errlen)) != TSK_OK)
 		goto fail;
-	if ((rc = tsk_http_account_new(opts->conf, h->dsn, &h->account, err, errlen)) != TSK_OK)
+	if ((rc = tsk_http_account_new(opts->conf, &h->o.mail, h->o.frontend_url, h->dsn, &h->account, err,
+	    errlen)) != TSK_OK)
 		goto fail;
 	if ((rc = parse_listen(h->listen, &ss, &sl, &h->port, err, errlen)) != TSK_OK)
 		goto fail;
@@ -1002,6 +1015,10 @@ tsk_http_free(struct tsk_http *h)
 	free(h->spool_path);
 	free(h->ingest_stats);
 	pthread_mutex_destroy(&h->broker_mu);
+	free(h->mail_url);
+	free(h->mail_from);
+	free(h->mail_ca_file);
+	free(h->frontend_url);
 	pthread_rwlock_destroy(&h->lock);
 	free(h);
 }
