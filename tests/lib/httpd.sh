@@ -50,6 +50,8 @@ ingest() {
 	code=$(curl -s -o "$f" -w '%{http_code}' "${h[@]}" --data-binary "$body" "$@" "$HTTPD_URL/ingest")
 	printf '%s %s' "$code" "$(cat "$f")"
 }
+# noid: a 202 body without its "id" (the archive row's id, which depends on what came before).
+noid() { sed -E 's/^(202 \{"status":"accepted"),"id":[0-9]+,/\1,/'; }
 # get PATH [CURL ARGS...]: GET on the public host; prints "STATUS BODY".
 get() {
 	local path=$1 code
