@@ -80,7 +80,7 @@ severity_of(const char *s, char *out, size_t outlen)
 static int
 parse_param(json_t *o, const char *where, struct param *p, char *err, size_t errlen)
 {
-	char field[64];
+	char field[96];
 	json_t *v;
 	int rc;
 
