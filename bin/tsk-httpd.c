@@ -46,9 +46,10 @@ static const char usage_text[] =
     "request_deadline, max_connections, max_connections_per_address, drain_timeout, access_log,\n"
     "access_log_format, ingest_stats, jwt_secret (required), cookie_secure, login_burst, login_rate,\n"
     "login_address_burst, login_address_rate, trusted_proxies, mqtt_url (checked by GET /health),\n"
-    "smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url (mail for team invites);\n"
-    "the staff panel under /ops/: chartjs_dir, export_bucket, s3_endpoint, s3_region, s3_access_key,\n"
-    "s3_secret_key (or TSK_S3_*/AWS_* in the environment).\n"
+    "smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url (mail for team invites and password\n"
+    "resets), reset_mail_burst, reset_mail_rate, avatar_bucket, avatar_url (avatars); the staff panel\n"
+    "under /ops/: chartjs_dir, export_bucket; s3_endpoint, s3_region, s3_access_key, s3_secret_key (or\n"
+    "TSK_S3_*/AWS_* in the environment) for both.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, jwt_secret, trusted_proxies, access_log,\n"
@@ -205,6 +206,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.jwt_secret = tsk_conf_get(c, "jwt_secret");
 	g->o.mqtt_url = tsk_conf_get(c, "mqtt_url");
 	g->set.jwt_secret = g->o.jwt_secret;
+	g->o.conf = c; /* the account endpoints' settings: mail, frontend_url, avatar store */
 	v = tsk_conf_get_default(c, "cookie_secure", "no");
 	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 		return tsk_cli_usage("cookie_secure must be yes or no, not \"%s\"", v), -1;

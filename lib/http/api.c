@@ -22,6 +22,7 @@ static const struct tsk_api_route *const tables[] = {
 	tsk_api_meta_routes,
 	tsk_api_alert_routes,
 	tsk_api_team_routes,
+	tsk_api_account_routes,
 };
 
 /* ---- matching ------------------------------------------------------------------------------------- */
@@ -120,6 +121,7 @@ tsk_http_api_route(struct tsk_http_auth *auth, const struct tsk_http_request *rq
 	c->rq = rq;
 	c->db = db;
 	c->out = out;
+	c->auth = auth;
 	match(r->pattern, rq->path, c);
 	if (!r->anonymous) {
 		if (!tsk_http_auth_principal(auth, rq, db, &c->who, out))

@@ -33,6 +33,7 @@ struct tsk_api_ctx {
 	char arg[TSK_API_MAX_ARGS][TSK_API_ARG_MAX]; /* the path's "{}" segments, decoded */
 	size_t nargs;
 	struct tsk_http_reply *out;
+	struct tsk_http_auth *auth;             /* the daemon's authentication (tokens, for registration) */
 };
 
 typedef void (*tsk_api_fn)(struct tsk_api_ctx *c);
@@ -55,6 +56,7 @@ extern const struct tsk_api_route tsk_api_catalog_routes[];
 extern const struct tsk_api_route tsk_api_meta_routes[];
 extern const struct tsk_api_route tsk_api_alert_routes[];
 extern const struct tsk_api_route tsk_api_team_routes[];
+extern const struct tsk_api_route tsk_api_account_routes[];
 
 /* ---- the request ---------------------------------------------------------------------------------- */
 

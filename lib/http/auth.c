@@ -386,13 +386,13 @@ user_json(PGconn *db, int64_t user_id, const char *tenant, char *err, size_t err
 {
 #define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 	static const char sql[] =
-	    "SELECT json_build_object('id', u.id, 'username', u.email, 'email', u.email,"
+	    "SELECT json_build_object('id', u.id, 'username', coalesce(u.username, u.email), 'email', u.email,"
 	    " 'first_name', u.first_name, 'last_name', u.last_name,"
-	    " 'full_name', coalesce(nullif(btrim(u.first_name || ' ' || u.last_name), ''), u.email),"
+	    " 'full_name', coalesce(nullif(btrim(u.first_name || ' ' || u.last_name), ''), u.username, u.email),"
 	    " 'initials', upper(CASE WHEN u.first_name <> '' AND u.last_name <> ''"
 	    "   THEN left(u.first_name, 1) || left(u.last_name, 1)"
-	    "   WHEN u.first_name <> '' THEN left(u.first_name, 1) ELSE left(u.email, 1) END),"
-	    " 'avatar', NULL, 'phone', u.phone, 'bio', u.bio, 'timezone', u.timezone, 'time_format', u.time_format,"
+	    "   WHEN u.first_name <> '' THEN left(u.first_name, 1) ELSE left(coalesce(u.username, u.email), 1) END),"
+	    " 'avatar', u.avatar, 'phone', u.phone, 'bio', u.bio, 'timezone', u.timezone, 'time_format', u.time_format,"
 	    " 'email_verified', false, 'is_active', u.is_active, 'is_staff', u.is_staff,"
 	    " 'role', coalesce(m.role, 'viewer'), 'site', coalesce(t.name, 'TrakSense'),"
 	    " 'date_joined', " TS("u.created_at") ", 'last_login', " TS("u.last_login") ","
@@ -816,4 +816,24 @@ tsk_http_auth_path(const char *path)
 	return path_is(path, "/api/auth/login/") || path_is(path, "/api/auth/token/refresh/") ||
 	    path_is(path, "/api/auth/logout/") || path_is(path, "/api/users/me/") ||
 	    path_is(path, "/api/users/me/change-password/");
+}
+
+/* ---- for the account endpoints (api_account.c) -------------------------------------------------- */
+
+int
+tsk_http_auth_issue_pair(struct tsk_http_auth *a, const struct tsk_principal *p, char *access, char *refresh,
+    size_t len, char *err, size_t errlen)
+{
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	if ((rc = tsk_auth_issue(a->secret, p, TSK_JWT_ACCESS, now, access, len, err, errlen)) != TSK_OK)
+		return rc;
+	return tsk_auth_issue(a->secret, p, TSK_JWT_REFRESH, now, refresh, len, err, errlen);
+}
+
+json_t *
+tsk_http_user_json(void *pgconn, int64_t user_id, const char *tenant, char *err, size_t errlen)
+{
+	return user_json(pgconn, user_id, tenant, err, errlen);
 }

@@ -30,6 +30,8 @@
 #include "notify/mail.h"
 
 struct tsk_http;
+struct tsk_http_account;
+struct tsk_conf;
 
 /* One access log line (without a newline), for the caller to write where it wants. */
 typedef void (*tsk_http_access_fn)(void *arg, const char *line);
@@ -44,7 +46,8 @@ struct tsk_http_request {
 	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
 	const struct tsk_mail_conf *mail; /* the daemon's mail server, NULL when none is configured */
-	const char *frontend_url;  /* base of the links in mail (invites); never NULL */
+	const char *frontend_url;  /* base of the links in mail (invites, password resets); never NULL */
+	struct tsk_http_account *account; /* the account services (lib/http/account.h), for the API */
 };
 /* A request header (case-insensitive name), or NULL. */
 const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
@@ -144,10 +147,15 @@ struct tsk_http_opts {
 	double login_burst, login_per_minute;                 /* failed logins per account; 0: 5, 1 */
 	double login_addr_burst, login_addr_per_minute;       /* failed logins per address; 0: 20, 10 */
 	size_t login_max_keys;       /* accounts and addresses remembered by each limiter; 0: 65536 */
-	/* Mail (team invites): mail.url NULL or "" sends none (the invite says so). The strings are copied.
+	/* Mail (team invites, password resets): mail.url NULL or "" sends none (the invite says so; reset
+	 * requests are answered the same). The strings are copied.
 	 * A request's worker sends it, waiting for the server (at most mail.timeout_s). */
 	struct tsk_mail_conf mail;
 	const char *frontend_url;    /* the frontend, for the links in mail; NULL: http://localhost:5173 */
+	/* The configuration the account endpoints read the rest of their settings from at start
+	 * (lib/http/account.h: the avatar store, the reset mail limits; password-reset mail goes through
+	 * mail and frontend_url above); NULL: the defaults (no avatars). */
+	const struct tsk_conf *conf;
 };
 
 /* A tsk_http_ingest_token_fn for the tenants' ingest tokens (`tsk-tenant token add SLUG --ingest`):

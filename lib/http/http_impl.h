@@ -97,10 +97,18 @@ struct tsk_principal;
 int tsk_http_auth_principal(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
     struct tsk_principal *p, struct tsk_http_reply *out);
 
+/* For the account endpoints (api_account.c): an access and a refresh token (TSK_JWT_MAX + 1 bytes each)
+ * for a principal that passed tsk_auth_user, and the user as /api/users/me/ shows it (NULL on a database
+ * error, in err). */
+int tsk_http_auth_issue_pair(struct tsk_http_auth *a, const struct tsk_principal *p, char *access, char *refresh,
+    size_t len, char *err, size_t errlen);
+json_t *tsk_http_user_json(void *pgconn, int64_t user_id, const char *tenant, char *err, size_t errlen);
+
 struct tsk_http {
 	struct MHD_Daemon *d;
 	struct tsk_http_deadline *deadline;
 	struct tsk_http_auth *auth;
+	struct tsk_http_account *account; /* password-reset mailer, avatar store (account.c) */
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen;
 	char *mail_url, *mail_from, *mail_ca_file, *frontend_url; /* copies of o.mail's and o.frontend_url */

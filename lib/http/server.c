@@ -22,6 +22,7 @@
 #include "core/text.h"
 #include "core/time.h"
 #include "core/tsk.h"
+#include "http/account.h"
 #include "http/api.h"
 #include "http/http_impl.h"
 #include "registry/tenant.h"
@@ -323,6 +324,7 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 	rq.remote = r->remote;
 	rq.mail = h->o.mail.url != NULL && h->o.mail.url[0] != '\0' ? &h->o.mail : NULL;
 	rq.frontend_url = h->o.frontend_url;
+	rq.account = h->account;
 	if (rq.body == NULL)
 		rq.body = "";
 	if (s == NULL) {
@@ -650,6 +652,10 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		}
 		forwarded_for(h, c, r->remote, sizeof r->remote);
 		r->limit = strcmp(method, "POST") == 0 && strcmp(r->path, "/ingest") == 0 ? h->o.ingest_body_max : h->o.body_max;
+		/* An avatar image is larger than any JSON body: its own limit, on its own path. */
+		if (strcmp(method, "POST") == 0 && strcmp(r->path, "/api/users/me/avatar/") == 0 &&
+		    r->limit < TSK_HTTP_AVATAR_BODY_MAX)
+			r->limit = TSK_HTTP_AVATAR_BODY_MAX;
 		/* A declared length over the limit is refused before a byte of the body is read. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL) {
@@ -906,6 +912,9 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		goto fail;
 	if ((rc = tsk_http_auth_new(opts, &h->auth, err, errlen)) != TSK_OK)
 		goto fail;
+	if ((rc = tsk_http_account_new(opts->conf, &h->o.mail, h->o.frontend_url, h->dsn, &h->account, err,
+	    errlen)) != TSK_OK)
+		goto fail;
 	if ((rc = parse_listen(h->listen, &ss, &sl, &h->port, err, errlen)) != TSK_OK)
 		goto fail;
 	if (pthread_key_create(&h->key, NULL) != 0) {
@@ -1001,6 +1010,8 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 	}
 	tsk_http_deadline_free(h->deadline);
 	h->deadline = NULL;
+	/* Reset mails asked for before the stop still go out, within the deadline. */
+	tsk_http_account_stop(h->account, deadline_us);
 	tsk_http_committer_stop(h->committer);
 	h->committer = NULL;
 	if (h->ing != NULL) {
@@ -1046,6 +1057,7 @@ tsk_http_free(struct tsk_http *h)
 		free(h->secret);
 	}
 	tsk_http_auth_free(h->auth);
+	tsk_http_account_free(h->account);
 	free(h->listen);
 	free(h->dsn);
 	free(h->spool_path);

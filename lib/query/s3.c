@@ -444,8 +444,9 @@ out:
 	return rc;
 }
 
-int
-tsk_s3_upload_open(const struct tsk_s3_config *c, const char *bucket, const char *key, struct tsk_s3_upload **out,
+/* The connection to bucket/key; reserve: with the part buffer (an upload), else without (one request). */
+static int
+conn_open(const struct tsk_s3_config *c, const char *bucket, const char *key, int reserve, struct tsk_s3_upload **out,
     char *err, size_t errlen)
 {
 	struct tsk_s3_upload *u;
@@ -486,7 +487,8 @@ tsk_s3_upload_open(const struct tsk_s3_config *c, const char *bucket, const char
 	u->access_key = strdup(c->access_key);
 	u->secret_key = strdup(c->secret_key);
 	u->token = c->session_token != NULL && *c->session_token ? strdup(c->session_token) : NULL;
-	tsk_buf_reserve(&u->part, u->part_size);
+	if (reserve)
+		tsk_buf_reserve(&u->part, u->part_size);
 	u->base = ekey != NULL ? malloc(strlen(endpoint) + strlen(bucket) + strlen(ekey) + 3) : NULL;
 	u->curl = curl_easy_init();
 	if (ekey == NULL || u->bucket == NULL || u->key == NULL || u->access_key == NULL || u->secret_key == NULL ||
@@ -501,6 +503,53 @@ out:
 		tsk_s3_upload_free(u);
 	else
 		*out = u;
+	return rc;
+}
+
+int
+tsk_s3_upload_open(const struct tsk_s3_config *c, const char *bucket, const char *key, struct tsk_s3_upload **out,
+    char *err, size_t errlen)
+{
+	return conn_open(c, bucket, key, 1, out, err, errlen);
+}
+
+int
+tsk_s3_put(const struct tsk_s3_config *c, const char *bucket, const char *key, const void *data, size_t len,
+    const char *content_type, char *err, size_t errlen)
+{
+	struct tsk_s3_upload *u;
+	struct resp *r;
+	int rc;
+
+	if ((rc = conn_open(c, bucket, key, 0, &u, err, errlen)) != TSK_OK)
+		return rc;
+	if ((r = malloc(sizeof *r)) == NULL)
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	else
+		rc = request(u, "PUT", NULL, data, len, content_type, r, err, errlen);
+	free(r);
+	tsk_s3_upload_free(u);
+	return rc;
+}
+
+int
+tsk_s3_delete(const struct tsk_s3_config *c, const char *bucket, const char *key, char *err, size_t errlen)
+{
+	struct tsk_s3_upload *u;
+	struct resp *r;
+	int rc;
+
+	if ((rc = conn_open(c, bucket, key, 0, &u, err, errlen)) != TSK_OK)
+		return rc;
+	if ((r = malloc(sizeof *r)) == NULL)
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	else
+		rc = request(u, "DELETE", NULL, NULL, 0, NULL, r, err, errlen);
+	/* S3 answers 204 whether or not the object existed; some stores answer 404 for a missing one. */
+	if (rc == TSK_EFAIL && r != NULL && r->status == 404)
+		rc = TSK_OK;
+	free(r);
+	tsk_s3_upload_free(u);
 	return rc;
 }
 

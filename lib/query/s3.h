@@ -68,6 +68,12 @@ int tsk_s3_upload_parts(const struct tsk_s3_upload *u);
  * malloc'd. TSK_OK, TSK_EINVAL (bad key, no credentials) or TSK_EFAIL. */
 int tsk_s3_presign_get(const struct tsk_s3_config *c, const char *bucket, const char *key, int64_t now_s,
     long expires_s, char **url, char *err, size_t errlen);
+/* One small object in one PUT (its bytes in memory), with its Content-Type (NULL: none). Retried like
+ * an upload's requests. */
+int tsk_s3_put(const struct tsk_s3_config *c, const char *bucket, const char *key, const void *data, size_t len,
+    const char *content_type, char *err, size_t errlen);
+/* Deletes one object; an object that is not there is no error. */
+int tsk_s3_delete(const struct tsk_s3_config *c, const char *bucket, const char *key, char *err, size_t errlen);
 
 /* RFC 3986 percent-encoding of an object key, '/' kept (S3's canonical URI). A new string, or NULL. */
 char *tsk_s3_encode_key(const char *key);

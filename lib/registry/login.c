@@ -138,9 +138,11 @@ tsk_auth_login(PGconn *db, const char *username_or_email, const char *password, 
 	if (rc != TSK_OK)
 		goto undo;
 
-	/* Accounts are email addresses, stored in lower case. */
-	if (strchr(name, '@') != NULL && strlen(name) <= 320) {
-		rc = tsk_db_exec(db, "SELECT u.password_hash, " USER_COLS USER_FROM " WHERE u.email = lower(btrim($1))",
+	/* An address (with '@'), else the user name a registration chose; both are stored in lower case. */
+	if (name[0] != '\0' && strlen(name) <= 320) {
+		rc = tsk_db_exec(db, strchr(name, '@') != NULL ?
+		    "SELECT u.password_hash, " USER_COLS USER_FROM " WHERE u.email = lower(btrim($1))" :
+		    "SELECT u.password_hash, " USER_COLS USER_FROM " WHERE u.username = lower(btrim($1))",
 		    2, params, &res, err, errlen);
 		if (rc != TSK_OK)
 			goto undo; /* the server's failure is no failed login */

@@ -58,7 +58,8 @@ struct tsk_login_limits {
 
 /*
  * Password login on a site (tenant NULL or "" for the public site). username_or_email is the email
- * address, in any case (accounts have no separate user name: a value without '@' matches nobody).
+ * address, in any case, or (without '@') the user name of an account that has one (self-registered
+ * accounts; the others match nobody by name).
  * An unknown user and a wrong password take the same time (argon2id runs against a dummy hash when
  * there is no user) and give the same answer, TSK_AUTH_BAD_CREDENTIALS; each counts as a failure in
  * both limiters. Every attempt takes its token from both limiters first (so concurrent attempts cannot

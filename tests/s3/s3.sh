@@ -1,7 +1,8 @@
 # A real S3-compatible server for the tsk-export tests: @20minutes/s3rver 4.0.4 on node (see s3server.js
 # for why this fork). Sourced by tests/t/44-export-s3.t and tests/bench/export.
 #   s3_install        npm ci of tests/s3/package-lock.json into a cache (once; again when the lock changes)
-#   s3_start DIR      starts it on a free loopback port with a fresh key pair and the bucket "exports";
+#   s3_start DIR      starts it on a free loopback port with a fresh key pair and the bucket "exports"
+#                     (or the comma-separated $S3_BUCKETS);
 #                     exports TSK_S3_ENDPOINT TSK_S3_ACCESS_KEY TSK_S3_SECRET_KEY TSK_S3_REGION S3_DATA
 #   s3_stop
 #   s3_get BUCKET/KEY FILE   fetches an object with curl --aws-sigv4 (independent of tsk-export's code)
@@ -40,7 +41,7 @@ s3_start() {
 	TSK_S3_ACCESS_KEY=AKTSK$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
 	TSK_S3_SECRET_KEY=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
 	TSK_S3_REGION=us-east-1
-	S3_MODULES="$(s3_cache_dir)/node_modules" S3_DIR="$S3_DATA" S3_PORT=0 S3_BUCKETS=exports \
+	S3_MODULES="$(s3_cache_dir)/node_modules" S3_DIR="$S3_DATA" S3_PORT=0 S3_BUCKETS="${S3_BUCKETS:-exports}" \
 		S3_ACCESS_KEY="$TSK_S3_ACCESS_KEY" S3_SECRET_KEY="$TSK_S3_SECRET_KEY" \
 		node "${TSK_ROOT:-.}/tests/s3/s3server.js" >"$dir/s3.out" 2>"$dir/s3.log" &
 	S3_PID=$!
