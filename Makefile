@@ -94,7 +94,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-demo: all
+demo: deps all
 	@bash tests/demo.sh start
 demo-stop:
 	@bash tests/demo.sh stop
