@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/time.h"
 #include "core/tsk.h"
 #include "http/api.h"
@@ -527,8 +528,17 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 
 	if (rep->body == NULL && rep->status != 0)
 		rep->len = 0;
-	resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
-	    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (rep->stream != NULL) {
+		/* A streamed body (stream.c): the response owns the stream from here on. */
+		free(rep->body);
+		rep->body = NULL;
+		rep->len = 0;
+		resp = tsk_http_stream_response(rep->stream, c);
+		rep->stream = NULL;
+	} else {
+		resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
+		    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	}
 	if (resp == NULL) {
 		free(rep->body);
 		free(rep->headers);
@@ -676,6 +686,31 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		return MHD_YES; /* suspended until the committer resumes it */
 	}
 	return send_reply(h, c, r, &rep, allow, retry_after);
+}
+
+/*
+ * libmicrohttpd percent-decodes the path and each query value in place, and a decoded NUL cuts the text
+ * short: "/api/sites/%00/" would reach the route /api/sites/. Decodes as libmicrohttpd does, except
+ * that %00 is kept as it is (no route and no value has a NUL), so such a path is simply unknown.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = s; *r != '\0';) {
+		if (r[0] == '%' && (hi = tsk_hexval(r[1])) >= 0 && (lo = tsk_hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static void
@@ -906,6 +941,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.header_max,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, tsk_http_deadline_notify, h->deadline,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
@@ -938,6 +974,7 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 	if (h == NULL || h->stopped)
 		return TSK_OK;
 	atomic_store(&h->stopping, 1);
+	tsk_http_stream_cancel_all(); /* streamed answers are cut short, never left suspended (stream.c) */
 	if (h->d != NULL) {
 		MHD_socket fd = MHD_quiesce_daemon(h->d);
 		if (fd != MHD_INVALID_SOCKET)
@@ -978,6 +1015,7 @@ tsk_http_free(struct tsk_http *h)
 		return;
 	if (h->d != NULL) {
 		atomic_store(&h->stopping, 1);
+		tsk_http_stream_cancel_all();
 		MHD_stop_daemon(h->d);
 	}
 	tsk_http_deadline_free(h->deadline);
