@@ -34,9 +34,10 @@ MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
 DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosquitto mosquitto-clients \
              libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libsodium-dev \
              pkg-config perl python3 python3-aiosmtpd jq openssl valgrind procps iproute2 curl ca-certificates wrk \
-             libjs-chart.js chromium chromium-driver python3-selenium
+             libjs-chart.js chromium chromium-driver python3-selenium \
+             systemd util-linux
 
-.PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
+.PHONY: all deps test check asan valgrind demo demo-stop install uninstall clean bench fuzz
 all: $(TOOLS) $(UNITS) $(HELPERS)
 
 -include $(wildcard $(BUILD)/dep/*.d)
@@ -94,21 +95,25 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-demo: all
+demo: deps all
 	@bash tests/demo.sh start
 demo-stop:
 	@bash tests/demo.sh stop
 
+# make install / make uninstall (PREFIX, DESTDIR). Units and cron files have @PREFIX@ replaced; the
+# web assets are whatever make put under $(BUILD)/web (Swagger UI, ReDoc, stylesheets: tsk-httpd's
+# default web_root is PREFIX/share/tsk/web when it runs from PREFIX/bin). Every file installed and
+# every directory install created is listed in $(MANIFEST), and uninstall removes exactly those (a
+# file changed since is removed too; a directory only when empty). Users are not created here: see
+# README.md, "Install" (useradd --system tsk).
+SYSTEMDUNITDIR ?= /lib/systemd/system
+CRONDIR        ?= /etc/cron.d
+MANIFEST       := $(PREFIX)/share/tsk/install-manifest
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
-	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/tsk/sql/public $(DESTDIR)$(PREFIX)/share/tsk/sql/tenant \
-	  $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/cron.d
-	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
-	install -m 0644 sql/public/*.sql $(DESTDIR)$(PREFIX)/share/tsk/sql/public/
-	install -m 0644 sql/tenant/*.sql $(DESTDIR)$(PREFIX)/share/tsk/sql/tenant/
-	for u in systemd/*; do [ -f $$u ] && sed 's#@PREFIX@#$(PREFIX)#g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done; true
-	for c in cron/*; do [ -f $$c ] && sed 's#@PREFIX@#$(PREFIX)#g' $$c > $(DESTDIR)/etc/cron.d/$$(basename $$c); done; true
+	@PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' BUILD='$(BUILD)' SYSTEMDUNITDIR='$(SYSTEMDUNITDIR)' \
+	  CRONDIR='$(CRONDIR)' MANIFEST='$(MANIFEST)' sh tests/install.sh install $(TOOLS)
+uninstall:
+	@DESTDIR='$(DESTDIR)' MANIFEST='$(MANIFEST)' sh tests/install.sh uninstall
 
 clean:
 	rm -rf build

@@ -64,6 +64,26 @@ start() {
 		[ -f "$step" ] && . "$step"
 	done
 
+	say "URLs (tsk-httpd on 127.0.0.1:$(cat "$VAR/httpd.port"); the tenant is chosen by the Host header)"
+	local port base code
+	port=$(cat "$VAR/httpd.port")
+	base=http://umc.localhost:$port
+	echo "  API        $base/api/           curl --resolve umc.localhost:$port:127.0.0.1 $base/api/users/me/"
+	echo "             (or curl -H 'Host: umc.localhost' http://127.0.0.1:$port/api/...; *.localhost resolves to"
+	echo "             127.0.0.1 in most browsers)"
+	# The pages that exist in this build (the API docs and the staff panel are added by other features).
+	for p in /api/docs/ /api/redoc/ /api/schema/; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: umc.localhost" "http://127.0.0.1:$port$p")
+		[ "$code" = 200 ] && echo "  docs       $base$p"
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost" "http://127.0.0.1:$port/ops/")
+	case $code in 200 | 302 | 303) echo "  panel      http://localhost:$port/ops/   (staff@traksense.localhost / Staff@123456)" ;; esac
+	echo "  health     http://localhost:$port/health"
+	echo "  metrics    http://localhost:$port/metrics"
+	echo "  login      curl --resolve umc.localhost:$port:127.0.0.1 -H 'Content-Type: application/json' \\"
+	echo "               -d '{\"username_or_email\":\"owner@umc.localhost\",\"password\":\"Dev@123456\"}' $base/api/auth/login/"
+	echo "  mail       var/mail/*.eml (SMTP sink on 127.0.0.1:$(cat "$VAR/smtp.port"))"
+
 	say "connect"
 	cat <<TXT
   . var/demo.env                   # the tools on PATH, TSK_DATABASE_URL and the ports
@@ -71,19 +91,30 @@ start() {
   tsk-tenant --format table list
   tsk-query latest --tenant umc --device CH-01 --format table
   mosquitto_pub -p $TSK_TEST_MQTT_PORT -q 1 -t tenants/umc/devices/GW-1/sensors/temp-01 -m '{"value": 23.5, "unit": "celsius"}'
+  tsk-query buckets --tenant umc --device CH-01 --bucket 15m --from -3h --asc | tsk-export -o ch01.csv
+  tsk-query sensors --tenant umc | jq -r 'select(.online | not) | "\(.device_id)/\(.sensor_id) offline"'
+  tsk-alert --tenant umc --format table list --limit 5
+  tsk-tenant invite add umc new@umc.localhost --role viewer | jq -r .accept_url   # mailed to var/mail
   Logins: owner@umc.localhost / Dev@123456 (owner of umc), staff@traksense.localhost / Staff@123456 (staff)
-  make demo-stop                   # stops everything; var/ keeps the data for the next make demo
+  make demo-stop                   # stops everything (servers, ingest, httpd, notifier, SMTP sink);
+                                   # var/ keeps the data for the next make demo
 TXT
 }
 
 stop() {
 	if [ ! -f "$ENVF" ]; then echo "demo: nothing is running"; return 0; fi
 	. "$ENVF"
+	# SIGTERM to each (tsk-ingest, tsk-httpd, the notifier, the SMTP sink, mosquitto), then wait until
+	# each has gone: tsk-ingest and tsk-httpd flush their spools first (up to 10 s).
+	local pids="" pid
 	for pidf in "$VAR"/*.pid; do
 		[ -f "$pidf" ] || continue
-		kill "$(cat "$pidf")" 2>/dev/null
+		pid=$(cat "$pidf")
+		kill "$pid" 2>/dev/null && pids="$pids $pid"
 		rm -f "$pidf"
 	done
+	gone() { local p; for p in $pids; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+	until_ok 60 gone || echo "demo: still running after 60 s:$pids" >&2
 	servers_stop
 	echo "demo: stopped (data kept under var/; rm -rf var to start afresh)"
 }

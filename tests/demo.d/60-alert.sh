@@ -22,7 +22,7 @@ until_ok 30 stored_at "$now" || echo "(the readings are still on their way)"
 say "tsk-alert eval --at $(at "$now") (every minute from cron/systemd): the condition held for 5 minutes, so it fires"
 "$B/tsk-alert" eval --tenant umc --at "$(at "$now")"
 "$B/tsk-alert" --tenant umc --format table list --status active
-say "tsk-alert notify --once (in-app delivered; e-mail waits for an smtp_url: see tsk-alert(1))"
+say "tsk-alert notify --once (in-app, and e-mail through the SMTP sink: see tsk-alert(1))"
 TSK_NOW=$(at "$now") "$B/tsk-alert" notify --tenant umc --once 2>/dev/null
 say "back to normal: a reading at 6.8 °C a minute later, and the alert resolves by itself"
 printf '{"device_id":"CH-01","timestamp":"%s","sensors":[{"sensor_id":"supply-temp","value":6.8,"unit":"celsius"}]}' \

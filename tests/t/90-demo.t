@@ -1,6 +1,7 @@
 #!/bin/bash
 # make demo, end to end, twice: servers, tenant, simulated devices over MQTT, tsk-ingest, tsk-query,
-# tsk-export; the second run changes nothing that exists; demo-stop stops it all.
+# tsk-export, tsk-httpd, tsk-alert with its notifier, a local SMTP sink and the mail it received, the
+# URLs; the second run changes nothing that exists; demo-stop stops it all.
 . "$(dirname "$0")/../lib/tap.sh"
 export TSK_DEMO_VAR=$T/var
 out=$(bash tests/demo.sh start 2>&1)
@@ -28,6 +29,44 @@ like "$out" 'CH-01 +CH-01 +[0-9]+ +Bloco Círurgico +CHILLER' "ingest provisione
 like "$out" '"rule":"Água gelada quente",.*"to":"firing","event":"firing"' "tsk-alert: the rule fires once the condition held"
 like "$out" '"to":"resolved","event":"resolved","value":6.8' "and resolves by itself"
 like "$out" '"sent":[1-9]' "tsk-alert notify delivered the in-app notification"
+# after OUT RE1 RE2 DESC: the line after the first line matching RE1 matches RE2 (within 3 lines).
+after() {
+	like "$(grep -E -m1 -A3 -- "$2" <<<"$1" | tail -n +2)" "$3" "$4"
+}
+# Mail: a local SMTP sink under var/mail, the invite and the alert mailed through it, and shown.
+after "$out" 'SMTP sink ' 'started \(pid [0-9]+, port [0-9]+\)' "the SMTP sink started"
+like "$out" '"email":"tech@umc.localhost".*"email_sent":true' "the invite was mailed"
+after "$out" "To: tech@umc.localhost" "^  Subject: You've been invited to join Uberlândia Medical Center" "the invite shown with its subject"
+after "$out" "To: owner@umc.localhost" '^  Subject: \[HIGH\] Alert: Água gelada quente' "the alert's e-mail shown with its subject"
+after "$out" '^  Subject: \[HIGH\] Alert: Água gelada quente' '^    Água gelada a [0-9.]+°C' "and its first lines"
+mails=$(ls "$TSK_DEMO_VAR/mail" | grep -c '\.eml$')
+ok $(( mails >= 2 ? 0 : 1 )) "the sink holds them ($mails messages)"
+# The notifier as a background service under var/.
+after "$out" 'tsk-alert notify \(the notifier, in the background; log var/notify.log\)' 'started \(pid [0-9]+\)' "the notifier started"
+notify_pid=$(cat "$TSK_DEMO_VAR/notify.pid")
+smtp_pid=$(cat "$TSK_DEMO_VAR/smtp.pid")
+kill -0 "$notify_pid" && kill -0 "$smtp_pid"
+ok $? "the notifier and the SMTP sink run in the background"
+# The URLs and a login that works as printed.
+like "$out" 'API +http://umc\.localhost:[0-9]+/api/ +curl --resolve umc\.localhost:[0-9]+:127\.0\.0\.1 ' "the API's URL, with curl --resolve"
+like "$out" 'metrics +http://localhost:[0-9]+/metrics' "the /metrics URL"
+like "$out" 'health +http://localhost:[0-9]+/health' "the /health URL"
+hp=$(cat "$TSK_DEMO_VAR/httpd.port")
+for page in /api/docs/ /api/redoc/; do
+	if [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: umc.localhost' "http://127.0.0.1:$hp$page")" = 200 ]; then
+		like "$out" "docs +http://umc.localhost:$hp$page" "$page is listed (it exists in this build)"
+	else
+		unlike=$(grep -c "docs .*$page" <<<"$out"); is "$unlike" 0 "$page is not listed (not in this build)"
+	fi
+done
+if [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: localhost' "http://127.0.0.1:$hp/ops/")" = 404 ]; then
+	is "$(grep -c 'panel ' <<<"$out")" 0 "no panel listed (not in this build)"
+else
+	like "$out" "panel +http://localhost:$hp/ops/" "the panel is listed"
+fi
+login=$(grep -A1 '^  login ' <<<"$out" | sed 's/^  login *//; s/^ *//' | tr -d '\\\n')
+like "$(eval "${login/curl /curl -s }")" '"email":"owner@umc.localhost"' "the printed login works: $login"
+like "$out" 'tsk-query buckets --tenant umc .*\| tsk-export' "pipelines to try"
 # The demo's own servers, not the suite's: read its ports from var/demo.env in a subshell.
 demo_env() { (. "$TSK_DEMO_VAR/demo.env" && eval "echo \$$1"); }
 TSK_DATABASE_URL=$(demo_env TSK_DATABASE_URL)
@@ -43,6 +82,10 @@ counters=$(grep '"mode":"mqtt"' <<<"$out" | head -1)
 done_n=$(sed -n 's/.*"stored":\([0-9]*\),"duplicates":\([0-9]*\).*/\1 \2/p' <<<"$counters" | awk '{ print $1 + $2 }')
 is "$done_n" 2101 "the second run's counters include its 1045 readings (stored, or duplicates of the first run's) and the first run's 11 alert readings"
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.tenant")" 1 "still one tenant"
+after "$out" 'SMTP sink ' 'already running' "the second run reuses the SMTP sink"
+after "$out" 'the notifier, in the background' "already running \\(pid $notify_pid\\)" "and the notifier"
+after "$out" 'invite add umc tech@umc.localhost' 'already invited' "and invites no one twice"
+is "$(grep -l '^To:.*tech@umc.localhost' "$TSK_DEMO_VAR"/mail/*.eml | wc -l)" 1 "one invite mail in all"
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.app_user")" 2 "still two users"
 pgport=$(demo_env TSK_TEST_PGPORT)
 mqport=$(demo_env TSK_TEST_MQTT_PORT)
@@ -56,6 +99,10 @@ is $? 1 "its PostgreSQL stopped"
 is $? 1 "its mosquitto stopped"
 (exec 3<>"/dev/tcp/127.0.0.1/$httpport") 2>/dev/null
 is $? 1 "its tsk-httpd stopped"
+kill -0 "$notify_pid" 2>/dev/null
+is $? 1 "its notifier stopped"
+kill -0 "$smtp_pid" 2>/dev/null
+is $? 1 "its SMTP sink stopped"
 (exec 3<>"/dev/tcp/127.0.0.1/$TSK_TEST_PGPORT") 2>/dev/null
 is $? 0 "the suite's PostgreSQL is untouched"
 done_testing
