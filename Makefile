@@ -20,7 +20,7 @@ LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lmicrohttpd -
 # lib/ is grouped by layer, one folder each (README.md, "The library"); headers are included as
 # "layer/name.h" from -iquote lib.
 LIB_SRC   := $(sort $(wildcard lib/*/*.c))
-LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/sql_embed.o
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/sql_embed.o $(BUILD)/lib/openapi_embed.o
 TOOLS_SRC := $(sort $(wildcard bin/tsk-*.c))
 TOOLS     := $(TOOLS_SRC:bin/%.c=$(BUILD)/%)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -36,7 +36,7 @@ DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosqu
              pkg-config perl python3 valgrind procps iproute2 curl ca-certificates wrk
 
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
-all: $(TOOLS) $(UNITS) $(HELPERS)
+all: $(TOOLS) $(UNITS) $(HELPERS) $(BUILD)/web/.tsk-lock-sha256
 
 -include $(wildcard $(BUILD)/dep/*.d)
 
@@ -49,6 +49,19 @@ $(BUILD)/lib/sql_embed.c: $(SQL_FILES) tests/embed-sql.sh | $(BUILD)/lib
 	sh tests/embed-sql.sh $(SQL_FILES) > $@
 $(BUILD)/lib/sql_embed.o: $(BUILD)/lib/sql_embed.c | $(BUILD)/dep
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# The OpenAPI document (GET /api/schema/) is compiled in the same way.
+$(BUILD)/lib/openapi_embed.c: lib/http/openapi.json tests/embed-file.sh | $(BUILD)/lib
+	sh tests/embed-file.sh tsk_openapi_json lib/http/openapi.json > $@
+$(BUILD)/lib/openapi_embed.o: $(BUILD)/lib/openapi_embed.c | $(BUILD)/dep
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# Swagger UI and ReDoc for /api/docs/ and /api/redoc/: the few files tsk-httpd serves, copied from the
+# npm packages `make deps` installed (tests/npm-deps.sh) into $(BUILD)/web, the daemon's web_root when
+# it runs from the build tree. Without them the note says so and the build goes on (the pages load no
+# script then).
+$(BUILD)/web/.tsk-lock-sha256: lib/http/web/package.json lib/http/web/package-lock.json tests/npm-deps.sh
+	@bash tests/npm-deps.sh web $(BUILD)/web
 
 $(BUILD)/libtsk.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -74,6 +87,9 @@ deps:
 	  echo "make deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "make deps: all Debian packages present"; fi
+	@# npm: Swagger UI and ReDoc (lib/http/web) and the suite's OpenAPI tools (tests/openapi), each pinned
+	@# by its package-lock.json, into a cache (tests/npm-deps.sh); then copied into $(BUILD)/web by make.
+	@bash tests/npm-deps.sh install && echo "make deps: npm packages present (swagger-ui-dist, redoc, OpenAPI tools)"
 
 test check: deps all
 	@bash tests/run
@@ -101,11 +117,14 @@ demo-stop:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/tsk/sql/public $(DESTDIR)$(PREFIX)/share/tsk/sql/tenant \
-	  $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/cron.d
+	  $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/cron.d $(DESTDIR)$(PREFIX)/share/tsk/web/swagger-ui \
+	  $(DESTDIR)$(PREFIX)/share/tsk/web/redoc
 	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 	install -m 0644 sql/public/*.sql $(DESTDIR)$(PREFIX)/share/tsk/sql/public/
 	install -m 0644 sql/tenant/*.sql $(DESTDIR)$(PREFIX)/share/tsk/sql/tenant/
+	@# tsk-httpd's default web_root when installed: PREFIX/share/tsk/web (beside its bin/).
+	for d in swagger-ui redoc; do for f in $(BUILD)/web/$$d/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/tsk/web/$$d/; done; done; true
 	for u in systemd/*; do [ -f $$u ] && sed 's#@PREFIX@#$(PREFIX)#g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done; true
 	for c in cron/*; do [ -f $$c ] && sed 's#@PREFIX@#$(PREFIX)#g' $$c > $(DESTDIR)/etc/cron.d/$$(basename $$c); done; true
 

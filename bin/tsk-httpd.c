@@ -1,15 +1,17 @@
 /*
- * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest, login and /api/users/me/), on
- * libmicrohttpd.
+ * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest, login and /api/users/me/, the
+ * tenant API and its OpenAPI document and pages), on libmicrohttpd.
  * Options, configuration, signals and the access log file only: the daemon is lib/http/.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +42,7 @@ static const char usage_text[] =
     "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
     "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
     "max_connections, drain_timeout, access_log, access_log_format, ingest_stats, jwt_secret (required),\n"
-    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate.\n"
+    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate, web_root.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, access_log, access_log_format) and reopens the log.\n"
@@ -86,6 +88,34 @@ open_log(const char *path)
 }
 
 /* ---- configuration ------------------------------------------------------------------------------ */
+
+/*
+ * web_root's default, found from where the binary is: PREFIX/share/tsk/web after `make install`
+ * (PREFIX/bin/tsk-httpd), else build/web in the build tree (build/tsk-httpd), where make copies the
+ * files; the first that is a directory, else the installed one (its files are then 404).
+ */
+static const char *
+default_web_root(void)
+{
+	static char root[PATH_MAX];
+	static const char *const rel[] = { "/../share/tsk/web", "/web" };
+	char exe[PATH_MAX - 32], *slash;
+	struct stat sb;
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0)
+		return "/usr/local/share/tsk/web";
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';
+	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		snprintf(root, sizeof root, "%s%s", exe, rel[i]);
+		if (stat(root, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return root;
+	}
+	snprintf(root, sizeof root, "%s%s", exe, rel[0]);
+	return root;
+}
 
 struct flag {
 	const char *key, *value;
@@ -194,6 +224,9 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	    rate_key(c, "login_address_burst", "20", &g->o.login_addr_burst) != 0 ||
 	    rate_key(c, "login_address_rate", "10", &g->o.login_addr_per_minute) != 0)
 		return -1;
+	g->o.web_root = tsk_conf_get(c, "web_root");
+	if (g->o.web_root == NULL || g->o.web_root[0] == '\0')
+		g->o.web_root = default_web_root();
 	return 0;
 }
 

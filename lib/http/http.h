@@ -41,6 +41,7 @@ struct tsk_http_request {
 	size_t body_len;
 	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
+	const char *web_root;      /* the static files' directory (opts.web_root), or NULL */
 };
 /* A request header (case-insensitive name), or NULL. */
 const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
@@ -100,6 +101,9 @@ struct tsk_http_opts {
 	double login_burst, login_per_minute;                 /* failed logins per account; 0: 5, 1 */
 	double login_addr_burst, login_addr_per_minute;       /* failed logins per address; 0: 20, 10 */
 	size_t login_max_keys;       /* accounts and addresses remembered by each limiter; 0: 65536 */
+	/* The directory of the files served under /api/docs/static/ (Swagger UI in swagger-ui/, ReDoc in
+	 * redoc/); NULL: none (they are 404). */
+	const char *web_root;
 };
 
 /* A tsk_http_ingest_token_fn for the tenants' ingest tokens (`tsk-tenant token add SLUG --ingest`):

@@ -92,7 +92,7 @@ struct tsk_http {
 	struct MHD_Daemon *d;
 	struct tsk_http_auth *auth;
 	struct tsk_http_opts o;
-	char *dsn, *spool_path, *ingest_stats, *listen;
+	char *dsn, *spool_path, *ingest_stats, *listen, *web_root;
 	unsigned port;
 
 	pthread_rwlock_t lock;     /* guards the reloadable settings below */
