@@ -33,12 +33,13 @@ P=$HTTPD_PORT
 UMC="umc.localhost:$P"
 OTHER="other.localhost:$P"
 
-# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr.
+# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr. Through
+# call (tests/lib/httpd.sh), so every exchange is recorded and checked against the OpenAPI document at
+# the end (openapi_check).
 api() {
-	local m=$1 host=$2 path=$3 code
-	shift 3
-	code=$(curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
-	printf '%s %s' "$code" "$(cat "$T/body")"
+	call "$@"
+	cp "$T/api.hdr" "$T/hdr.$BASHPID" && mv -f "$T/hdr.$BASHPID" "$T/hdr"
+	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
 json() { printf '{"username_or_email":"%s","password":"%s"}' "$1" "$2"; }
 login() { # login HOST NAME PASSWORD [CURL ARGS...]
@@ -315,4 +316,6 @@ like "$(login "$UMC" owner@umc.localhost New@1234567)" '^429 ' "and the address 
 httpd_stop
 is $? 0 "the second daemon stops with status 0"
 
+# Every answer above (the API's, and POST /ingest's) as lib/http/openapi.json describes it.
+openapi_check
 done_testing
