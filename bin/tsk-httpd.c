@@ -28,8 +28,9 @@
 static const char usage_text[] =
     "usage: tsk-httpd [options]\n"
     "\n"
-    "Serves GET /health, GET /metrics, POST /ingest (the EMQX HTTP action) and the login endpoints\n"
-    "(/api/auth/, /api/users/me/) until SIGTERM.\n"
+    "Serves GET /health, GET /metrics, POST /ingest (the EMQX HTTP action), the login endpoints\n"
+    "(/api/auth/, /api/users/me/), the tenant API and its OpenAPI document (/api/schema/, with Swagger UI\n"
+    "at /api/docs/ and ReDoc at /api/redoc/, their files from web_root) until SIGTERM.\n"
     "\n"
     "Options:\n"
     "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"

@@ -74,22 +74,22 @@ api_token() {
 # record's name without .body or .meta), the answer's headers are in $T/api.hdr. Every exchange is recorded under $T/api.log/ (NNNNNN-PID.meta: method, path without
 # the query, status, content type, tab-separated; NNNNNN-PID.body; NNNNNN-PID.hdr) for openapi_check,
 # which checks each against the OpenAPI document. Calls may run at once (in the background): each
-# has files of its own.
+# has files of its own. (Commands as "command X": a test may define a function named cp or the like.)
 call() {
 	local m=$1 host=$2 path=$3 n
 	shift 3
-	mkdir -p "$T/api.log"
-	n=$(printf '%06d-%s' "$(find "$T/api.log" -name '*.meta' | wc -l)" "$BASHPID")
+	command mkdir -p "$T/api.log"
+	n=$(printf '%06d-%s' "$(command find "$T/api.log" -name '*.meta' | command wc -l)" "$BASHPID")
 	: >"$T/api.log/$n.body"
-	API_STATUS=$(curl -s -o "$T/api.log/$n.body" -D "$T/api.log/$n.hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
+	API_STATUS=$(command curl -s -o "$T/api.log/$n.body" -D "$T/api.log/$n.hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
 	# (a binary body's NUL bytes, which a shell variable cannot hold, are left out)
-	API_BODY=$(tr -d '\000' <"$T/api.log/$n.body")
+	API_BODY=$(command tr -d '\000' <"$T/api.log/$n.body")
 	API_REC=$T/api.log/$n
-	cp "$T/api.log/$n.hdr" "$T/api.hdr" 2>/dev/null || : >"$T/api.hdr"
+	command cp "$T/api.log/$n.hdr" "$T/api.hdr" 2>/dev/null || : >"$T/api.hdr"
 	# HEAD is sent with -X HEAD or -I; the last Content-Type (after any 100 Continue) is the answer's.
 	case " $* " in *" -I "*|*" --head "*) m=HEAD ;; esac
 	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" \
-		"$(sed -n 's/^Content-Type: *//Ip' "$T/api.log/$n.hdr" 2>/dev/null | tr -d '\r' | tail -1)" >"$T/api.log/$n.meta"
+		"$(command sed -n 's/^Content-Type: *//Ip' "$T/api.log/$n.hdr" 2>/dev/null | command tr -d '\r' | command tail -n 1)" >"$T/api.log/$n.meta"
 }
 
 # openapi_check [LOGDIR...]: one TAP line: every exchange recorded by call (and ingest, get) under

@@ -15,6 +15,8 @@ is "$(ls "$dest/opt/tsk/share/tsk/sql/public" "$dest/opt/tsk/share/tsk/sql/tenan
 [ -f "$dest/lib/systemd/system/tsk-ingest.service" ]; ok $? "systemd unit for tsk-ingest"
 ls "$dest"/lib/systemd/system/*.timer >/dev/null 2>&1; ok $? "systemd timers"
 ls "$dest"/etc/cron.d/tsk-* >/dev/null 2>&1; ok $? "cron files"
+[ -f "$dest/opt/tsk/share/tsk/web/swagger-ui/swagger-ui-bundle.js" ] && [ -f "$dest/opt/tsk/share/tsk/web/redoc/redoc.standalone.js" ]
+ok $? "Swagger UI and ReDoc for tsk-httpd's web_root (share/tsk/web, from make deps)"
 is "$(grep -rl '@PREFIX@' "$dest" | wc -l)" 0 "no @PREFIX@ left"
 like "$(grep -h '^ExecStart' "$dest/lib/systemd/system/tsk-ingest.service")" '/opt/tsk/bin/tsk-ingest' "units run the installed binary"
 "$dest/opt/tsk/bin/tsk-tenant" --version >/dev/null

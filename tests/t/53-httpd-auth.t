@@ -38,7 +38,7 @@ OTHER="other.localhost:$P"
 # the end (openapi_check).
 api() {
 	call "$@"
-	cp "$T/api.hdr" "$T/hdr.$BASHPID" && mv -f "$T/hdr.$BASHPID" "$T/hdr"
+	command cp "$T/api.hdr" "$T/hdr.$BASHPID" && command mv -f "$T/hdr.$BASHPID" "$T/hdr"
 	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
 json() { printf '{"username_or_email":"%s","password":"%s"}' "$1" "$2"; }
