@@ -42,11 +42,14 @@ static const char usage_text[] =
     "\n"
     "Configuration keys (tsk.conf(5), or TSK_<KEY> in the environment): listen, workers, httpd_spool,\n"
     "httpd_spool_max, public_hosts, ingest_secret, ingest_body_max, body_max, header_max, request_timeout,\n"
-    "max_connections, drain_timeout, access_log, access_log_format, ingest_stats, jwt_secret (required),\n"
-    "cookie_secure, login_burst, login_rate, login_address_burst, login_address_rate, web_root.\n"
+    "request_deadline, max_connections, max_connections_per_address, drain_timeout, access_log,\n"
+    "access_log_format, ingest_stats, jwt_secret (required), cookie_secure, login_burst, login_rate,\n"
+    "login_address_burst, login_address_rate, trusted_proxies, mqtt_url (checked by GET /health),\n"
+    "web_root.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
-    "configuration (public_hosts, ingest_secret, access_log, access_log_format) and reopens the log.\n"
+    "configuration (public_hosts, ingest_secret, jwt_secret, trusted_proxies, access_log,\n"
+    "access_log_format) and reopens the log.\n"
     "Exit status: 0 ok, 1 failure, 2 bad usage, 75 spool locked by another process.\n"
     "See tsk-httpd(1).\n";
 
@@ -187,10 +190,18 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	if (tsk_cli_long(v, 1, 1000000, &l) != 0)
 		return tsk_cli_usage("max_connections must be 1..1000000, not \"%s\"", v), -1;
 	g->o.max_conns = (unsigned)l;
+	v = tsk_conf_get_default(c, "max_connections_per_address", "0");
+	if (tsk_cli_long(v, 0, 1000000, &l) != 0)
+		return tsk_cli_usage("max_connections_per_address must be 0..1000000, not \"%s\"", v), -1;
+	g->o.max_conns_per_addr = (unsigned)l;
 	v = tsk_conf_get_default(c, "request_timeout", "30s");
 	if (tsk_duration_parse(v, &d) != TSK_OK || d < TSK_US_PER_S)
 		return tsk_cli_usage("request_timeout must be a duration of at least 1s, not \"%s\"", v), -1;
 	g->o.timeout_s = (unsigned)(d / TSK_US_PER_S);
+	v = tsk_conf_get_default(c, "request_deadline", "60s");
+	if (tsk_duration_parse(v, &d) != TSK_OK || d < TSK_US_PER_S || d > 86400 * TSK_US_PER_S)
+		return tsk_cli_usage("request_deadline must be a duration of 1s to 1d, not \"%s\"", v), -1;
+	g->o.deadline_s = (unsigned)(d / TSK_US_PER_S);
 	v = tsk_conf_get_default(c, "drain_timeout", "10s");
 	if (tsk_duration_parse(v, &g->drain_us) != TSK_OK)
 		return tsk_cli_usage("drain_timeout must be a duration, not \"%s\"", v), -1;
@@ -208,6 +219,7 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.spool_max_bytes = n;
 	g->set.public_hosts = tsk_conf_get_default(c, "public_hosts", "localhost,api");
 	g->set.ingest_secret = tsk_conf_get(c, "ingest_secret");
+	g->set.trusted_proxies = tsk_conf_get(c, "trusted_proxies");
 	v = tsk_conf_get_default(c, "access_log_format", "text");
 	if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
 		return tsk_cli_usage("access_log_format must be text or json, not \"%s\"", v), -1;
@@ -216,6 +228,8 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	g->o.access = access_line;
 	g->o.ingest_token = tsk_http_ingest_token_db;
 	g->o.jwt_secret = tsk_conf_get(c, "jwt_secret");
+	g->o.mqtt_url = tsk_conf_get(c, "mqtt_url");
+	g->set.jwt_secret = g->o.jwt_secret;
 	v = tsk_conf_get_default(c, "cookie_secure", "no");
 	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 		return tsk_cli_usage("cookie_secure must be yes or no, not \"%s\"", v), -1;
@@ -252,8 +266,18 @@ reload(struct tsk_cli *cli, const struct flag *flags, int nflags, struct tsk_htt
 		tsk_conf_free(&nc);
 		return;
 	}
-	if (open_log(g.access_log) != 0 || tsk_http_reload(h, &g.set, err, sizeof err) != TSK_OK) {
-		tsk_err("SIGHUP: %s", err);
+	if (g.set.jwt_secret == NULL) {
+		tsk_err("SIGHUP: no jwt_secret (configuration unchanged)");
+		tsk_conf_free(&nc);
+		return;
+	}
+	if (tsk_http_reload(h, &g.set, err, sizeof err) != TSK_OK) {
+		tsk_err("SIGHUP: %s (configuration unchanged)", err);
+		tsk_conf_free(&nc);
+		return;
+	}
+	if (open_log(g.access_log) != 0) {
+		tsk_err("SIGHUP: cannot reopen the access log (the other settings are reloaded)");
 		tsk_conf_free(&nc);
 		return;
 	}

@@ -13,11 +13,13 @@
 #include "registry/account.h"
 #include "registry/apitoken.h"
 #include "registry/auth.h"
+#include "registry/catalog.h"
 #include "core/conf.h"
 #include "pg/db.h"
 #include "core/log.h"
 #include "cli/out.h"
 #include "pg/partition.h"
+#include "notify/mail.h"
 #include "registry/tenant.h"
 #include "core/time.h"
 #include "core/tsk.h"
@@ -46,8 +48,19 @@ static const char usage_text[] =
     "  token verify SLUG [--ingest]                     check a token read like a password\n"
     "Schema:\n"
     "  migrate                                          apply pending migrations everywhere\n"
-    "  maintain [SLUG]                                  reading partitions ahead, retention (all tenants\n"
-    "                                                   when no SLUG); run daily from cron or systemd\n"
+    "  maintain [SLUG]                                  reading partitions ahead, retention, catalog\n"
+    "                                                   refresh (all tenants when no SLUG); run daily\n"
+    "Mail:\n"
+    "  mail test ADDRESS [--name NAME]                  send a test message (smtp_url, mail_from)\n"
+    "Catalog (--tenant SLUG; rows are JSON objects with the API's fields, see tsk-tenant(1)):\n"
+    "  site|asset|device|sensor add                     one JSON object a line on stdin; prints each row\n"
+    "  site|asset|device|sensor list [FIELD=VALUE...]   filters; --search TEXT --ordering [-]FIELD,...\n"
+    "                                                   --limit N --offset N\n"
+    "  site|asset|device|sensor show ID                 (an asset also by tag, a device by client id)\n"
+    "  site|asset|device|sensor set ID JSON             change the fields given (JSON, or a line of stdin)\n"
+    "  site|asset|device|sensor rm ID                   delete (a site with assets is refused)\n"
+    "  catalog refresh [SLUG]                           sensors and devices online/offline, availability\n"
+    "                                                   (every tenant when no SLUG); run hourly\n"
     "\n"
     "Options:\n"
     "  -d, --dsn DSN        PostgreSQL connection (default $TSK_DATABASE_URL, then PG* variables)\n"
@@ -55,6 +68,8 @@ static const char usage_text[] =
     "  -t, --tenant SLUG    the tenant, instead of the SLUG argument\n"
     "  -f, --format FMT     jsonl (default), csv or table\n"
     "      --yes            confirm a destructive command\n"
+    "      --search TEXT    a catalog list: substring of names, tags, ...\n"
+    "      --ordering F,-G  a catalog list's order; --limit N --offset N: its page\n"
     "  -q, --quiet          only errors on stderr\n"
     "  -v, --verbose        more detail on stderr\n"
     "  -h, --help           this text\n"
@@ -67,6 +82,8 @@ struct opts {
 	struct tsk_cli cli;
 	const char *name, *slug, *domain, *role;
 	int staff, yes, ingest;
+	const char *search, *ordering;
+	long limit, offset;
 };
 
 /* Prints a library failure as one line and maps it to the exit code. */
@@ -405,7 +422,10 @@ maintain_report(void *ctx, const char *slug, int status, const char *msg)
 		tsk_err("%s%s", prefix, msg);
 }
 
-/* Partitions ahead, rows out of the default partition, retention: lib/pg/partition.c. */
+static int catalog_refresh(struct opts *o, const char *slug, int print, long long *changed, int *failed);
+
+/* Partitions ahead, rows out of the default partition, retention: lib/pg/partition.c; then the catalog's
+ * online/availability refresh of the same tenants (lib/registry/catalog.c). */
 static int
 cmd_maintain(void *ctx, int argc, char **argv)
 {
@@ -420,10 +440,260 @@ cmd_maintain(void *ctx, int argc, char **argv)
 		return fail(o, rc);
 	tsk_info("%d tenants: %d partitions created, %d dropped, %lld rows moved, %lld deleted, %d failed", r.tenants,
 	    r.created, r.dropped, r.rows_moved, r.rows_deleted, r.failed);
-	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i}", "tenants", r.tenants, "created",
+	long long changed = 0;
+	int cfailed = 0, crc;
+	char merr[sizeof o->cli.err];
+	memcpy(merr, o->cli.err, sizeof merr);
+	crc = catalog_refresh(o, tenant_arg(o, argc, argv, 0), 0, &changed, &cfailed);
+	memcpy(o->cli.err, merr, sizeof merr);
+	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:I, s:i}", "tenants", r.tenants, "created",
 	    r.created, "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted",
-	    (json_int_t)r.rows_deleted, "rollup_deleted", (json_int_t)r.rollup_deleted, "failed", r.failed), NULL);
-	return rc != TSK_OK ? fail(o, rc) : out;
+	    (json_int_t)r.rows_deleted, "rollup_deleted", (json_int_t)r.rollup_deleted, "failed", r.failed,
+	    "catalog_changed", (json_int_t)changed, "catalog_failed", cfailed), NULL);
+	if (rc != TSK_OK)
+		return fail(o, rc);
+	return out != TSK_EXIT_OK ? out : crc;
+}
+
+/* --- the catalog: lib/registry/catalog.c ------------------------------------------------------------ */
+
+static const char *const *
+cat_cols(enum tsk_cat_kind k)
+{
+	static const char *const site[] = { "id", "name", "timezone", "company", "sector", "subsector", "is_active", NULL };
+	static const char *const asset[] = { "id", "tag", "name", "site", "site_name", "asset_type", "status",
+		"health_score", "is_active", NULL };
+	static const char *const device[] = { "id", "name", "mqtt_client_id", "serial_number", "asset", "device_type",
+		"status", "availability", "last_seen", NULL };
+	static const char *const sensor[] = { "id", "tag", "device", "mqtt_client_id", "metric_type", "unit",
+		"is_online", "last_value", "last_reading_at", NULL };
+
+	switch (k) {
+	case TSK_CAT_SITE: return site;
+	case TSK_CAT_ASSET: return asset;
+	case TSK_CAT_DEVICE: return device;
+	default: return sensor;
+	}
+}
+
+/* `add`: one JSON object a line; a bad line is reported with its number and the rest go on (exit 3). */
+static int
+cat_add(struct opts *o, enum tsk_cat_kind k)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0, bad = 0;
+	int rc, out = TSK_EXIT_OK;
+
+	while ((len = getline(&line, &cap, stdin)) >= 0) {
+		json_error_t je;
+		json_t *in, *row;
+		lineno++;
+		if (strspn(line, " \t\r\n") == (size_t)len)
+			continue;
+		if ((in = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+			tsk_err("line %ld: not JSON: %s", lineno, je.text);
+			bad++;
+			continue;
+		}
+		/* An array is a group: all its rows are created in one transaction, or none. */
+		size_t at = 0;
+		if (json_is_array(in))
+			rc = tsk_cat_add_many(o->cli.db, o->cli.tenant, k, in, &row, &at, o->cli.err, sizeof o->cli.err);
+		else
+			rc = tsk_cat_add(o->cli.db, o->cli.tenant, k, in, &row, o->cli.err, sizeof o->cli.err);
+		if (rc == TSK_EINVAL) {
+			if (json_is_array(in))
+				tsk_err("line %ld: element %zu: %s", lineno, at + 1, o->cli.err);
+			else
+				tsk_err("line %ld: %s", lineno, o->cli.err);
+			json_decref(in);
+			bad++;
+			continue;
+		}
+		if (rc == TSK_OK && json_is_array(in)) {
+			json_decref(in);
+			if ((out = print_array(o, row, cat_cols(k))) != TSK_EXIT_OK)
+				break;
+			fflush(stdout);
+			continue;
+		}
+		json_decref(in);
+		if (rc != TSK_OK) {
+			/* The tenant, the database: nothing later can go better. */
+			free(line);
+			return fail(o, rc);
+		}
+		if ((out = print_one(o, row, cat_cols(k))) != TSK_EXIT_OK)
+			break;
+		fflush(stdout);
+	}
+	free(line);
+	if (ferror(stdin)) {
+		tsk_err("reading standard input failed");
+		return TSK_EXIT_FAIL;
+	}
+	if (out != TSK_EXIT_OK)
+		return out;
+	return bad > 0 ? TSK_EXIT_PARTIAL : TSK_EXIT_OK;
+}
+
+/* list filters: FIELD=VALUE, the value as JSON when it reads as a JSON scalar (3, true, null), else text. */
+static int
+cat_list(struct opts *o, enum tsk_cat_kind k, int argc, char **argv)
+{
+	struct tsk_cat_query q = { .search = o->search, .ordering = o->ordering, .limit = o->limit, .offset = o->offset };
+	json_t *filters = json_object(), *rows;
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (eq == NULL || eq == argv[i]) {
+			json_decref(filters);
+			return tsk_cli_usage("list: \"%s\" is not a FIELD=VALUE filter", argv[i]);
+		}
+		json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+		if (v == NULL || json_is_object(v) || json_is_array(v)) {
+			json_decref(v);
+			v = json_string(eq + 1);
+		}
+		*eq = '\0';
+		json_object_set_new(filters, argv[i], v);
+		*eq = '=';
+	}
+	q.filters = filters;
+	rc = tsk_cat_list(o->cli.db, o->cli.tenant, k, &q, NULL, &rows, o->cli.err, sizeof o->cli.err);
+	json_decref(filters);
+	if (rc != TSK_OK)
+		return fail(o, rc);
+	return print_array(o, rows, cat_cols(k));
+}
+
+static int
+cmd_catalog_kind(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	enum tsk_cat_kind k;
+	long long id;
+	json_t *row = NULL;
+	int rc;
+
+	if (tsk_cat_kind_parse(argv[-1], &k) != 0)
+		return tsk_cli_usage("unknown command \"%s\"", argv[-1]);
+	if (argc < 1)
+		return tsk_cli_usage("usage: %s add|list|show|set|rm --tenant SLUG", argv[-1]);
+	const char *sub = argv[0];
+	if (strcmp(sub, "add") == 0 && argc == 1)
+		return cat_add(o, k);
+	if (strcmp(sub, "list") == 0)
+		return cat_list(o, k, argc - 1, argv + 1);
+	if (!((strcmp(sub, "show") == 0 && argc == 2) || (strcmp(sub, "rm") == 0 && argc == 2) ||
+	    (strcmp(sub, "set") == 0 && (argc == 2 || argc == 3))))
+		return tsk_cli_usage("usage: %s add | list [FIELD=VALUE...] | show ID | set ID JSON | rm ID", argv[-1]);
+	if ((rc = tsk_cat_resolve(o->cli.db, o->cli.tenant, k, argv[1], &id, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	if (sub[0] == 's' && sub[1] == 'h') {
+		rc = tsk_cat_show(o->cli.db, o->cli.tenant, k, id, &row, o->cli.err, sizeof o->cli.err);
+	} else if (sub[0] == 'r') {
+		if ((rc = tsk_cat_rm(o->cli.db, o->cli.tenant, k, id, o->cli.err, sizeof o->cli.err)) == TSK_OK)
+			row = json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1);
+	} else {
+		json_error_t je;
+		json_t *in;
+		if (argc == 3) {
+			in = json_loads(argv[2], JSON_REJECT_DUPLICATES, &je);
+		} else {
+			in = json_loadf(stdin, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &je);
+		}
+		if (in == NULL)
+			return tsk_cli_usage("set: not JSON: %s", je.text);
+		rc = tsk_cat_set(o->cli.db, o->cli.tenant, k, id, in, &row, o->cli.err, sizeof o->cli.err);
+		json_decref(in);
+	}
+	if (rc != TSK_OK)
+		return fail(o, rc);
+	return print_one(o, row, sub[0] == 'r' ? NULL : cat_cols(k));
+}
+
+/* The online/availability refresh of one tenant, or of every tenant (slug NULL); a JSON line each.
+ * A tenant that fails is reported and the others still run (exit 1 at the end). */
+static int
+catalog_refresh(struct opts *o, const char *slug, int print, long long *changed, int *failed)
+{
+	json_t *list = NULL, *t;
+	size_t i;
+	int rc, out = TSK_EXIT_OK;
+
+	*failed = 0;
+	*changed = 0;
+	if (slug != NULL)
+		list = json_pack("[{s:s}]", "slug", slug);
+	else if ((rc = tsk_tenant_list(o->cli.db, &list, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	json_array_foreach(list, i, t) {
+		const char *s = json_string_value(json_object_get(t, "slug"));
+		struct tsk_cat_refresh r;
+		if ((rc = tsk_cat_refresh(o->cli.db, s, o->cli.now, &r, o->cli.err, sizeof o->cli.err)) != TSK_OK) {
+			if (rc == TSK_ETEMP || (slug != NULL && print)) {
+				json_decref(list);
+				return fail(o, rc);
+			}
+			tsk_err("tenant %s: catalog refresh: %s", s, o->cli.err);
+			(*failed)++;
+			continue;
+		}
+		*changed += r.sensors_changed + r.devices_changed + r.availability_changed;
+		if (!print)
+			continue;
+		out = print_one(o, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tenant", s, "job",
+		    "catalog refresh", "sensors", (json_int_t)r.sensors, "sensors_online", (json_int_t)r.sensors_online,
+		    "sensors_changed", (json_int_t)r.sensors_changed, "devices", (json_int_t)r.devices, "devices_online",
+		    (json_int_t)r.devices_online, "devices_changed", (json_int_t)r.devices_changed, "availability_changed",
+		    (json_int_t)r.availability_changed), NULL);
+		if (out != TSK_EXIT_OK)
+			break;
+	}
+	json_decref(list);
+	return out != TSK_EXIT_OK ? out : *failed > 0 ? TSK_EXIT_FAIL : TSK_EXIT_OK;
+}
+
+static int
+cmd_catalog(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	long long changed;
+	int failed;
+
+	if (argc < 1 || argc > 2 || strcmp(argv[0], "refresh") != 0)
+		return tsk_cli_usage("usage: catalog refresh [SLUG]");
+	return catalog_refresh(o, tenant_arg(o, argc, argv, 1), 1, &changed, &failed);
+}
+
+/* mail test ADDRESS: one message with both parts through the configured server, to check the setup. */
+static int
+cmd_mail(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	struct tsk_mail_conf mc;
+	struct tsk_mail m = {
+		.subject = "TrakSense: mensagem de teste (configuração de e-mail)",
+		.text = "Esta é uma mensagem de teste do TrakSense.\n\n"
+			"Se você a recebeu, o envio de e-mail (smtp_url, mail_from) está funcionando.\n",
+		.html = "<p>Esta é uma mensagem de teste do <b>TrakSense</b>.</p>"
+			"<p>Se você a recebeu, o envio de e-mail (<code>smtp_url</code>, <code>mail_from</code>) "
+			"está funcionando.</p>",
+	};
+	int rc;
+
+	if (argc != 2 || strcmp(argv[0], "test") != 0)
+		return tsk_cli_usage("mail test ADDRESS");
+	m.to = argv[1];
+	m.to_name = o->name;
+	if ((rc = tsk_mail_conf_load(&o->cli.conf, &mc, o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+	    (rc = tsk_mail_send(&mc, &m, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	return print_one(o, json_pack("{s:s, s:s}", "sent", m.to, "subject", m.subject), NULL);
 }
 
 static const struct tsk_cli_command commands[] = {
@@ -432,18 +702,25 @@ static const struct tsk_cli_command commands[] = {
 	{ "domain", cmd_domain, DB_ARGS }, { "user", cmd_user, DB_ARGS }, { "member", cmd_member, DB_ARGS },
 	{ "token", cmd_token, DB_ARGS },
 	{ "migrate", cmd_migrate, TSK_CLI_NEEDS_DB }, { "maintain", cmd_maintain, DB_ARGS },
+	{ "mail", cmd_mail, TSK_CLI_TAKES_ARGS },
+	{ "site", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT }, { "asset", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT },
+	{ "device", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT },
+	{ "sensor", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT }, { "catalog", cmd_catalog, DB_ARGS },
 };
 
 int
 main(int argc, char **argv)
 {
-	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES, O_INGEST };
+	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES, O_INGEST, O_SEARCH, O_ORDERING, O_LIMIT,
+		O_OFFSET };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS,
 		{ "name", required_argument, NULL, O_NAME }, { "slug", required_argument, NULL, O_SLUG },
 		{ "domain", required_argument, NULL, O_DOMAIN }, { "role", required_argument, NULL, O_ROLE },
 		{ "staff", no_argument, NULL, O_STAFF }, { "yes", no_argument, NULL, O_YES },
-		{ "ingest", no_argument, NULL, O_INGEST }, { NULL, 0, NULL, 0 }
+		{ "ingest", no_argument, NULL, O_INGEST }, { "search", required_argument, NULL, O_SEARCH },
+		{ "ordering", required_argument, NULL, O_ORDERING }, { "limit", required_argument, NULL, O_LIMIT },
+		{ "offset", required_argument, NULL, O_OFFSET }, { NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
 	int c, rc = TSK_EXIT_USAGE;
@@ -462,6 +739,15 @@ main(int argc, char **argv)
 		case O_STAFF: o.staff = 1; break;
 		case O_YES: o.yes = 1; break;
 		case O_INGEST: o.ingest = 1; break;
+		case O_SEARCH: o.search = optarg; break;
+		case O_ORDERING: o.ordering = optarg; break;
+		case O_LIMIT:
+		case O_OFFSET:
+			if (tsk_cli_long(optarg, c == O_LIMIT ? 1 : 0, 1000000000L, c == O_LIMIT ? &o.limit : &o.offset) != 0) {
+				rc = tsk_cli_usage("--%s: \"%s\" is not a whole number", c == O_LIMIT ? "limit" : "offset", optarg);
+				goto out;
+			}
+			break;
 		}
 	}
 	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)

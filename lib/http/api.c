@@ -20,6 +20,7 @@ static const struct tsk_api_route *const tables[] = {
 	tsk_api_telemetry_routes,
 	tsk_api_catalog_routes,
 	tsk_api_meta_routes,
+	tsk_api_alert_routes,
 };
 
 /* ---- matching ------------------------------------------------------------------------------------- */
@@ -62,14 +63,16 @@ same_method(const char *route, const char *method)
 	return strcmp(route, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
 }
 
-/* The route for (method, path): *found set, or NULL with *allow holding the methods the path has
- * ("" when no route has this path). */
+/* The route for (method, path) on this kind of host, or NULL with *allow holding the methods the path
+ * has there ("" when no route has this path). */
 static const struct tsk_api_route *
-lookup(const char *method, const char *path, char *allow, size_t allowlen)
+lookup(const char *method, const char *path, int public_host, char *allow, size_t allowlen)
 {
 	allow[0] = '\0';
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct tsk_api_route *r = tables[t]; r->method != NULL; r++) {
+			if (r->hosts != TSK_API_ANY && (r->hosts == TSK_API_PUBLIC) != public_host)
+				continue;
 			if (!match(r->pattern, path, NULL))
 				continue;
 			if (same_method(r->method, method))
@@ -96,7 +99,7 @@ tsk_http_api_route(struct tsk_http_auth *auth, const struct tsk_http_request *rq
 
 	if (strncmp(rq->path, "/api/", 5) != 0)
 		return 0;
-	r = lookup(rq->method, rq->path, allow, sizeof allow);
+	r = lookup(rq->method, rq->path, rq->tenant == NULL, allow, sizeof allow);
 	if (r == NULL) {
 		char msg[96];
 
@@ -120,7 +123,9 @@ tsk_http_api_route(struct tsk_http_auth *auth, const struct tsk_http_request *rq
 	if (!r->anonymous) {
 		if (!tsk_http_auth_principal(auth, rq, db, &c->who, out))
 			goto done;
-		if (!tsk_auth_can(&c->who, r->cap)) {
+		/* Capabilities are a membership's: on the public host there is none, and a route there that
+		 * needs an authenticated user asks only for TSK_CAP_READ (checked as "authenticated"). */
+		if (rq->tenant != NULL && !tsk_auth_can(&c->who, r->cap)) {
 			tsk_api_detail(c, 403, "You do not have permission to perform this action.");
 			goto done;
 		}

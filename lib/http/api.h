@@ -43,12 +43,17 @@ struct tsk_api_route {
 	enum tsk_auth_cap cap;  /* what the caller's role must allow (TSK_CAP_READ, TSK_CAP_WRITE, ...) */
 	tsk_api_fn fn;
 	int anonymous;          /* 1: no authentication at all (the API's documents); c->who is empty */
+	int hosts;              /* where it is served: TSK_API_TENANT (0: tenant hosts only), TSK_API_PUBLIC
+	                         * (the public host only), TSK_API_ANY (both); on the public host
+	                         * c->rq->tenant is NULL and an authenticated principal has no tenant */
 };
+enum { TSK_API_TENANT = 0, TSK_API_PUBLIC = 1, TSK_API_ANY = 2 };
 
 /* The route tables, one per endpoint file, each ended by a route whose method is NULL. */
 extern const struct tsk_api_route tsk_api_telemetry_routes[];
 extern const struct tsk_api_route tsk_api_catalog_routes[];
 extern const struct tsk_api_route tsk_api_meta_routes[];
+extern const struct tsk_api_route tsk_api_alert_routes[];
 
 /* ---- the request ---------------------------------------------------------------------------------- */
 
@@ -83,8 +88,8 @@ void tsk_api_page_reply(struct tsk_api_ctx *c, int64_t count, json_t *results);
 
 /* ---- the router (server.c) ------------------------------------------------------------------------ */
 
-/* 1 when the path is an API route (and *out is filled: the handler's answer, 401/403, 405), else 0.
- * auth authenticates the caller (lib/http/auth.c). */
+/* 1 when the path is an API route of this kind of host (rq->tenant NULL: the public host) and *out is
+ * filled (the handler's answer, 401/403, 405), else 0. auth authenticates the caller (lib/http/auth.c). */
 struct tsk_http_auth;
 int tsk_http_api_route(struct tsk_http_auth *auth, const struct tsk_http_request *rq, PGconn *db,
     struct tsk_http_reply *out);

@@ -220,9 +220,9 @@ not_found:
 }
 
 const struct tsk_api_route tsk_api_meta_routes[] = {
-	{ "GET", "/api/schema/", TSK_CAP_READ, get_schema, 1 },
-	{ "GET", "/api/docs/", TSK_CAP_READ, get_docs, 1 },
-	{ "GET", "/api/redoc/", TSK_CAP_READ, get_redoc, 1 },
-	{ "GET", "/api/docs/static/{}/{}", TSK_CAP_READ, get_static, 1 },
-	{ NULL, NULL, TSK_CAP_READ, NULL, 0 },
+	{ .method = "GET", .pattern = "/api/schema/", .fn = get_schema, .anonymous = 1 },
+	{ .method = "GET", .pattern = "/api/docs/", .fn = get_docs, .anonymous = 1 },
+	{ .method = "GET", .pattern = "/api/redoc/", .fn = get_redoc, .anonymous = 1 },
+	{ .method = "GET", .pattern = "/api/docs/static/{}/{}", .fn = get_static, .anonymous = 1 },
+	{ .method = NULL },
 };

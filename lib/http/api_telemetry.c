@@ -6,5 +6,5 @@
 #include "http/api.h"
 
 const struct tsk_api_route tsk_api_telemetry_routes[] = {
-	{ NULL, NULL, TSK_CAP_READ, NULL, 0 },
+	{ .method = NULL },
 };

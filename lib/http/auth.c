@@ -12,6 +12,8 @@
  * cookie needs an Origin (or Referer) of the request's own Host; Bearer requests need none.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +35,34 @@
 #include "registry/ratelimit.h"
 
 struct tsk_http_auth {
-	char secret[512];
+	/* jwt_secret, replaced by SIGHUP (tsk_http_auth_set_secret). A request reads the pointer once per use
+	 * without a lock, so a replaced secret is not freed while the daemon runs (a request may still be
+	 * verifying with it): it is kept in `old` until tsk_http_auth_free. Only a changed secret is kept,
+	 * so this grows by one string per actual key rotation. */
+	_Atomic(char *) secret;
+	pthread_mutex_t old_mu;
+	char **old;
+	size_t nold;
 	int cookie_secure;
 	struct tsk_ratelimit *by_account, *by_address;
 };
+
+#define SECRET_MAX 511 /* bytes of jwt_secret */
+
+static int
+secret_check(const char *secret, char *err, size_t errlen)
+{
+	int rc;
+
+	if (secret == NULL || secret[0] == '\0')
+		return tsk_seterr(err, errlen, TSK_EINVAL, "no jwt_secret: it signs the login tokens (at least %d bytes)",
+		    TSK_JWT_SECRET_MIN);
+	if ((rc = tsk_jwt_secret_check(secret, err, errlen)) != TSK_OK)
+		return rc;
+	if (strlen(secret) > SECRET_MAX)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "jwt_secret is longer than %d bytes", SECRET_MAX);
+	return TSK_OK;
+}
 
 int
 tsk_http_auth_new(const struct tsk_http_opts *o, struct tsk_http_auth **out, char *err, size_t errlen)
@@ -45,28 +71,66 @@ tsk_http_auth_new(const struct tsk_http_opts *o, struct tsk_http_auth **out, cha
 	int rc;
 
 	*out = NULL;
-	if (o->jwt_secret == NULL || o->jwt_secret[0] == '\0')
-		return tsk_seterr(err, errlen, TSK_EINVAL, "no jwt_secret: it signs the login tokens (at least %d bytes)",
-		    TSK_JWT_SECRET_MIN);
-	if ((rc = tsk_jwt_secret_check(o->jwt_secret, err, errlen)) != TSK_OK)
+	if ((rc = secret_check(o->jwt_secret, err, errlen)) != TSK_OK)
 		return rc;
-	if (strlen(o->jwt_secret) >= sizeof a->secret)
-		return tsk_seterr(err, errlen, TSK_EINVAL, "jwt_secret is longer than %zu bytes", sizeof a->secret - 1);
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-	snprintf(a->secret, sizeof a->secret, "%s", o->jwt_secret);
+	pthread_mutex_init(&a->old_mu, NULL);
+	atomic_store(&a->secret, strdup(o->jwt_secret));
 	a->cookie_secure = o->cookie_secure;
 	size_t keys = o->login_max_keys != 0 ? o->login_max_keys : 65536;
 	a->by_account = tsk_ratelimit_new(o->login_burst > 0 ? o->login_burst : 5,
 	    o->login_per_minute > 0 ? o->login_per_minute : 1, keys);
 	a->by_address = tsk_ratelimit_new(o->login_addr_burst > 0 ? o->login_addr_burst : 20,
 	    o->login_addr_per_minute > 0 ? o->login_addr_per_minute : 10, keys);
-	if (a->by_account == NULL || a->by_address == NULL) {
+	if (atomic_load(&a->secret) == NULL || a->by_account == NULL || a->by_address == NULL) {
 		tsk_http_auth_free(a);
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory (login rate limiters)");
 	}
 	*out = a;
 	return TSK_OK;
+}
+
+int
+tsk_http_auth_check_secret(const char *secret, char *err, size_t errlen)
+{
+	return secret_check(secret, err, errlen);
+}
+
+int
+tsk_http_auth_set_secret(struct tsk_http_auth *a, const char *secret, char *err, size_t errlen)
+{
+	char *cur, *nw, **old;
+	int rc;
+
+	if ((rc = secret_check(secret, err, errlen)) != TSK_OK)
+		return rc;
+	pthread_mutex_lock(&a->old_mu);
+	cur = atomic_load(&a->secret);
+	if (strcmp(cur, secret) == 0) {
+		pthread_mutex_unlock(&a->old_mu);
+		return TSK_OK;
+	}
+	if ((old = realloc(a->old, (a->nold + 1) * sizeof *old)) == NULL || (nw = strdup(secret)) == NULL) {
+		if (old != NULL)
+			a->old = old;
+		pthread_mutex_unlock(&a->old_mu);
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	}
+	a->old = old;
+	a->old[a->nold++] = cur;
+	atomic_store(&a->secret, nw);
+	pthread_mutex_unlock(&a->old_mu);
+	return TSK_OK;
+}
+
+static void
+wipe(char *s)
+{
+	if (s != NULL) {
+		memset(s, 0, strlen(s));
+		free(s);
+	}
 }
 
 void
@@ -76,7 +140,11 @@ tsk_http_auth_free(struct tsk_http_auth *a)
 		return;
 	tsk_ratelimit_free(a->by_account);
 	tsk_ratelimit_free(a->by_address);
-	memset(a->secret, 0, sizeof a->secret);
+	wipe(atomic_load(&a->secret));
+	for (size_t i = 0; i < a->nold; i++)
+		wipe(a->old[i]);
+	free(a->old);
+	pthread_mutex_destroy(&a->old_mu);
 	free(a);
 }
 
@@ -452,13 +520,49 @@ refresh(struct tsk_http_auth *a, const struct tsk_http_request *rq, PGconn *db, 
 	    "New access token set in HttpOnly cookie"));
 }
 
+/* The refresh token a logout names: the body's "refresh" (a script's), else the refresh_token cookie.
+ * NULL when there is none; *body (to be freed) holds the parsed body. */
+static const char *
+logout_token(const struct tsk_http_request *rq, json_t **body)
+{
+	json_t *v;
+
+	*body = rq->body_len > 0 ? json_loadb(rq->body, rq->body_len, 0, NULL) : NULL;
+	if (json_is_object(*body) && json_is_string(v = json_object_get(*body, "refresh")) && json_string_length(v) > 0)
+		return json_string_value(v);
+	return tsk_http_cookie(rq, "refresh_token");
+}
+
 static void
 logout(struct tsk_http_auth *a, const struct tsk_http_request *rq, PGconn *db, struct tsk_http_reply *out)
 {
 	struct tsk_principal p;
+	struct tsk_jwt_claims c;
+	const char *tok;
+	char err[TSK_ERRLEN];
+	json_t *body;
+	int rc;
 
 	if (!authenticate(a, rq, db, &p, out))
 		return;
+	/* The refresh token is denylisted by its jti until it expires, so it cannot mint access tokens any
+	 * more (the access token lives at most TSK_JWT_ACCESS_TTL; a password change ends every session).
+	 * One that does not verify, or is another user's, is left alone: it is of no use to this caller. */
+	tok = logout_token(rq, &body);
+	if (tok != NULL && tok[0] != '\0') {
+		rc = tsk_jwt_verify(a->secret, tok, TSK_JWT_REFRESH, rq->tenant != NULL ? rq->tenant : "",
+		    (int64_t)time(NULL), &c, err, sizeof err);
+		if (rc == TSK_OK && c.sub == p.user_id && p.user_id > 0) {
+			if ((rc = tsk_auth_revoke(db, &c, err, sizeof err)) != TSK_OK) {
+				json_decref(body);
+				unavailable(out, "logout", err);
+				return;
+			}
+		} else {
+			tsk_debug("logout: refresh token not revoked: %s", rc == TSK_OK ? "another user's" : err);
+		}
+	}
+	json_decref(body);
 	set_cookie(a, rq, out, "access_token", NULL, 0);
 	set_cookie(a, rq, out, "refresh_token", NULL, 0);
 	tsk_http_json(out, 200, json_pack("{s:s}", "message", "Logout realizado com sucesso!"));

@@ -87,8 +87,15 @@ struct tsk_http_opts {
 	size_t body_max;             /* any other request; 0: 64 KiB */
 	size_t header_max;           /* memory per connection for the request line and headers; 0: 32 KiB */
 	unsigned timeout_s;          /* a connection idle this long is closed; 0: 30 */
+	unsigned deadline_s;         /* a request (headers and body) not received whole this long after its
+	                              * connection was accepted, or the previous answer on it sent, is cut
+	                              * off however steadily it trickles; 0: 60 */
 	unsigned max_conns;          /* 0: 10000 */
+	unsigned max_conns_per_addr; /* connections open at once from one peer address; 0: no limit (the peer,
+	                              * not the X-Forwarded-For address: behind a proxy, leave it 0) */
 	const char *ingest_stats;    /* a running tsk-ingest's stats file (SPOOL.stats), or NULL */
+	const char *mqtt_url;        /* tsk-ingest's broker: GET /health reports whether it can be reached
+	                              * (a TCP connect, at most one every 2 s); NULL or "": not checked */
 	tsk_http_access_fn access;   /* NULL: no access log */
 	void *access_arg;
 	tsk_http_tenant_fn tenant_api; /* NULL: every tenant path is 404 */
@@ -115,6 +122,11 @@ struct tsk_http_settings {
 	const char *public_hosts;    /* comma-separated; NULL: "localhost,api" */
 	const char *ingest_secret;   /* NULL or "": every /ingest request is 401 */
 	int access_json;             /* access log lines as JSON objects */
+	const char *trusted_proxies; /* addresses and CIDRs whose X-Forwarded-For is believed (see
+	                              * tsk_http_client_addr); NULL or "": none, the header is ignored */
+	const char *jwt_secret;      /* tsk_http_reload only (tsk_http_start takes opts->jwt_secret): a new key
+	                              * for the login tokens, so every token signed with the old one is
+	                              * refused; NULL keeps the current one */
 };
 
 /* Opens the spool, starts its flusher and the daemon. TSK_OK, TSK_EINVAL (bad listen address),
@@ -123,7 +135,8 @@ int tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_setti
     char *err, size_t errlen);
 /* The TCP port it listens on (useful with port 0). */
 unsigned tsk_http_port(const struct tsk_http *h);
-/* Replaces the reloadable settings. TSK_OK or TSK_EFAIL (out of memory: the old ones stay). */
+/* Replaces the reloadable settings. TSK_OK, TSK_EINVAL (a bad jwt_secret or trusted_proxies) or TSK_EFAIL
+ * (out of memory); on an error the old settings stay, all of them. */
 int tsk_http_reload(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen);
 /*
  * Graceful stop: stops accepting connections, lets the requests in flight finish (until deadline_us on
@@ -143,5 +156,23 @@ void tsk_http_free(struct tsk_http *h);
 int tsk_http_host_normalize(const char *host, char *out, size_t outlen);
 /* 1 when the normalized host is one of the comma-separated names (spaces ignored, case-insensitive). */
 int tsk_http_host_in_list(const char *host, const char *list);
+
+/* An address or a network of trusted_proxies (IPv4 kept as IPv4-mapped IPv6, bits counted on that). */
+struct tsk_http_cidr {
+	unsigned char addr[16];
+	int bits;
+};
+/* Parses a comma-separated list of addresses and CIDRs (10.0.0.0/8, ::1, fd00::/8; spaces ignored;
+ * "" or NULL is an empty list). TSK_OK with *out (malloc'd, NULL when empty) and *n, or TSK_EINVAL. */
+int tsk_http_proxies_parse(const char *list, struct tsk_http_cidr **out, size_t *n, char *err, size_t errlen);
+/*
+ * The client's address: the peer's, unless the peer is one of the n trusted proxies and xff (the
+ * X-Forwarded-For values, comma-separated, in the order received) says more; then, walking xff from the
+ * right, the first address that is not a trusted proxy (or, when all are, the leftmost; an entry that
+ * is no address stops the walk at the last hop believed). out holds outlen bytes (INET6_ADDRSTRLEN is
+ * enough). 1 when the address came from xff, else 0.
+ */
+int tsk_http_client_addr(const struct tsk_http_cidr *nets, size_t n, const char *peer, const char *xff, char *out,
+    size_t outlen);
 
 #endif

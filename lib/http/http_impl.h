@@ -11,6 +11,7 @@
 #include "core/tsk.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "ingest/mqtt.h"
 #include "ingest/sink.h"
 #include "ingest/spool.h"
 #include "ingest/stats.h"
@@ -77,6 +78,11 @@ struct tsk_http_auth;
 /* Checks jwt_secret and makes the login rate limiters. TSK_EINVAL for a missing or short secret. */
 int tsk_http_auth_new(const struct tsk_http_opts *o, struct tsk_http_auth **out, char *err, size_t errlen);
 void tsk_http_auth_free(struct tsk_http_auth *a);
+/* TSK_OK when secret would do as jwt_secret, else TSK_EINVAL with why. */
+int tsk_http_auth_check_secret(const char *secret, char *err, size_t errlen);
+/* Signs and verifies with secret from now on (SIGHUP): tokens signed with the old one are refused.
+ * TSK_OK, TSK_EINVAL (a missing or short secret: the old one stays), TSK_EFAIL. */
+int tsk_http_auth_set_secret(struct tsk_http_auth *a, const char *secret, char *err, size_t errlen);
 /* 1 when the path is one of the endpoints (and *reply is filled), else 0. */
 int tsk_http_auth_route(struct tsk_http_auth *a, const struct tsk_http_request *rq, void *pgconn,
     struct tsk_http_reply *reply);
@@ -90,6 +96,7 @@ int tsk_http_auth_principal(struct tsk_http_auth *a, const struct tsk_http_reque
 
 struct tsk_http {
 	struct MHD_Daemon *d;
+	struct tsk_http_deadline *deadline;
 	struct tsk_http_auth *auth;
 	struct tsk_http_opts o;
 	char *dsn, *spool_path, *ingest_stats, *listen, *web_root;
@@ -98,6 +105,15 @@ struct tsk_http {
 	pthread_rwlock_t lock;     /* guards the reloadable settings below */
 	char *public_hosts, *secret;
 	int access_json;
+	struct tsk_http_cidr *proxies;  /* trusted_proxies */
+	size_t nproxies;
+
+	/* The broker GET /health checks (broker.c), when mqtt_url is set. */
+	int broker_set;
+	struct tsk_mqtt_url broker;
+	pthread_mutex_t broker_mu;       /* one probe at a time */
+	_Atomic int broker_ok;
+	_Atomic int64_t broker_checked_us; /* 0: never */
 
 	struct tsk_spool *sp;
 	struct tsk_ingest *ing;
@@ -146,6 +162,26 @@ int tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_re
 void tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_ingest_state *st,
     struct tsk_http_reply *out, const char **retry_after);
 void tsk_http_ingest_free(struct tsk_http_ingest_state *st);
+/* request_deadline (deadline.c): connections still receiving their request past the deadline are shut
+ * down by a reaper thread. */
+struct tsk_http_deadline;
+int tsk_http_deadline_start(int64_t limit_us, struct tsk_http_deadline **out, char *err, size_t errlen);
+/* Stops the reaper and frees (after MHD_stop_daemon). */
+void tsk_http_deadline_free(struct tsk_http_deadline *d);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls: the tsk_http_deadline). */
+void tsk_http_deadline_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe);
+/* The connection's request is received whole: its clock stops. */
+void tsk_http_deadline_received(struct MHD_Connection *mc);
+/* The answer is done: the clock starts for the next request on the connection. 1 when the reaper cut
+ * this connection. */
+int tsk_http_deadline_next(struct MHD_Connection *mc);
+/* Connections cut so far; connections open now. */
+uint64_t tsk_http_deadline_cut(const struct tsk_http_deadline *d);
+long tsk_http_deadline_open(const struct tsk_http_deadline *d);
+
+/* The broker reachable (1) or not (0) as of at most a few seconds ago; -1 when no broker is configured. */
+int tsk_http_broker_up(struct tsk_http *h);
 /* GET /health */
 void tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out);
 /* GET /metrics */

@@ -17,7 +17,7 @@ tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out)
 {
 	char err[TSK_ERRLEN];
 	PGconn *db = tsk_http_db(h, s);
-	int db_ok = 0, spool_ok;
+	int db_ok = 0, spool_ok, mqtt, healthy;
 
 	if (db != NULL) {
 		PGresult *res = PQexec(db, "SELECT 1");
@@ -27,8 +27,15 @@ tsk_http_health(struct tsk_http *h, struct slot *s, struct tsk_http_reply *out)
 			tsk_http_db_failed(s);
 	}
 	spool_ok = !tsk_ingest_failed(h->ing, err, sizeof err) && tsk_ingest_has_room(h->ing);
-	tsk_http_json(out, db_ok && spool_ok ? 200 : 503, json_pack("{s:b, s:b, s:b}", "db", db_ok, "spool",
-	    spool_ok, "healthy", db_ok && spool_ok));
+	mqtt = tsk_http_broker_up(h);
+	healthy = db_ok && spool_ok && mqtt != 0;
+	/* "mqtt" only when a broker is configured: the shape otherwise. */
+	if (mqtt < 0)
+		tsk_http_json(out, healthy ? 200 : 503, json_pack("{s:b, s:b, s:b}", "db", db_ok, "spool", spool_ok,
+		    "healthy", healthy));
+	else
+		tsk_http_json(out, healthy ? 200 : 503, json_pack("{s:b, s:b, s:b, s:b}", "db", db_ok, "spool", spool_ok,
+		    "mqtt", mqtt, "healthy", healthy));
 }
 
 static const char *const route_names[RT_N] = { "health", "metrics", "ingest", "tenant", "other" };
@@ -131,6 +138,11 @@ tsk_http_metrics(struct tsk_http *h, struct tsk_http_reply *out)
 	    (double)atomic_load(&h->inflight));
 	one(&b, "tsk_http_body_too_large_total", "counter", "Requests refused with 413 for their body size.",
 	    (double)atomic_load(&h->too_large));
+	one(&b, "tsk_http_connections_open", "gauge", "Client connections open (this scrape's included).",
+	    (double)tsk_http_deadline_open(h->deadline));
+	one(&b, "tsk_http_request_deadline_closed_total", "counter",
+	    "Connections closed because a request was not received whole within request_deadline.",
+	    (double)tsk_http_deadline_cut(h->deadline));
 
 	/* This daemon's POST /ingest. */
 	one(&b, "tsk_httpd_ingest_received_total", "counter", "POST /ingest messages past authentication.",

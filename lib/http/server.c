@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #define DEFAULT_BODY_MAX (64 * 1024)
 #define DEFAULT_HEADER_MAX (32 * 1024)
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_DEADLINE_S 60
 #define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_SPOOL_MAX (UINT64_C(1) << 30)
 #define DEFAULT_PUBLIC "localhost,api"
@@ -362,6 +364,16 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 				return 0;
 			}
 			tsk_http_auth_route(h->auth, &rq, db, out);
+		} else if (strncmp(r->path, "/api/", 5) == 0) {
+			/* The API's public-host routes (password reset, invites, registration). */
+			PGconn *db = tsk_http_db(h, s);
+			if (db == NULL) {
+				tsk_http_json(out, 503, json_pack("{s:s}", "detail", "database unavailable"));
+				*retry_after = "5";
+				return 0;
+			}
+			if (!tsk_http_api_route(h->auth, &rq, db, out))
+				tsk_http_error(out, 404, "Not found");
 		} else {
 			tsk_http_error(out, 404, "Not found");
 		}
@@ -478,12 +490,15 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	int64_t us;
 	int b;
 
-	(void)c;
-	if (r == NULL)
+	if (r == NULL) {
+		tsk_http_deadline_next(c);
 		return;
+	}
 	*con_cls = NULL;
 	us = tsk_now_us() - r->start_us;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+	if (tsk_http_deadline_next(c) && r->status == 0)
+		r->status = 408; /* not received whole within request_deadline: cut off */
+	else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
 		r->status = 499; /* closed before an answer was sent (nginx's code for it) */
 	atomic_fetch_add(&h->req[r->route][code_index(r->status)], 1);
 	for (b = 0; b < HTTP_NBUCKETS && us > tsk_http_bucket_us[b]; b++)
@@ -545,6 +560,41 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 	return ret;
 }
 
+/* Every X-Forwarded-For header, joined with commas in the order received (a proxy may add a header of
+ * its own instead of appending to the one it got). */
+static enum MHD_Result
+xff_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct tsk_buf *b = cls;
+
+	(void)kind;
+	if (key != NULL && value != NULL && strcasecmp(key, "X-Forwarded-For") == 0) {
+		if (b->len > 0)
+			tsk_buf_puts(b, ",");
+		tsk_buf_puts(b, value);
+	}
+	return MHD_YES;
+}
+
+/* remote: the peer's address, replaced by the one X-Forwarded-For gives when the peer is a trusted
+ * proxy (trusted_proxies); the header of anyone else is ignored. */
+static void
+forwarded_for(struct tsk_http *h, struct MHD_Connection *c, char *remote, size_t len)
+{
+	struct tsk_buf xff = TSK_BUF_INIT;
+	char addr[INET6_ADDRSTRLEN];
+
+	pthread_rwlock_rdlock(&h->lock);
+	if (h->nproxies > 0) {
+		MHD_get_connection_values(c, MHD_HEADER_KIND, xff_value, &xff);
+		if (xff.len > 0 && tsk_buf_cstr(&xff) != NULL &&
+		    tsk_http_client_addr(h->proxies, h->nproxies, remote, tsk_buf_cstr(&xff), addr, sizeof addr))
+			snprintf(remote, len, "%s", addr);
+	}
+	pthread_rwlock_unlock(&h->lock);
+	tsk_buf_free(&xff);
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_size, void **con_cls)
@@ -577,6 +627,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 			else if (sa->sa_family == AF_INET6)
 				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->remote, sizeof r->remote);
 		}
+		forwarded_for(h, c, r->remote, sizeof r->remote);
 		r->limit = strcmp(method, "POST") == 0 && strcmp(r->path, "/ingest") == 0 ? h->o.ingest_body_max : h->o.body_max;
 		/* A declared length over the limit is refused before a byte of the body is read. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -588,6 +639,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 				memset(&rep, 0, sizeof rep);
 				tsk_http_error(&rep, 413, "Request body too large");
 				atomic_fetch_add(&h->too_large, 1);
+				tsk_http_deadline_received(c);
 				return send_reply(h, c, r, &rep, NULL, NULL);
 			}
 		}
@@ -609,6 +661,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 			return MHD_NO;
 		return MHD_YES;
 	}
+	/* Received whole: from here on the request waits on us, not on the client. */
+	tsk_http_deadline_received(c);
 	memset(&rep, 0, sizeof rep);
 	if (r->too_big) {
 		tsk_http_error(&rep, 413, "Request body too large");
@@ -679,13 +733,25 @@ set_settings(struct tsk_http *h, const struct tsk_http_settings *set, char *err,
 {
 	char *hosts = strdup(set != NULL && set->public_hosts != NULL ? set->public_hosts : DEFAULT_PUBLIC);
 	char *secret = strdup(set != NULL && set->ingest_secret != NULL ? set->ingest_secret : "");
+	struct tsk_http_cidr *proxies = NULL, *old_proxies;
+	size_t nproxies = 0;
+	int rc;
 
 	if (hosts == NULL || secret == NULL) {
 		free(hosts);
 		free(secret);
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	}
+	if ((rc = tsk_http_proxies_parse(set != NULL ? set->trusted_proxies : NULL, &proxies, &nproxies, err,
+	    errlen)) != TSK_OK) {
+		free(hosts);
+		free(secret);
+		return rc;
+	}
 	pthread_rwlock_wrlock(&h->lock);
+	old_proxies = h->proxies;
+	h->proxies = proxies;
+	h->nproxies = nproxies;
 	free(h->public_hosts);
 	if (h->secret != NULL) {
 		memset(h->secret, 0, strlen(h->secret));
@@ -695,13 +761,24 @@ set_settings(struct tsk_http *h, const struct tsk_http_settings *set, char *err,
 	h->secret = secret;
 	h->access_json = set != NULL && set->access_json;
 	pthread_rwlock_unlock(&h->lock);
+	free(old_proxies);
 	return TSK_OK;
 }
 
 int
 tsk_http_reload(struct tsk_http *h, const struct tsk_http_settings *set, char *err, size_t errlen)
 {
-	return set_settings(h, set, err, errlen);
+	const char *secret = set != NULL ? set->jwt_secret : NULL;
+	int rc;
+
+	/* Everything is checked before anything changes, so a bad file leaves all the settings as they were. */
+	if (secret != NULL && (rc = tsk_http_auth_check_secret(secret, err, errlen)) != TSK_OK)
+		return rc;
+	if ((rc = set_settings(h, set, err, errlen)) != TSK_OK)
+		return rc;
+	if (secret != NULL && h->auth != NULL)
+		return tsk_http_auth_set_secret(h->auth, secret, err, errlen);
+	return TSK_OK;
 }
 
 static char *
@@ -729,6 +806,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	h->o = *opts;
 	pthread_rwlock_init(&h->lock, NULL);
+	pthread_mutex_init(&h->broker_mu, NULL);
 	tsk_stats_init(&h->st);
 	h->listen = strdup(opts->listen != NULL ? opts->listen : DEFAULT_LISTEN);
 	h->dsn = strdup(opts->dsn != NULL ? opts->dsn : "");
@@ -750,6 +828,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		h->o.header_max = DEFAULT_HEADER_MAX;
 	if (h->o.timeout_s == 0)
 		h->o.timeout_s = DEFAULT_TIMEOUT_S;
+	if (h->o.deadline_s == 0)
+		h->o.deadline_s = DEFAULT_DEADLINE_S;
 	if (h->o.max_conns == 0)
 		h->o.max_conns = DEFAULT_MAX_CONNS;
 	if (h->o.spool_max_bytes == 0)
@@ -759,6 +839,15 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
 	}
+	if (opts->mqtt_url != NULL && opts->mqtt_url[0] != '\0') {
+		char e2[TSK_ERRLEN];
+		if (tsk_mqtt_url_parse(opts->mqtt_url, &h->broker, e2, sizeof e2) != TSK_OK) {
+			rc = tsk_seterr(err, errlen, TSK_EINVAL, "mqtt_url: %s", e2);
+			goto fail;
+		}
+		h->broker_set = 1;
+	}
+	h->o.mqtt_url = NULL; /* parsed: the caller's string is not kept */
 	if ((rc = set_settings(h, set, err, errlen)) != TSK_OK)
 		goto fail;
 	if ((rc = tsk_http_auth_new(opts, &h->auth, err, errlen)) != TSK_OK)
@@ -792,6 +881,9 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	if ((rc = tsk_http_committer_start(h->dsn, &h->st, &h->committer, err, errlen)) != TSK_OK)
 		goto fail;
 
+	if ((rc = tsk_http_deadline_start((int64_t)h->o.deadline_s * TSK_US_PER_S, &h->deadline, err, errlen)) != TSK_OK)
+		goto fail;
+
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	    MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
@@ -801,10 +893,12 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->o.workers,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->o.timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->o.max_conns_per_addr,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.header_max,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, tsk_http_deadline_notify, h->deadline,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
@@ -849,6 +943,8 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 		MHD_stop_daemon(h->d);
 		h->d = NULL;
 	}
+	tsk_http_deadline_free(h->deadline);
+	h->deadline = NULL;
 	tsk_http_committer_stop(h->committer);
 	h->committer = NULL;
 	if (h->ing != NULL) {
@@ -875,6 +971,7 @@ tsk_http_free(struct tsk_http *h)
 		atomic_store(&h->stopping, 1);
 		MHD_stop_daemon(h->d);
 	}
+	tsk_http_deadline_free(h->deadline);
 	tsk_http_committer_stop(h->committer);
 	if (h->ing != NULL) {
 		tsk_ingest_free(h->ing);
@@ -886,6 +983,7 @@ tsk_http_free(struct tsk_http *h)
 	if (h->key_made)
 		pthread_key_delete(h->key);
 	free(h->public_hosts);
+	free(h->proxies);
 	if (h->secret != NULL) {
 		memset(h->secret, 0, strlen(h->secret));
 		free(h->secret);
@@ -896,6 +994,7 @@ tsk_http_free(struct tsk_http *h)
 	free(h->spool_path);
 	free(h->ingest_stats);
 	free(h->web_root);
+	pthread_mutex_destroy(&h->broker_mu);
 	pthread_rwlock_destroy(&h->lock);
 	free(h);
 }

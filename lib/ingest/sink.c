@@ -656,23 +656,86 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
  * second old or its site or asset changed: at several batches a second that saves most device
  * updates, and last_seen stays within a second. The sensor upsert may reference devices inserted by
  * the sibling CTE: foreign keys are checked at the end of the statement. */
+/* Auto-provisioning (seed spec §5.4), in the same statement: a canonical topic
+ * (tenants/{slug}/sites/{site}/assets/{tag}/telemetry: the reading has both site and asset_tag) whose
+ * site is an existing active site of that exact name creates the asset (type detected from its tag) or
+ * moves it to that site, and links the device to it (a new device becomes a GATEWAY named after the
+ * asset). Sites are never created; unknown sites, legacy and device-style topics provision nothing.
+ * prov: one row per device of the batch to provision (its newest reading's asset); ast: the assets
+ * inserted or moved (an asset already in place is read from the table, and not even locked: the
+ * common case costs two index lookups per device). A device whose asset a
+ * concurrent writer created after this statement's snapshot finds neither and keeps its link for this
+ * batch; the next batch links it (its asset_id differs, so the device row is rewritten).
+ * Every device seen goes ONLINE (ERROR and MAINTENANCE are kept) and every sensor seen online with
+ * last_reading_at = now(): the hourly `tsk-tenant catalog refresh` turns them off again. */
+#define ASSET_TYPE(t) \
+	"CASE WHEN upper(" t ") LIKE '%%CHILLER%%' OR upper(" t ") LIKE '%%CH-%%' THEN 'CHILLER'" \
+	" WHEN upper(" t ") LIKE '%%AHU%%' THEN 'AHU' WHEN upper(" t ") LIKE '%%VRF%%' THEN 'VRF'" \
+	" WHEN upper(" t ") LIKE '%%FCU%%' OR upper(" t ") LIKE '%%SPLIT%%' THEN 'OTHER'" \
+	" WHEN upper(" t ") LIKE '%%RTU%%' THEN 'RTU'" \
+	" WHEN upper(" t ") LIKE '%%COOLING%%' OR upper(" t ") LIKE '%%TOWER%%' THEN 'COOLING_TOWER' ELSE 'OTHER' END"
+/* FCU and SPLIT are not asset types in the original's choices (its ingest wrote them anyway): OTHER,
+ * with the detected name in asset_type_other. */
+#define ASSET_TYPE_OTHER(t) \
+	"CASE WHEN upper(" t ") LIKE '%%CHILLER%%' OR upper(" t ") LIKE '%%CH-%%' OR upper(" t ") LIKE '%%AHU%%'" \
+	" OR upper(" t ") LIKE '%%VRF%%' THEN '' WHEN upper(" t ") LIKE '%%FCU%%' THEN 'FCU'" \
+	" WHEN upper(" t ") LIKE '%%SPLIT%%' THEN 'SPLIT' ELSE '' END"
+/* labels.type -> the original's metric_type (its ingest map, seed spec §3.8). */
+#define METRIC_TYPE(t) \
+	"CASE " t " WHEN 'temperature' THEN 'temperature' WHEN 'humidity' THEN 'humidity'" \
+	" WHEN 'pressure' THEN 'pressure' WHEN 'counter' THEN 'counter' WHEN 'signal_strength' THEN 'signal'" \
+	" WHEN 'battery' THEN 'voltage' WHEN 'door_state' THEN 'status' ELSE 'other' END"
 #define CATALOG_DEVICE \
-	"dev AS (" \
-	" INSERT INTO %1$s.device AS d (device_id, site, asset_tag, first_seen, last_seen)" \
-	" SELECT device_id, max(site), max(asset_tag), now(), now() FROM pg_temp.tsk_cat WHERE grp = $1" \
-	" GROUP BY device_id ORDER BY device_id COLLATE \"C\"" \
+	"prov AS (" \
+	" SELECT DISTINCT ON (c.device_id) c.device_id, c.asset_tag, st.id AS site_id" \
+	" FROM pg_temp.tsk_cat c JOIN %1$s.site st ON st.name = c.site AND st.is_active" \
+	" WHERE c.grp = $1 AND c.asset_tag IS NOT NULL AND length(c.asset_tag) BETWEEN 1 AND 100" \
+	" ORDER BY c.device_id, c.ts DESC, st.id)," \
+	" ast AS (" \
+	" INSERT INTO %1$s.asset AS a (tag, name, site_id, asset_type, asset_type_other, status)" \
+	" SELECT DISTINCT ON (asset_tag COLLATE \"C\") asset_tag, asset_tag, site_id," \
+	" " ASSET_TYPE("asset_tag") ", " ASSET_TYPE_OTHER("asset_tag") ", 'OK'" \
+	" FROM prov WHERE NOT EXISTS (SELECT 1 FROM %1$s.asset x WHERE x.tag = prov.asset_tag AND x.site_id = prov.site_id)" \
+	" ORDER BY asset_tag COLLATE \"C\", site_id" \
+	" ON CONFLICT (tag) DO UPDATE SET site_id = excluded.site_id, updated_at = now()" \
+	" WHERE a.site_id <> excluded.site_id RETURNING a.id, a.tag)," \
+	" dev AS (" \
+	" INSERT INTO %1$s.device AS d (device_id, site, asset_tag, first_seen, last_seen, name, serial_number," \
+	" asset_id, device_type, status)" \
+	" SELECT g.device_id, g.site, g.asset_tag, now(), now()," \
+	" CASE WHEN p.asset_id IS NOT NULL THEN 'Gateway ' || p.asset_tag ELSE g.device_id END," \
+	" CASE WHEN length(g.device_id) <= 200 AND NOT EXISTS (SELECT 1 FROM %1$s.device x" \
+	" WHERE x.serial_number = g.device_id) THEN g.device_id END," \
+	" p.asset_id, CASE WHEN p.asset_id IS NOT NULL THEN 'GATEWAY' ELSE 'CONTROLLER' END, 'ONLINE'" \
+	" FROM (SELECT device_id, max(site) AS site, max(asset_tag) AS asset_tag FROM pg_temp.tsk_cat WHERE grp = $1" \
+	" GROUP BY device_id) g" \
+	" LEFT JOIN (SELECT prov.device_id, prov.asset_tag, coalesce(ast.id, ea.id) AS asset_id FROM prov" \
+	" LEFT JOIN ast ON ast.tag = prov.asset_tag LEFT JOIN %1$s.asset ea ON ea.tag = prov.asset_tag) p" \
+	" ON p.device_id = g.device_id" \
+	" ORDER BY g.device_id COLLATE \"C\"" \
 	" ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen," \
-	" site = coalesce(excluded.site, d.site), asset_tag = coalesce(excluded.asset_tag, d.asset_tag)" \
-	" WHERE d.last_seen < excluded.last_seen - interval '1 second'" \
+	" site = coalesce(excluded.site, d.site), asset_tag = coalesce(excluded.asset_tag, d.asset_tag)," \
+	" asset_id = coalesce(excluded.asset_id, d.asset_id)," \
+	" name = CASE WHEN d.asset_id IS NULL AND excluded.asset_id IS NOT NULL AND d.name = d.device_id" \
+	" THEN excluded.name ELSE d.name END," \
+	" device_type = CASE WHEN d.asset_id IS NULL AND excluded.asset_id IS NOT NULL THEN 'GATEWAY'" \
+	" ELSE d.device_type END," \
+	" status = CASE WHEN d.status = 'OFFLINE' THEN 'ONLINE' ELSE d.status END," \
+	" updated_at = CASE WHEN excluded.asset_id IS DISTINCT FROM d.asset_id AND excluded.asset_id IS NOT NULL" \
+	" THEN now() ELSE d.updated_at END" \
+	" WHERE d.last_seen IS NULL OR d.last_seen < excluded.last_seen - interval '1 second' OR d.status = 'OFFLINE'" \
 	" OR excluded.site IS DISTINCT FROM d.site AND excluded.site IS NOT NULL" \
-	" OR excluded.asset_tag IS DISTINCT FROM d.asset_tag AND excluded.asset_tag IS NOT NULL)"
+	" OR excluded.asset_tag IS DISTINCT FROM d.asset_tag AND excluded.asset_tag IS NOT NULL" \
+	" OR excluded.asset_id IS DISTINCT FROM d.asset_id AND excluded.asset_id IS NOT NULL)"
 #define CATALOG_SENSOR \
 	" INSERT INTO %1$s.sensor AS s (device_id, sensor_id, unit, type, first_seen, last_seen, last_ts," \
-	" last_value)" \
-	" SELECT device_id, sensor_id, unit, type, now(), now(), ts, value FROM pg_temp.tsk_cat WHERE grp = $1" \
+	" last_value, metric_type, is_online, last_reading_at)" \
+	" SELECT device_id, sensor_id, unit, type, now(), now(), ts, value, " METRIC_TYPE("type") ", true, now()" \
+	" FROM pg_temp.tsk_cat WHERE grp = $1" \
 	" ORDER BY device_id COLLATE \"C\", sensor_id COLLATE \"C\"" \
 	" ON CONFLICT (device_id, sensor_id) DO UPDATE SET last_seen = excluded.last_seen," \
 	" unit = coalesce(excluded.unit, s.unit), type = coalesce(excluded.type, s.type)," \
+	" is_online = true, last_reading_at = excluded.last_reading_at," \
 	" last_value = CASE WHEN s.last_ts IS NULL OR excluded.last_ts > s.last_ts" \
 	" THEN excluded.last_value ELSE s.last_value END," \
 	" last_ts = greatest(s.last_ts, excluded.last_ts)"

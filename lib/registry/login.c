@@ -22,6 +22,7 @@ tsk_auth_why_name(enum tsk_auth_why why)
 	case TSK_AUTH_RATE_LIMITED: return "too many failed logins";
 	case TSK_AUTH_BAD_TOKEN: return "invalid token";
 	case TSK_AUTH_STALE_TOKEN: return "token no longer valid";
+	case TSK_AUTH_REVOKED: return "token revoked";
 	}
 	return "refused";
 }
@@ -228,7 +229,36 @@ tsk_auth_jwt(PGconn *db, const char *secret, const char *token, enum tsk_jwt_typ
 		p->why = TSK_AUTH_BAD_TOKEN;
 		return rc;
 	}
+	if (type == TSK_JWT_REFRESH) {
+		const char *params[1] = { c.jti };
+		PGresult *res;
+		int revoked;
+		if ((rc = tsk_db_exec(db, "SELECT 1 FROM public.revoked_token WHERE jti = $1", 1, params, &res, err,
+		    errlen)) != TSK_OK)
+			return rc;
+		revoked = PQntuples(res) > 0;
+		PQclear(res);
+		if (revoked)
+			return refuse(p, TSK_AUTH_REVOKED, err, errlen);
+	}
 	return tsk_auth_user(db, c.sub, c.pgen, c.tenant, p, err, errlen);
+}
+
+int
+tsk_auth_revoke(PGconn *db, const struct tsk_jwt_claims *c, char *err, size_t errlen)
+{
+	char sub[24], exp[24];
+	const char *params[3] = { c->jti, sub, exp };
+
+	/* Rows are pruned a day after their token expired: a token is checked against the daemon's clock,
+	 * the rows against the database's, and the two need not agree to the second. */
+	snprintf(sub, sizeof sub, "%lld", (long long)c->sub);
+	snprintf(exp, sizeof exp, "%lld", (long long)c->exp);
+	return tsk_db_exec(db,
+	    "WITH pruned AS (DELETE FROM public.revoked_token WHERE expires_at < now() - interval '1 day')"
+	    " INSERT INTO public.revoked_token (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3))"
+	    " ON CONFLICT (jti) DO NOTHING",
+	    3, params, NULL, err, errlen);
 }
 
 int

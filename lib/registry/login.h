@@ -27,7 +27,8 @@ enum tsk_auth_why {
 	TSK_AUTH_NOT_MEMBER,      /* no membership in the tenant */
 	TSK_AUTH_RATE_LIMITED,    /* too many failures for the account or the address; see retry_after_us */
 	TSK_AUTH_BAD_TOKEN,       /* the token failed tsk_jwt_verify */
-	TSK_AUTH_STALE_TOKEN      /* unknown user, or the password changed since the token was issued */
+	TSK_AUTH_STALE_TOKEN,     /* unknown user, or the password changed since the token was issued */
+	TSK_AUTH_REVOKED          /* a refresh token revoked by a logout (tsk_auth_revoke) */
 };
 
 struct tsk_principal {
@@ -76,7 +77,8 @@ int tsk_auth_login(PGconn *db, const char *username_or_email, const char *passwo
 int tsk_auth_user(PGconn *db, int64_t user_id, int64_t pgen, const char *tenant, struct tsk_principal *p,
     char *err, size_t errlen);
 
-/* tsk_jwt_verify then tsk_auth_user: the whole check of an access (or refresh) token. */
+/* tsk_jwt_verify then tsk_auth_user: the whole check of an access (or refresh) token. A refresh token
+ * is also looked up in the denylist (public.revoked_token): a revoked one is TSK_AUTH_REVOKED. */
 int tsk_auth_jwt(PGconn *db, const char *secret, const char *token, enum tsk_jwt_type type, const char *tenant,
     int64_t now_s, struct tsk_principal *p, char *err, size_t errlen);
 
@@ -99,6 +101,11 @@ int tsk_auth_can(const struct tsk_principal *p, enum tsk_auth_cap cap);
  * TSK_JWT_MAX + 1 bytes. */
 int tsk_auth_issue(const char *secret, const struct tsk_principal *p, enum tsk_jwt_type type, int64_t now_s,
     char *out, size_t outlen, char *err, size_t errlen);
+
+/* Revokes the token with these (verified) claims until it expires: its jti goes into the denylist, and
+ * rows of tokens that expired more than a day ago are deleted. Revoking it twice is no error. TSK_OK or the
+ * database's status. */
+int tsk_auth_revoke(PGconn *db, const struct tsk_jwt_claims *c, char *err, size_t errlen);
 
 /* Ends every session of the user (raises the password generation) without changing the password.
  * TSK_ENOTFOUND for an unknown user. */

@@ -107,6 +107,34 @@ check_bool(const struct tsk_setting_def *d, const json_t *v, char *err, size_t e
 	return json_is_boolean(v) ? TSK_OK : bad(d, v, err, errlen);
 }
 
+/* A webhook address: http:// or https://, printable ASCII, no space. */
+static int
+check_url(const struct tsk_setting_def *d, const json_t *v, char *err, size_t errlen)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+
+	if (s == NULL || (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) || strlen(s) > 2000)
+		return bad(d, v, err, errlen);
+	for (const char *p = s; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~')
+			return bad(d, v, err, errlen);
+	return TSK_OK;
+}
+
+/* A signing secret: 16 to 256 bytes of printable ASCII. */
+static int
+check_secret(const struct tsk_setting_def *d, const json_t *v, char *err, size_t errlen)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+
+	if (s == NULL || strlen(s) < 16 || strlen(s) > 256)
+		return bad(d, v, err, errlen);
+	for (const char *p = s; *p != '\0'; p++)
+		if (*p < ' ' || *p > '~')
+			return bad(d, v, err, errlen);
+	return TSK_OK;
+}
+
 #define DURATION "a duration (positive: 30d, 1h, 90m, 1h30m; a bare number is seconds)"
 
 const struct tsk_setting_def tsk_setting_defs[] = {
@@ -115,6 +143,8 @@ const struct tsk_setting_def tsk_setting_defs[] = {
 	{ "offline_after", "1h", DURATION, check_duration },
 	{ "raw_retention", "7d", DURATION, check_duration },
 	{ "retention", "forever", DURATION " or forever (also: none)", check_retention },
+	{ "webhook_secret", NULL, "16 to 256 printable ASCII characters", check_secret },
+	{ "webhook_url", NULL, "an http:// or https:// URL", check_url },
 	{ NULL, NULL, NULL, NULL }
 };
 

@@ -71,9 +71,10 @@ api_token() {
 	sed -n 's/^Set-Cookie: access_token=\([^;]*\);.*/\1/p' "$hdr" | tr -d '\r' | tail -1
 }
 # call METHOD HOST PATH [CURL ARGS...]: one request; sets API_STATUS and API_BODY (and API_REC, the
-# record's name without .body or .meta), the answer's headers are in $T/api.hdr. Every exchange is recorded under $T/api.log/ (NNNNNN-PID.meta: method, path without
-# the query, status, content type, tab-separated; NNNNNN-PID.body; NNNNNN-PID.hdr) for openapi_check,
-# which checks each against the OpenAPI document. Calls may run at once (in the background): each
+# record's name without .body or .meta), the answer's headers are in $T/api.hdr. Every exchange is
+# recorded under $T/api.log/ (NNNNNN-PID.meta: method, path without the query, status, content type,
+# tab-separated; NNNNNN-PID.body; NNNNNN-PID.hdr) for openapi_check, which checks each against the
+# OpenAPI document. Calls may run at once (in the background): each
 # has files of its own. (Commands as "command X": a test may define a function named cp or the like.)
 call() {
 	local m=$1 host=$2 path=$3 n
@@ -116,3 +117,21 @@ openapi_node() {
 	TSK_OPENAPI_MODULES="$(npm_dir openapi)/node_modules" node "$TSK_ROOT/tests/lib/openapi-check.mjs" "$cmd" \
 		"${TSK_OPENAPI_DOC:-$TSK_ROOT/lib/http/openapi.json}" "$@" 2>&1
 }
+# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr, its body
+# in $T/body. Through call: recorded for openapi_check.
+api() {
+	call "$@"
+	command cp "$T/api.hdr" "$T/hdr.$BASHPID" && command mv -f "$T/hdr.$BASHPID" "$T/hdr"
+	command cp "$API_REC.body" "$T/body.$BASHPID" && command mv -f "$T/body.$BASHPID" "$T/body"
+	printf '%s %s' "$API_STATUS" "$API_BODY"
+}
+# login HOST NAME PASSWORD [CURL ARGS...]: POST /api/auth/login/; cookie NAME: a cookie it set.
+login() {
+	local host=$1 body
+	body=$(printf '{"username_or_email":"%s","password":"%s"}' "$2" "$3")
+	shift 3
+	api POST "$host" /api/auth/login/ -H 'Content-Type: application/json' --data-binary "$body" "$@"
+}
+cookie() { sed -n "s/^Set-Cookie: $1=\\([^;]*\\);.*/\\1/p" "$T/hdr" | tr -d '\r' | tail -1; }
+# httpd_log_clean: no AddressSanitizer or UBSan report in the daemon's log (make asan).
+httpd_log_clean() { ! grep -qE 'Sanitizer|runtime error:' "$T/httpd.log" 2>/dev/null; }

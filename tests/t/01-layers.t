@@ -7,7 +7,7 @@
 #   ingest    core, pg, model, registry
 #   query     core, pg, model, registry
 #   cli       anything (only cli/ prints to stdout or reads the terminal)
-# Later layers (http, alert, panel) may use anything but cli/. Includes are written "layer/name.h".
+# Later layers (notify, http, alert, panel) may use anything but cli/. Includes are written "layer/name.h".
 . "$(dirname "$0")/../lib/tap.sh"
 
 allowed() {
@@ -19,7 +19,7 @@ allowed() {
 	ingest) echo "core pg model registry ingest" ;;
 	query) echo "core pg model registry query" ;;
 	cli) echo "core pg model registry ingest query cli" ;;
-	*) echo "core pg model registry ingest query http alert panel" ;;
+	*) echo "core pg model registry ingest query notify http alert panel" ;;
 	esac
 }
 

@@ -4,7 +4,7 @@
 dest=$T/root
 make --no-print-directory -C "$TSK_ROOT" BUILD="${TSK_BUILD#$TSK_ROOT/}" install DESTDIR="$dest" PREFIX=/opt/tsk >"$T/install.log" 2>&1
 ok $? "make install DESTDIR=... PREFIX=/opt/tsk"
-for t in tsk-tenant tsk-ingest tsk-query tsk-export; do
+for t in tsk-tenant tsk-ingest tsk-query tsk-export tsk-alert; do
 	[ -x "$dest/opt/tsk/bin/$t" ]; ok $? "bin/$t"
 	[ -f "$dest/opt/tsk/share/man/man1/$t.1" ]; ok $? "man1/$t.1"
 done

@@ -93,19 +93,6 @@ ok $? "the daemon survived all of it"
 ulimit -n 16384 2>/dev/null
 N=10000
 if [ "$(ulimit -n)" -lt 10300 ]; then N=$(( $(ulimit -n) - 300 )); diag "open files limited to $(ulimit -n): $N connections"; fi
-cat >"$T/hold.py" <<'PY'
-import os, socket, sys, time
-port, n, ready, release = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-socks = []
-for i in range(n):
-    s = socket.create_connection(('127.0.0.1', port))
-    s.sendall(b'GET /health HTTP/1.1\r\nHost: localhost\r\n')  # headers never finished
-    socks.append(s)
-open(ready, 'w').write(str(len(socks)))
-deadline = time.time() + 60
-while not os.path.exists(release) and time.time() < deadline:
-    time.sleep(0.05)
-PY
 cat >>"$T/tsk.conf" <<CONF
 request_timeout = 120s
 max_connections = 12000
@@ -113,7 +100,7 @@ CONF
 kill -HUP "$HTTPD_PID"   # request_timeout is read at start only: restart for it
 httpd_stop
 httpd_start --config "$T/tsk.conf"
-/usr/bin/python3 "$T/hold.py" "$HTTPD_PORT" $N "$T/ready" "$T/release" &
+/usr/bin/python3 "$TSK_ROOT/tests/lib/hold.py" "$HTTPD_PORT" $N "$T/ready" "$T/release" &
 HOLD=$!
 wait_for 60 test -s "$T/ready"
 is "$(cat "$T/ready")" $N "$N connections open, each with half a request"
@@ -195,7 +182,7 @@ sed -i 's/^max_connections = .*/max_connections = 20/' "$T/tsk.conf"
 httpd_stop
 httpd_start --config "$T/tsk.conf"
 rm -f "$T/ready" "$T/release"
-/usr/bin/python3 "$T/hold.py" "$HTTPD_PORT" 20 "$T/ready" "$T/release" &
+/usr/bin/python3 "$TSK_ROOT/tests/lib/hold.py" "$HTTPD_PORT" 20 "$T/ready" "$T/release" &
 HOLD=$!
 wait_for 30 test -s "$T/ready"
 is "$(code --max-time 5 -H 'Host: localhost' "$HTTPD_URL/health")" 000 "past max_connections a new connection is refused"

@@ -33,22 +33,7 @@ P=$HTTPD_PORT
 UMC="umc.localhost:$P"
 OTHER="other.localhost:$P"
 
-# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr. Through
-# call (tests/lib/httpd.sh), so every exchange is recorded and checked against the OpenAPI document at
-# the end (openapi_check).
-api() {
-	call "$@"
-	command cp "$T/api.hdr" "$T/hdr.$BASHPID" && command mv -f "$T/hdr.$BASHPID" "$T/hdr"
-	printf '%s %s' "$API_STATUS" "$API_BODY"
-}
-json() { printf '{"username_or_email":"%s","password":"%s"}' "$1" "$2"; }
-login() { # login HOST NAME PASSWORD [CURL ARGS...]
-	local host=$1 body
-	body=$(json "$2" "$3")
-	shift 3
-	api POST "$host" /api/auth/login/ -H 'Content-Type: application/json' --data-binary "$body" "$@"
-}
-cookie() { sed -n "s/^Set-Cookie: $1=\\([^;]*\\);.*/\\1/p" "$T/hdr" | tr -d '\r' | tail -1; }
+# api, login and cookie: tests/lib/httpd.sh.
 header() { grep -i "^$1:" "$T/hdr" | tr -d '\r'; }
 
 # --- login ----------------------------------------------------------------------------------------------

@@ -183,6 +183,19 @@ main(void)
 	ok(rc == TSK_OK && q.user_id == p.user_id && strcmp(q.role, "owner") == 0, "the access token is the owner on umc");
 	rc = tsk_auth_jwt(db, secret, tok2, TSK_JWT_REFRESH, "umc", now + 86400, &q, err, sizeof err);
 	ok(rc == TSK_OK, "the refresh token works a day later");
+	{
+		/* Revoked (a logout): refused from then on; revoking twice is no error. */
+		struct tsk_jwt_claims c;
+		char tok3[TSK_JWT_MAX + 1];
+		int64_t t = (int64_t)time(NULL); /* the denylist keeps rows by the database's clock */
+		ok(tsk_auth_issue(secret, &p, TSK_JWT_REFRESH, t, tok3, sizeof tok3, err, sizeof err) == TSK_OK &&
+		    tsk_jwt_verify(secret, tok3, TSK_JWT_REFRESH, "umc", t, &c, err, sizeof err) == TSK_OK &&
+		    tsk_auth_revoke(db, &c, err, sizeof err) == TSK_OK && tsk_auth_revoke(db, &c, err, sizeof err) == TSK_OK,
+		    "a refresh token revoked (twice)");
+		rc = tsk_auth_jwt(db, secret, tok3, TSK_JWT_REFRESH, "umc", t, &q, err, sizeof err);
+		ok(rc == TSK_EINVAL && q.why == TSK_AUTH_REVOKED, "a revoked refresh token is refused: %s", err);
+		is_str(dbtest_val(db, "SELECT count(*) FROM public.revoked_token"), "1", "one denylist row, until it expires");
+	}
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "other", now + 60, &q, err, sizeof err);
 	ok(rc == TSK_EINVAL && q.why == TSK_AUTH_BAD_TOKEN, "umc's token on tenant other: %s", err);
 	rc = tsk_auth_jwt(db, secret, tok, TSK_JWT_ACCESS, "umc", now + 3600, &q, err, sizeof err);
