@@ -72,15 +72,15 @@ api_token() {
 }
 # call METHOD HOST PATH [CURL ARGS...]: one request; sets API_STATUS and API_BODY (and API_REC, the
 # record's name without .body or .meta), the answer's headers are in $T/api.hdr. Every exchange is
-# recorded under $T/api.log/ (NNNNNN-PID.meta: method, path without the query, status, content type,
-# tab-separated; NNNNNN-PID.body; NNNNNN-PID.hdr) for openapi_check, which checks each against the
-# OpenAPI document. Calls may run at once (in the background): each
+# recorded under $T/api.log/ (MICROSECONDS-PID.meta: method, path without the query, status, content
+# type, tab-separated; .body; .hdr) for openapi_check, which checks each against the OpenAPI document. Calls may run at once (in the background): each
 # has files of its own. (Commands as "command X": a test may define a function named cp or the like.)
 call() {
-	local m=$1 host=$2 path=$3 n
+	local m=$1 host=$2 path=$3 n line ct=
 	shift 3
-	command mkdir -p "$T/api.log"
-	n=$(printf '%06d-%s' "$(command find "$T/api.log" -name '*.meta' | command wc -l)" "$BASHPID")
+	[ -d "$T/api.log" ] || command mkdir -p "$T/api.log"
+	# Named by the time in microseconds and the shell's pid: in order, and apart for calls run at once.
+	n=${EPOCHREALTIME/./}-$BASHPID
 	: >"$T/api.log/$n.body"
 	API_STATUS=$(command curl -s -o "$T/api.log/$n.body" -D "$T/api.log/$n.hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
 	# (a binary body's NUL bytes, which a shell variable cannot hold, are left out)
@@ -89,8 +89,10 @@ call() {
 	command cp "$T/api.log/$n.hdr" "$T/api.hdr" 2>/dev/null || : >"$T/api.hdr"
 	# HEAD is sent with -X HEAD or -I; the last Content-Type (after any 100 Continue) is the answer's.
 	case " $* " in *" -I "*|*" --head "*) m=HEAD ;; esac
-	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" \
-		"$(command sed -n 's/^Content-Type: *//Ip' "$T/api.log/$n.hdr" 2>/dev/null | command tr -d '\r' | command tail -n 1)" >"$T/api.log/$n.meta"
+	while IFS= read -r line; do
+		case ${line,,} in content-type:*) ct=${line#*:}; ct=${ct# }; ct=${ct%$'\r'} ;; esac
+	done <"$T/api.hdr"
+	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" "$ct" >"$T/api.log/$n.meta"
 }
 
 # openapi_check [LOGDIR...]: one TAP line: every exchange recorded by call (and ingest, get) under
@@ -121,8 +123,8 @@ openapi_node() {
 # in $T/body. Through call: recorded for openapi_check.
 api() {
 	call "$@"
-	command cp "$T/api.hdr" "$T/hdr.$BASHPID" && command mv -f "$T/hdr.$BASHPID" "$T/hdr"
-	command cp "$API_REC.body" "$T/body.$BASHPID" && command mv -f "$T/body.$BASHPID" "$T/body"
+	command cp "$T/api.hdr" "$T/hdr"
+	command cp "$API_REC.body" "$T/body"
 	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
 # login HOST NAME PASSWORD [CURL ARGS...]: POST /api/auth/login/; cookie NAME: a cookie it set.

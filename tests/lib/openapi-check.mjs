@@ -3,16 +3,16 @@
 //
 //   node openapi-check.mjs validate DOC           the document against OpenAPI 3.1
 //                                                 (@seriousme/openapi-schema-validator)
-//   node openapi-check.mjs check DOC LOGDIR...    every exchange of every LOGDIR (NNNNNN*.meta: method TAB
+//   node openapi-check.mjs check DOC LOGDIR...    every exchange of every LOGDIR (*.meta: method TAB
 //                                                 path without the query TAB status TAB content type, and
-//                                                 NNNNNN*.body)
+//                                                 the same name .body)
 // The modules come from $TSK_OPENAPI_MODULES (the node_modules tests/npm-deps.sh installed).
 // Output: one line per finding, "FAIL<TAB>what", then "SUMMARY<TAB>checked<TAB>failed"; exit 0 when
 // nothing failed, 1 when something did, 2 on a usage or setup error.
 //
 // An exchange passes when:
-//   - its path is one of the document's (a literal path before a template, "{x}" matching one segment),
-//     its method one of that path's operations (HEAD as GET, with no body to check), and its status one
+//   - its path is one of the document's (a literal path before a template, "{x}" matching one segment,
+//     the first of those with the request's method), its method one of that path's operations (HEAD as GET, with no body to check), and its status one
 //     of the operation's responses (or NXX, or default);
 //   - its content type (without parameters) is one that response declares, or it has no body and the
 //     response declares no content;
@@ -106,7 +106,13 @@ const templates = Object.keys(doc.paths || {}).map((p) => {
 	}).join('') + '$');
 	return { p, re, params: names.length };
 }).sort((a, b) => a.params - b.params);
-const findPath = (p) => templates.find((t) => t.re.test(p));
+// The path for a request: of the document's paths that match it (literal first), the first with the
+// method, as the daemon's router does (PUT /api/alerts/rules/statistics/ is a rule's PUT); else the
+// first that matches (whose answer is then the 405 of x-tsk-unrouted).
+const findPath = (p, m) => {
+	const all = templates.filter((t) => t.re.test(p));
+	return all.find((t) => doc.paths[t.p][m]) || all[0];
+};
 
 const unrouted = doc['x-tsk-unrouted'] || {};
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -140,7 +146,7 @@ function checkExchange(method, p, status, ctype, body) {
 	const head = method === 'HEAD';
 	const m = head ? 'get' : method.toLowerCase();
 	const st = String(status);
-	const t = findPath(p);
+	const t = findPath(p, m);
 	if (!t) {
 		if (st === '404' && unrouted.notFound) return checkResponse(['x-tsk-unrouted', 'notFound'], st, ctype, body, head);
 		return [`path ${p} is not in the document`];
