@@ -49,12 +49,17 @@ npm_install() {
 		{ echo "npm_install: node and npm are needed (Debian packages nodejs npm)" >&2; return 1; }
 	dir=$(npm_dir "$name")
 	mkdir -p "$dir" || return 1
-	rm -f "$dir/.tsk-lock-sha256"
-	cp "$src/package.json" "$src/package-lock.json" "$dir/" || return 1
-	[ ! -f "$src/.npmrc" ] || cp "$src/.npmrc" "$dir/" || return 1
-	(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >"$dir/npm.log" 2>&1) ||
-		{ echo "npm_install: npm ci of $name failed; see $dir/npm.log" >&2; tail -5 "$dir/npm.log" >&2; return 1; }
-	npm_want "$name" >"$dir/.tsk-lock-sha256"
+	# One install at a time (test files run in parallel): the others wait, then find it done.
+	(
+		flock 9
+		npm_ready "$name" && exit 0
+		rm -f "$dir/.tsk-lock-sha256"
+		cp "$src/package.json" "$src/package-lock.json" "$dir/" || exit 1
+		[ ! -f "$src/.npmrc" ] || cp "$src/.npmrc" "$dir/" || exit 1
+		(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >"$dir/npm.log" 2>&1) ||
+			{ echo "npm_install: npm ci of $name failed; see $dir/npm.log" >&2; tail -5 "$dir/npm.log" >&2; exit 1; }
+		npm_want "$name" >"$dir/.tsk-lock-sha256"
+	) 9>"$dir.lock"
 }
 
 # The files the daemon serves: SOURCE (under node_modules) TARGET (under web_root).
