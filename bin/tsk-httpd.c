@@ -21,6 +21,7 @@
 #include "core/time.h"
 #include "core/tsk.h"
 #include "http/http.h"
+#include "notify/mail.h"
 
 #define PROG "tsk-httpd"
 #define DEFAULT_SPOOL "/var/lib/tsk/httpd-spool.db"
@@ -29,8 +30,9 @@ static const char usage_text[] =
     "usage: tsk-httpd [options]\n"
     "\n"
     "Serves GET /health, GET /metrics, POST /ingest (the EMQX HTTP action), the login endpoints\n"
-    "(/api/auth/, /api/users/me/), the tenant API and its OpenAPI document (/api/schema/, with Swagger UI\n"
-    "at /api/docs/ and ReDoc at /api/redoc/, their files from web_root) until SIGTERM.\n"
+    "(/api/auth/, /api/users/me/) and the tenant API (/api/team/, /api/invites/, ...) with its OpenAPI\n"
+    "document (/api/schema/, Swagger UI at /api/docs/, ReDoc at /api/redoc/, their files from web_root)\n"
+    "until SIGTERM.\n"
     "\n"
     "Options:\n"
     "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
@@ -45,6 +47,7 @@ static const char usage_text[] =
     "request_deadline, max_connections, max_connections_per_address, drain_timeout, access_log,\n"
     "access_log_format, ingest_stats, jwt_secret (required), cookie_secure, login_burst, login_rate,\n"
     "login_address_burst, login_address_rate, trusted_proxies, mqtt_url (checked by GET /health),\n"
+    "smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url (mail for team invites),\n"
     "web_root.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
@@ -234,6 +237,15 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 		return tsk_cli_usage("cookie_secure must be yes or no, not \"%s\"", v), -1;
 	g->o.cookie_secure = strcmp(v, "yes") == 0;
+	/* Mail for invites: optional, but a half-made setting (smtp_url without mail_from) is an error. */
+	if (tsk_conf_get(c, "smtp_url") != NULL && tsk_conf_get(c, "smtp_url")[0] != '\0') {
+		char err[TSK_ERRLEN];
+		if (tsk_mail_conf_load(c, &g->o.mail, err, sizeof err) != TSK_OK)
+			return tsk_cli_usage("%s", err), -1;
+	}
+	g->o.frontend_url = tsk_conf_get_default(c, "frontend_url", "http://localhost:5173");
+	if (strncmp(g->o.frontend_url, "http://", 7) != 0 && strncmp(g->o.frontend_url, "https://", 8) != 0)
+		return tsk_cli_usage("frontend_url must start with http:// or https://, not \"%s\"", g->o.frontend_url), -1;
 	if (rate_key(c, "login_burst", "5", &g->o.login_burst) != 0 ||
 	    rate_key(c, "login_rate", "1", &g->o.login_per_minute) != 0 ||
 	    rate_key(c, "login_address_burst", "20", &g->o.login_addr_burst) != 0 ||

@@ -19,7 +19,9 @@
 #include "core/log.h"
 #include "cli/out.h"
 #include "pg/partition.h"
+#include "notify/invite.h"
 #include "notify/mail.h"
+#include "registry/team.h"
 #include "registry/tenant.h"
 #include "core/time.h"
 #include "core/tsk.h"
@@ -41,6 +43,9 @@ static const char usage_text[] =
     "      (passwords are read from the terminal, or one line of standard input)\n"
     "  member add SLUG EMAIL --role ROLE | rm SLUG EMAIL | list SLUG\n"
     "      roles: owner admin operator technician viewer\n"
+    "  invite add SLUG EMAIL --role ROLE [--message M]  invite someone: prints the accept link once and\n"
+    "                                                   mails it when smtp_url is set (frontend_url)\n"
+    "  invite list SLUG | cancel SLUG ID\n"
     "API tokens:\n"
     "  token add SLUG NAME --role ROLE                  a token for scripts, printed once\n"
     "  token add SLUG [NAME] --ingest                   a token POST /ingest accepts (name: ingest)\n"
@@ -80,7 +85,7 @@ static const char usage_text[] =
 
 struct opts {
 	struct tsk_cli cli;
-	const char *name, *slug, *domain, *role;
+	const char *name, *slug, *domain, *role, *message;
 	int staff, yes, ingest;
 	const char *search, *ordering;
 	long limit, offset;
@@ -297,7 +302,7 @@ static int
 cmd_member(void *ctx, int argc, char **argv)
 {
 	struct opts *o = ctx;
-	static const char *const cols[] = { "tenant", "email", "role", "since", NULL };
+	static const char *const cols[] = { "tenant", "email", "role", "status", "since", NULL };
 	json_t *arr;
 	int rc;
 
@@ -323,6 +328,76 @@ cmd_member(void *ctx, int argc, char **argv)
 	if ((rc = tsk_member_list(o->cli.db, argv[1], &arr, o->cli.err, sizeof o->cli.err)) != TSK_OK)
 		return fail(o, rc);
 	return print_array(o, arr, cols);
+}
+
+/* Invites: lib/registry/team.c, mailed by lib/notify/invite.c when smtp_url is configured. The token
+ * and its link are printed by `add` and never again (the table keeps its hash). */
+static int
+cmd_invite(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	static const char *const cols[] = { "id", "email", "role", "status", "expires_at", "email_sent", NULL };
+	static const char *const add_cols[] = { "id", "tenant", "email", "role", "expires_at", "accept_url",
+		"email_sent", NULL };
+	enum tsk_team_why why;
+	struct tsk_invite_info info;
+	struct tsk_mail_conf mc, *mail = NULL;
+	char token[TSK_INVITE_TOKEN_LEN + 1], link[2048], merr[TSK_ERRLEN];
+	int64_t count = 0, now = tsk_now_us();
+	json_t *arr, *inv;
+	int rc, sent;
+
+	if (argc == 2 && strcmp(argv[0], "list") == 0) {
+		if ((rc = tsk_tenant_exists(o->cli.db, argv[1], o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+		    (rc = tsk_invite_list(o->cli.db, argv[1], now, 0, INT64_MAX, &count, &arr, o->cli.err,
+		    sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		return print_array(o, arr, cols);
+	}
+	if (argc == 3 && strcmp(argv[0], "cancel") == 0) {
+		char *end;
+		long long id = strtoll(argv[2], &end, 10);
+		if (*end != '\0' || end == argv[2] || id < 1)
+			return tsk_cli_usage("invite cancel SLUG ID: ID is the invite's number (invite list)");
+		if ((rc = tsk_tenant_exists(o->cli.db, argv[1], o->cli.err, sizeof o->cli.err)) != TSK_OK ||
+		    (rc = tsk_invite_cancel(o->cli.db, argv[1], id, &why, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		if ((rc = tsk_invite_get(o->cli.db, argv[1], id, now, &inv, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		return print_one(o, inv, cols);
+	}
+	if (argc != 3 || strcmp(argv[0], "add") != 0)
+		return tsk_cli_usage("usage: invite add SLUG EMAIL --role ROLE [--message TEXT] | invite list SLUG |"
+		    " invite cancel SLUG ID");
+	if (o->role == NULL)
+		return tsk_cli_usage("invite add needs --role ROLE");
+	/* A half-made mail setting is an error before anything is created; no smtp_url means no mail. */
+	if (tsk_conf_get(&o->cli.conf, "smtp_url") != NULL && tsk_conf_get(&o->cli.conf, "smtp_url")[0] != '\0') {
+		if ((rc = tsk_mail_conf_load(&o->cli.conf, &mc, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+			return fail(o, rc);
+		mail = &mc;
+	}
+	if ((rc = tsk_tenant_exists(o->cli.db, argv[1], o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	rc = tsk_invite_create(o->cli.db, argv[1], 0, argv[2], o->role, o->message, now, token, &info, &why, o->cli.err,
+	    sizeof o->cli.err);
+	if (rc != TSK_OK)
+		return fail(o, rc);
+	const char *furl = tsk_conf_get_default(&o->cli.conf, "frontend_url", TSK_FRONTEND_URL_DEFAULT);
+	sent = mail != NULL && tsk_invite_mail(o->cli.db, mail, furl, &info, token, now, merr, sizeof merr) == TSK_OK;
+	if (mail == NULL)
+		tsk_invite_mail(o->cli.db, NULL, furl, &info, token, now, merr, sizeof merr);
+	if (!sent)
+		tsk_warn("invite %lld: not mailed: %s (send the link yourself)", (long long)info.id, merr);
+	tsk_invite_link(furl, token, link, sizeof link);
+	sodium_memzero(token, sizeof token);
+	if ((rc = tsk_invite_get(o->cli.db, argv[1], info.id, now, &inv, o->cli.err, sizeof o->cli.err)) != TSK_OK)
+		return fail(o, rc);
+	json_object_set_new(inv, "tenant", json_string(argv[1]));
+	json_object_set_new(inv, "accept_url", json_string(link));
+	rc = print_one(o, inv, add_cols);
+	sodium_memzero(link, sizeof link);
+	return rc;
 }
 
 /* API tokens: lib/registry/apitoken.c. The token itself is printed by `add` and never again. */
@@ -700,7 +775,7 @@ static const struct tsk_cli_command commands[] = {
 	{ "create", cmd_create, DB_ARGS }, { "list", cmd_list, TSK_CLI_NEEDS_DB }, { "show", cmd_show, DB_ARGS },
 	{ "delete", cmd_delete, DB_ARGS }, { "set", cmd_set, DB_ARGS }, { "unset", cmd_set, DB_ARGS },
 	{ "domain", cmd_domain, DB_ARGS }, { "user", cmd_user, DB_ARGS }, { "member", cmd_member, DB_ARGS },
-	{ "token", cmd_token, DB_ARGS },
+	{ "token", cmd_token, DB_ARGS }, { "invite", cmd_invite, DB_ARGS },
 	{ "migrate", cmd_migrate, TSK_CLI_NEEDS_DB }, { "maintain", cmd_maintain, DB_ARGS },
 	{ "mail", cmd_mail, TSK_CLI_TAKES_ARGS },
 	{ "site", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT }, { "asset", cmd_catalog_kind, DB_ARGS | TSK_CLI_NEEDS_TENANT },
@@ -712,7 +787,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_NAME = 256, O_SLUG, O_DOMAIN, O_ROLE, O_STAFF, O_YES, O_INGEST, O_SEARCH, O_ORDERING, O_LIMIT,
-		O_OFFSET };
+		O_OFFSET, O_MESSAGE };
 	static const struct option longopts[] = {
 		TSK_CLI_LONGOPTS,
 		{ "name", required_argument, NULL, O_NAME }, { "slug", required_argument, NULL, O_SLUG },
@@ -720,7 +795,8 @@ main(int argc, char **argv)
 		{ "staff", no_argument, NULL, O_STAFF }, { "yes", no_argument, NULL, O_YES },
 		{ "ingest", no_argument, NULL, O_INGEST }, { "search", required_argument, NULL, O_SEARCH },
 		{ "ordering", required_argument, NULL, O_ORDERING }, { "limit", required_argument, NULL, O_LIMIT },
-		{ "offset", required_argument, NULL, O_OFFSET }, { NULL, 0, NULL, 0 }
+		{ "offset", required_argument, NULL, O_OFFSET }, { "message", required_argument, NULL, O_MESSAGE },
+		{ NULL, 0, NULL, 0 }
 	};
 	static struct opts o;
 	int c, rc = TSK_EXIT_USAGE;
@@ -748,6 +824,7 @@ main(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case O_MESSAGE: o.message = optarg; break;
 		}
 	}
 	if ((rc = tsk_cli_setup(&o.cli)) != TSK_EXIT_OK)

@@ -21,6 +21,7 @@ static const struct tsk_api_route *const tables[] = {
 	tsk_api_catalog_routes,
 	tsk_api_meta_routes,
 	tsk_api_alert_routes,
+	tsk_api_team_routes,
 };
 
 /* ---- matching ------------------------------------------------------------------------------------- */

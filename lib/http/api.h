@@ -54,6 +54,7 @@ extern const struct tsk_api_route tsk_api_telemetry_routes[];
 extern const struct tsk_api_route tsk_api_catalog_routes[];
 extern const struct tsk_api_route tsk_api_meta_routes[];
 extern const struct tsk_api_route tsk_api_alert_routes[];
+extern const struct tsk_api_route tsk_api_team_routes[];
 
 /* ---- the request ---------------------------------------------------------------------------------- */
 

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "notify/mail.h"
+
 struct tsk_http;
 
 /* One access log line (without a newline), for the caller to write where it wants. */
@@ -42,6 +44,8 @@ struct tsk_http_request {
 	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
 	const char *web_root;      /* the static files' directory (opts.web_root), or NULL */
+	const struct tsk_mail_conf *mail; /* the daemon's mail server, NULL when none is configured */
+	const char *frontend_url;  /* base of the links in mail (invites); never NULL */
 };
 /* A request header (case-insensitive name), or NULL. */
 const char *tsk_http_header(const struct tsk_http_request *rq, const char *name);
@@ -111,6 +115,10 @@ struct tsk_http_opts {
 	/* The directory of the files served under /api/docs/static/ (Swagger UI in swagger-ui/, ReDoc in
 	 * redoc/); NULL: none (they are 404). */
 	const char *web_root;
+	/* Mail (team invites): mail.url NULL or "" sends none (the invite says so). The strings are copied.
+	 * A request's worker sends it, waiting for the server (at most mail.timeout_s). */
+	struct tsk_mail_conf mail;
+	const char *frontend_url;    /* the frontend, for the links in mail; NULL: http://localhost:5173 */
 };
 
 /* A tsk_http_ingest_token_fn for the tenants' ingest tokens (`tsk-tenant token add SLUG --ingest`):

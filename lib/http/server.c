@@ -321,6 +321,8 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 	rq.body_len = r->body.len;
 	rq.remote = r->remote;
 	rq.web_root = h->o.web_root;
+	rq.mail = h->o.mail.url != NULL && h->o.mail.url[0] != '\0' ? &h->o.mail : NULL;
+	rq.frontend_url = h->o.frontend_url;
 	if (rq.body == NULL)
 		rq.body = "";
 	if (s == NULL) {
@@ -818,6 +820,15 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	h->o.dsn = h->dsn;
 	h->o.spool_path = h->spool_path;
 	h->o.ingest_stats = h->ingest_stats;
+	h->mail_url = dup_or_null(opts->mail.url);
+	h->mail_from = dup_or_null(opts->mail.from);
+	h->mail_ca_file = dup_or_null(opts->mail.ca_file);
+	h->frontend_url = strdup(opts->frontend_url != NULL && opts->frontend_url[0] != '\0' ? opts->frontend_url :
+	    "http://localhost:5173");
+	h->o.mail.url = h->mail_url;
+	h->o.mail.from = h->mail_from;
+	h->o.mail.ca_file = h->mail_ca_file;
+	h->o.frontend_url = h->frontend_url;
 	if (h->o.workers == 0)
 		h->o.workers = DEFAULT_WORKERS;
 	if (h->o.ingest_body_max == 0)
@@ -834,8 +845,10 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		h->o.max_conns = DEFAULT_MAX_CONNS;
 	if (h->o.spool_max_bytes == 0)
 		h->o.spool_max_bytes = DEFAULT_SPOOL_MAX;
-	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL ||
-	    (opts->ingest_stats != NULL && h->ingest_stats == NULL) || (opts->web_root != NULL && h->web_root == NULL)) {
+	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL || h->frontend_url == NULL ||
+	    (opts->ingest_stats != NULL && h->ingest_stats == NULL) || (opts->mail.url != NULL && h->mail_url == NULL) ||
+	    (opts->mail.from != NULL && h->mail_from == NULL) || (opts->mail.ca_file != NULL && h->mail_ca_file == NULL) ||
+	    (opts->web_root != NULL && h->web_root == NULL)) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
 	}
@@ -995,6 +1008,10 @@ tsk_http_free(struct tsk_http *h)
 	free(h->ingest_stats);
 	free(h->web_root);
 	pthread_mutex_destroy(&h->broker_mu);
+	free(h->mail_url);
+	free(h->mail_from);
+	free(h->mail_ca_file);
+	free(h->frontend_url);
 	pthread_rwlock_destroy(&h->lock);
 	free(h);
 }

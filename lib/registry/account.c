@@ -120,7 +120,7 @@ tsk_user_passwd(PGconn *db, const char *email, const char *password, char *err, 
 	    " WHERE email = $1 RETURNING 1", 2, p, what, err, errlen);
 }
 
-/* Tenants where this user is the only owner: removing or demoting the user would leave them ownerless.
+/* Tenants where this user is the only active owner: removing or demoting the user would leave them ownerless.
  * Runs inside the caller's transaction, after locking the memberships involved. */
 static int
 last_owner_of(PGconn *db, const char *email, const char *slug, char *tenant, size_t tlen, char *err,
@@ -133,9 +133,9 @@ last_owner_of(PGconn *db, const char *email, const char *slug, char *tenant, siz
 	rc = tsk_db_exec(db,
 	    "SELECT t.slug FROM public.membership m JOIN public.app_user u ON u.id = m.user_id"
 	    " JOIN public.tenant t ON t.id = m.tenant_id"
-	    " WHERE u.email = $1 AND m.role = 'owner' AND ($2::text IS NULL OR t.slug = $2)"
+	    " WHERE u.email = $1 AND m.role = 'owner' AND m.status = 'active' AND ($2::text IS NULL OR t.slug = $2)"
 	    " AND NOT EXISTS (SELECT 1 FROM public.membership o WHERE o.tenant_id = m.tenant_id"
-	    "   AND o.role = 'owner' AND o.user_id <> m.user_id)"
+	    "   AND o.role = 'owner' AND o.status = 'active' AND o.user_id <> m.user_id)"
 	    " ORDER BY t.slug", 2, p, &res, err, errlen);
 	if (rc != TSK_OK)
 		return rc;
@@ -259,7 +259,8 @@ tsk_member_add(PGconn *db, const char *slug, const char *email, const char *role
 	rc = tsk_db_exec(db,
 	    "INSERT INTO public.membership (user_id, tenant_id, role)"
 	    " SELECT u.id, t.id, $3 FROM public.app_user u, public.tenant t WHERE u.email = $1 AND t.slug = $2"
-	    " ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = EXCLUDED.role", 3, p, NULL, err, errlen);
+	    " ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = EXCLUDED.role, status = 'active', updated_at = now()",
+	    3, p, NULL, err, errlen);
 	if (rc != TSK_OK)
 		goto fail;
 	return tsk_db_commit(db, err, errlen);
@@ -307,7 +308,7 @@ tsk_member_list(PGconn *db, const char *slug, json_t **out, char *err, size_t er
 	if ((rc = tsk_tenant_exists(db, slug, err, errlen)) != TSK_OK)
 		return rc;
 	return tsk_db_json_rows(db,
-	    "SELECT json_build_object('tenant', t.slug, 'email', u.email, 'role', m.role,"
+	    "SELECT json_build_object('tenant', t.slug, 'email', u.email, 'role', m.role, 'status', m.status,"
 	    " 'since', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
 	    " FROM public.membership m JOIN public.app_user u ON u.id = m.user_id"
 	    " JOIN public.tenant t ON t.id = m.tenant_id WHERE t.slug = $1"

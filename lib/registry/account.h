@@ -26,12 +26,12 @@ int tsk_user_list(PGconn *db, json_t **out, char *err, size_t errlen);
 int tsk_user_verify(PGconn *db, const char *email, const char *password, int *is_staff, char *err,
     size_t errlen);
 
-/* Adds the user to the tenant with the role, or changes the role of an existing member. Demoting the
- * last owner is refused. */
+/* Adds the user to the tenant with the role (an active membership), or changes the role of an existing
+ * member and makes it active again. Demoting the last active owner is refused. */
 int tsk_member_add(PGconn *db, const char *slug, const char *email, const char *role, char *err, size_t errlen);
 /* Removing the last owner is refused: a tenant always keeps one owner. */
 int tsk_member_rm(PGconn *db, const char *slug, const char *email, char *err, size_t errlen);
-/* [{tenant, email, role, since}] */
+/* [{tenant, email, role, status, since}] */
 int tsk_member_list(PGconn *db, const char *slug, json_t **out, char *err, size_t errlen);
 
 #endif

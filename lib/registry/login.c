@@ -67,9 +67,10 @@ fill(struct tsk_principal *p, PGresult *res, int c, const char *tenant)
 }
 
 #define USER_COLS "u.id, u.is_active, u.is_staff, u.password_gen, u.email, coalesce(m.role, ''), m.role IS NOT NULL"
+/* Only an active membership lets its user in: an inactive or suspended one is no membership here. */
 #define USER_FROM \
 	" FROM public.app_user u LEFT JOIN (public.membership m JOIN public.tenant t ON t.id = m.tenant_id" \
-	" AND t.slug = $2) ON m.user_id = u.id"
+	" AND t.slug = $2 AND m.status = 'active') ON m.user_id = u.id"
 
 /* "kind:value", with the value as the lookup sees it (spaces around it trimmed, ASCII letters in lower
  * case), so " Owner@X" and "owner@x" share one bucket. */

@@ -20,7 +20,7 @@ done
 like "$(tsk tenant set umc retention 5x 2>&1)" 'retention.*"5x" is not a duration' "says why"
 err=$(tsk tenant set umc colour blue 2>&1)
 is $? 2 "an unknown key: exit 2"
-like "$err" 'unknown setting "colour" \(known: archive_messages, max_future, offline_after, raw_retention, retention\)' \
+like "$err" 'unknown setting "colour" \(known: archive_messages, max_future, offline_after, raw_retention, retention, webhook_secret, webhook_url\)' \
 	"lists the known keys"
 is "$(settings umc)" '{}' "nothing stored by the refused sets"
 for kv in "retention 30d" "retention forever" "retention none" "retention 2592000" "offline_after 90m" \
