@@ -89,9 +89,10 @@ call() {
 	command cp "$T/api.log/$n.hdr" "$T/api.hdr" 2>/dev/null || : >"$T/api.hdr"
 	# HEAD is sent with -X HEAD or -I; the last Content-Type (after any 100 Continue) is the answer's.
 	case " $* " in *" -I "*|*" --head "*) m=HEAD ;; esac
-	while IFS= read -r line; do
+	# (from this call's own headers: calls run at once share $T/api.hdr)
+	[ ! -f "$T/api.log/$n.hdr" ] || while IFS= read -r line; do
 		case ${line,,} in content-type:*) ct=${line#*:}; ct=${ct# }; ct=${ct%$'\r'} ;; esac
-	done <"$T/api.hdr"
+	done <"$T/api.log/$n.hdr"
 	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" "$ct" >"$T/api.log/$n.meta"
 }
 
