@@ -33,6 +33,7 @@ cat >"$T/tsk.conf" <<CONF
 access_log = $T/access.log
 login_burst = 100
 login_address_burst = 2
+login_address_rate = 1
 CONF
 httpd_start --config "$T/tsk.conf" --workers 2
 ok $? "a daemon without trusted_proxies"
