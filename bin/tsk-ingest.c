@@ -54,6 +54,7 @@ static const char usage_text[] =
     "      --flush-interval DUR how long a partial batch may wait (default 200ms)\n"
     "      --no-catalog         do not keep the device/sensor catalog current\n"
     "MQTT:\n"
+    "      --archive            keep every accepted message (topic, payload) in its tenant's raw archive\n"
     "      --url URL            mqtt[s]://[user[:pass]@]host[:port] (default mqtt://localhost)\n"
     "      --topic FILTER       subscription, repeatable (default tenants/+/#)\n"
     "      --share GROUP        shared subscription $share/GROUP/FILTER\n"
@@ -599,7 +600,7 @@ out:
 enum {
 	O_SPOOL = 256, O_SPOOL_MAX, O_SYNC, O_BATCH, O_FLUSH, O_NOCAT, O_URL, O_TOPIC, O_SHARE, O_CLIENT, O_QOS,
 	O_PROTO, O_KEEP, O_RMAX, O_SEXP, O_CAFILE, O_CAPATH, O_CERT, O_KEY, O_INSECURE, O_DRAIN, O_REJECT,
-	O_RETRY, O_REASON, O_LIMIT
+	O_RETRY, O_REASON, O_LIMIT, O_ARCHIVE
 };
 
 static int
@@ -634,7 +635,7 @@ main(int argc, char **argv)
 		{ "insecure", no_argument, NULL, O_INSECURE }, { "drain-timeout", required_argument, NULL, O_DRAIN },
 		{ "reject", required_argument, NULL, O_REJECT }, { "retry-for", required_argument, NULL, O_RETRY },
 		{ "reason", required_argument, NULL, O_REASON }, { "limit", required_argument, NULL, O_LIMIT },
-		{ NULL, 0, NULL, 0 }
+		{ "archive", no_argument, NULL, O_ARCHIVE }, { NULL, 0, NULL, 0 }
 	};
 	static struct opts o; /* static: zeroed, and off the stack of a long-running process */
 	const char *v;
@@ -667,6 +668,7 @@ main(int argc, char **argv)
 			o.io.flush_interval_ms = d / 1000 > 0 ? (int)(d / 1000 < 60000 ? d / 1000 : 60000) : 1;
 			break;
 		case O_NOCAT: o.io.no_catalog = 1; break;
+		case O_ARCHIVE: tsk_conf_set(&o.cli.conf, "archive", "yes"); break;
 		case O_URL: tsk_conf_set(&o.cli.conf, "mqtt_url", optarg); break;
 		case O_TOPIC:
 			if (o.ntopics == TSK_MQTT_MAX_TOPICS) {
@@ -750,6 +752,12 @@ main(int argc, char **argv)
 		goto out;
 	}
 	o.so.sync_full = strcmp(v, "full") == 0;
+	v = tsk_conf_get_default(&o.cli.conf, "archive", "no");
+	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+		rc = tsk_cli_usage("archive must be yes or no, not \"%s\"", v);
+		goto out;
+	}
+	o.io.archive = strcmp(v, "yes") == 0;
 	o.so.max_dead = 100000;
 	o.m.url = tsk_conf_get(&o.cli.conf, "mqtt_url");
 	for (int i = 0; i < o.ntopics; i++)

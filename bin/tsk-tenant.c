@@ -521,10 +521,12 @@ cmd_maintain(void *ctx, int argc, char **argv)
 	memcpy(merr, o->cli.err, sizeof merr);
 	crc = catalog_refresh(o, tenant_arg(o, argc, argv, 0), 0, &changed, &cfailed);
 	memcpy(o->cli.err, merr, sizeof merr);
-	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:I, s:i}", "tenants", r.tenants, "created",
-	    r.created, "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted",
+	int out = print_one(o, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i}", "tenants",
+	    r.tenants, "created", r.created, "dropped", r.dropped, "rows_moved", (json_int_t)r.rows_moved, "rows_deleted",
 	    (json_int_t)r.rows_deleted, "rollup_deleted", (json_int_t)r.rollup_deleted, "failed", r.failed,
-	    "catalog_changed", (json_int_t)changed, "catalog_failed", cfailed), NULL);
+	    "raw_created", r.raw_created, "raw_dropped", r.raw_dropped, "raw_moved", (json_int_t)r.raw_moved,
+	    "raw_deleted", (json_int_t)r.raw_deleted, "catalog_changed", (json_int_t)changed, "catalog_failed", cfailed),
+	    NULL);
 	if (rc != TSK_OK)
 		return fail(o, rc);
 	return out != TSK_EXIT_OK ? out : crc;

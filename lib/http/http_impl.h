@@ -55,6 +55,7 @@ struct tsk_http_job {
 	int rc, done;
 	uint64_t stored, duplicates;
 	int unknown;
+	struct tsk_sink_msg msg;      /* its archive row (strings borrowed); msg.id is set by the committer */
 	char err[TSK_ERRLEN];
 	void (*on_done)(void *arg);   /* called by the committer thread once rc and the counts are set */
 	void *arg;

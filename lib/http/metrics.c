@@ -153,6 +153,8 @@ tsk_http_metrics(struct tsk_http *h, struct tsk_http_reply *out)
 	    (double)atomic_load(&h->st.stored));
 	one(&b, "tsk_httpd_ingest_duplicates_total", "counter", "Readings that were stored already.",
 	    (double)atomic_load(&h->st.duplicates));
+	one(&b, "tsk_httpd_ingest_archived_total", "counter", "Raw messages written to the tenants' archive (telemetry).",
+	    (double)atomic_load(&h->st.archived));
 	one(&b, "tsk_httpd_ingest_commits_total", "counter", "PostgreSQL transactions of POST /ingest (group commit: each serves "
 	    "every request waiting) and of the spool's flusher.", (double)atomic_load(&h->st.batches));
 	one(&b, "tsk_httpd_ingest_queued_total", "counter", "Messages spooled because PostgreSQL was down.",

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "core/buf.h"
 #include "core/text.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -60,12 +61,21 @@ iso_time(int64_t us)
 	return json_string(buf);
 }
 
+/* The 202 body. id is the message's archive row (telemetry.id); 0 leaves it out (a queued message
+ * has no row yet). */
 static json_t *
-accepted_body(const char *status, const struct tsk_payload_info *info, int64_t now)
+accepted_body(const char *status, int64_t id, const struct tsk_payload_info *info, int64_t now)
 {
-	json_t *o = json_pack("{s:s, s:s?, s:o, s:s}", "status", status, "device_id", info->device_id,
-	    "timestamp", iso_time(info->has_ts ? info->ts_us : now), "format",
-	    info->format != NULL ? info->format : "unknown");
+	json_t *o = json_pack("{s:s}", "status", status);
+
+	if (o != NULL && id > 0)
+		json_object_set_new(o, "id", json_integer((json_int_t)id));
+	if (o != NULL && info->device_id != NULL)
+		json_object_set_new(o, "device_id", json_string(info->device_id));
+	if (o != NULL) {
+		json_object_set_new(o, "timestamp", iso_time(info->has_ts ? info->ts_us : now));
+		json_object_set_new(o, "format", json_string(info->format != NULL ? info->format : "unknown"));
+	}
 
 	if (o != NULL && info->gateway_id != NULL && info->gateway_id[0])
 		json_object_set_new(o, "gateway_id", json_string(info->gateway_id));
@@ -103,12 +113,59 @@ parse_error(struct tsk_http_reply *out, const struct tsk_payload_info *info)
 	}
 }
 
+static int
+buf_cb(const char *data, size_t size, void *arg)
+{
+	return tsk_buf_add(arg, data, size);
+}
+
+/* v as compact JSON, its reals in the shortest form that reads back the same (jansson prints 17
+ * digits: 23.35 would be archived as 23.350000000000001). 0, or -1 when out of memory. */
+static int
+dump_payload(struct tsk_buf *b, json_t *v)
+{
+	char num[32];
+	const char *key;
+	json_t *x, *k;
+	size_t i;
+	int first = 1, rc;
+
+	switch (json_typeof(v)) {
+	case JSON_REAL:
+		return tsk_buf_puts(b, tsk_fmt_double(json_real_value(v), num));
+	case JSON_OBJECT:
+		if (tsk_buf_add(b, "{", 1) != 0)
+			return -1;
+		json_object_foreach(v, key, x) {
+			if ((!first && tsk_buf_add(b, ",", 1) != 0) || (k = json_string(key)) == NULL)
+				return -1;
+			first = 0;
+			rc = json_dump_callback(k, buf_cb, b, JSON_ENCODE_ANY);
+			json_decref(k);
+			if (rc != 0 || tsk_buf_add(b, ":", 1) != 0 || dump_payload(b, x) != 0)
+				return -1;
+		}
+		return tsk_buf_add(b, "}", 1);
+	case JSON_ARRAY:
+		if (tsk_buf_add(b, "[", 1) != 0)
+			return -1;
+		json_array_foreach(v, i, x)
+			if ((i > 0 && tsk_buf_add(b, ",", 1) != 0) || dump_payload(b, x) != 0)
+				return -1;
+		return tsk_buf_add(b, "]", 1);
+	default:
+		return json_dump_callback(v, buf_cb, b, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+}
+
 /* A message between its checks and its answer, while the committer writes it. */
 struct tsk_http_ingest_state {
 	struct tsk_payload_info info;
 	struct tsk_readings rs;
 	char tenant[TSK_SLUG_MAX + 1];
 	int64_t now;
+	char *topic, *payload;     /* the message as archived: its topic, its payload's JSON text */
+	size_t payload_len;
 	struct tsk_http_job job;
 };
 
@@ -119,22 +176,33 @@ tsk_http_ingest_free(struct tsk_http_ingest_state *st)
 		return;
 	tsk_readings_free(&st->rs);
 	tsk_payload_info_free(&st->info);
+	free(st->topic);
+	free(st->payload);
 	free(st);
 }
 
-/* While PostgreSQL is down: the daemon's spool, 202 queued; a full spool 503. */
+/* While PostgreSQL is down: the daemon's spool, 202 queued (without an id: the archive row is written
+ * when the spool is flushed, with the message's key, so a message whose COMMIT outcome was unknown is
+ * not archived twice); a full spool 503. */
 static void
-spool_it(struct tsk_http *h, const char *tenant, const struct tsk_readings *rs, const struct tsk_payload_info *info,
-    int64_t now, struct tsk_http_reply *out, const char **retry_after)
+spool_it(struct tsk_http *h, const char *tenant, const struct tsk_http_ingest_state *st, struct tsk_http_reply *out,
+    const char **retry_after)
 {
 	char err[TSK_ERRLEN];
 	json_t *o;
-	int rc = tsk_spool_put(h->sp, tenant, rs->v, rs->n, now, err, sizeof err);
+	const struct tsk_sink_msg *a = &st->job.msg;
+	struct tsk_spool_msg m = { .tenant = tenant, .r = st->rs.v, .n = st->rs.n, .received_us = st->now,
+		.topic = a->topic, .raw = a->payload, .raw_len = a->payload_len, .archive = 1, .key = a->key,
+		.ts_us = a->ts_us, .device_id = a->device_id };
+	const struct tsk_payload_info *info = &st->info;
+	const struct tsk_readings *rs = &st->rs;
+	int64_t now = st->now;
+	int rc = tsk_spool_put_msg(h->sp, &m, err, sizeof err);
 
 	if (rc == TSK_OK) {
 		atomic_fetch_add(&h->st.spooled, 1);
 		atomic_fetch_add(&h->queued, 1);
-		o = accepted_body("queued", info, now);
+		o = accepted_body("queued", 0, info, now);
 		json_object_set_new(o, "sensors_queued", json_integer((json_int_t)rs->n));
 		tsk_http_json(out, 202, o);
 		return;
@@ -165,7 +233,7 @@ tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_inges
 		atomic_fetch_add(&h->st.stored, j->stored);
 		atomic_fetch_add(&h->st.duplicates, j->duplicates);
 		atomic_store(&h->st.last_flush_us, tsk_now_us());
-		o = accepted_body("accepted", &st->info, st->now);
+		o = accepted_body("accepted", j->msg.id, &st->info, st->now);
 		json_object_set_new(o, "sensors_saved", json_integer((json_int_t)j->stored));
 		json_object_set_new(o, "duplicates_skipped", json_integer((json_int_t)j->duplicates));
 		tsk_http_json(out, 202, o);
@@ -183,7 +251,7 @@ tsk_http_ingest_finish(struct tsk_http *h, struct slot *s, struct tsk_http_inges
 	/* TSK_ETEMP: the database went away; nothing was committed. */
 	tsk_http_db_failed(s);
 	atomic_fetch_add(&h->st.flush_errors, 1);
-	spool_it(h, st->tenant, &st->rs, &st->info, st->now, out, retry_after);
+	spool_it(h, st->tenant, st, out, retry_after);
 }
 
 int
@@ -329,19 +397,34 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 		tsk_stats_reject(&h->st, TSK_STATS_FUTURE);
 		goto done;
 	}
-	if (rs.n == 0) {
-		/* Parsed, but no sensor had a storable value: nothing to write, and nothing to retry. */
-		o = accepted_body("accepted", &info, now);
-		json_object_set_new(o, "sensors_saved", json_integer(0));
-		json_object_set_new(o, "duplicates_skipped", json_integer(0));
-		tsk_http_json(out, 202, o);
+	/* The message as the archive keeps it (even with no storable reading: the original kept it too):
+	 * its topic and its payload's JSON text (a payload given as a string is that text). */
+	o = json_object_get(env, "payload");
+	st->topic = strdup(json_string_value(topic));
+	if (json_is_string(o)) {
+		st->payload_len = json_string_length(o);
+		if ((st->payload = malloc(st->payload_len + 1)) != NULL)
+			memcpy(st->payload, json_string_value(o), st->payload_len + 1);
+	} else {
+		struct tsk_buf b = TSK_BUF_INIT;
+		if (dump_payload(&b, o) == 0) {
+			st->payload_len = b.len;
+			st->payload = tsk_buf_take(&b);
+		}
+		tsk_buf_free(&b);
+	}
+	if (st->topic == NULL || st->payload == NULL) {
+		tsk_http_error(out, 500, "out of memory");
 		goto done;
 	}
+	snprintf(st->tenant, sizeof st->tenant, "%s", tenant);
+	st->job.msg = (struct tsk_sink_msg){ .tenant = st->tenant, .device_id = info.device_id, .topic = st->topic,
+		.payload = st->payload, .payload_len = st->payload_len, .ts_us = info.has_ts ? info.ts_us : now,
+		.received_us = now, .key = tsk_sink_msg_key() };
 	if (db_up) {
 		/* Group commit: written with the messages of the other requests waiting at this moment, in
 		 * one transaction; this message's own counts come back through on_done (the caller's
 		 * resume), and tsk_http_ingest_finish answers. */
-		snprintf(st->tenant, sizeof st->tenant, "%s", tenant);
 		st->job.r = rs.v;
 		st->job.n = rs.n;
 		st->job.as_of_us = now;
@@ -357,7 +440,7 @@ tsk_http_ingest(struct tsk_http *h, struct slot *s, const struct tsk_http_reques
 		}
 		return 0;
 	}
-	spool_it(h, tenant, &rs, &info, now, out, retry_after);
+	spool_it(h, tenant, st, out, retry_after);
 	goto done;
 rejected_tenant:
 	tsk_stats_reject(&h->st, TSK_STATS_UNKNOWN_TENANT);

@@ -34,6 +34,7 @@ struct unit {
 	enum outcome out;
 	char *detail;       /* why the database refused it (OUT_DB_REJECTED) or it is too far ahead
 	                       (OUT_FUTURE), owned */
+	struct tsk_sink_msg msg; /* its archive row (msg.topic NULL: not archived); strings borrowed */
 };
 
 struct units {
@@ -50,6 +51,8 @@ struct tsk_ingest {
 	struct units u;
 	unsigned char *unknown;     /* per reading of the batch: tenant unknown */
 	size_t unknowncap;
+	struct tsk_sink_msg *am;    /* write_range: the archive rows of the units written */
+	size_t amcap;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work;        /* the flusher waits here for a batch */
@@ -158,6 +161,7 @@ units_add(struct units *u, size_t first, size_t n, long tag, int64_t received_us
 	}
 	struct unit *x = &u->v[u->n++];
 	*x = (struct unit){ .first = first, .n = n, .tag = tag, .received_us = received_us, .out = OUT_OK };
+	x->msg.topic = NULL;
 	return x;
 }
 
@@ -177,6 +181,7 @@ tsk_ingest_free(struct tsk_ingest *ing)
 	units_clear(&ing->u);
 	free(ing->u.v);
 	free(ing->unknown);
+	free(ing->am);
 	for (size_t i = 0; i < ing->nknown; i++)
 		free(ing->known[i]);
 	free(ing->known);
@@ -309,8 +314,11 @@ struct gmsg {
 	int64_t received_us;
 	char tenant[TSK_SLUG_MAX + 1];
 	char *topic;                /* owned copies of the message as received, for a tenant not known */
-	void *raw;                  /* yet (see tenant_known); NULL otherwise */
+	void *raw;                  /* yet (see tenant_known), or to archive; NULL otherwise */
 	size_t raw_len;
+	int archive;                /* opts.archive: topic and raw are the message whole, for the archive */
+	int64_t key, ts_us;
+	char *device_id;            /* owned, may be NULL */
 };
 
 struct tsk_ingest_group {
@@ -341,6 +349,7 @@ group_clear(struct tsk_ingest_group *g)
 	for (size_t i = 0; i < g->n; i++) {
 		free(g->m[i].topic);
 		free(g->m[i].raw);
+		free(g->m[i].device_id);
 	}
 	g->n = 0;
 }
@@ -386,9 +395,9 @@ tsk_ingest_stage(struct tsk_ingest *ing, struct tsk_ingest_group *g, const char 
 	atomic_fetch_add(&ing->st->accepted, 1);
 	atomic_fetch_add(&ing->st->readings, g->rs.n - prev);
 	tsk_stats_skips(ing->st, info);
-	if (g->rs.n == prev) {
+	if (g->rs.n == prev && !ing->o.archive) {
 		/* Parsed, but every sensor was skipped: nothing to store. Kept as a dead letter so that a
-		 * device sending only unusable values can be seen. */
+		 * device sending only unusable values can be seen (with --archive, the archive shows it). */
 		reject_message(ing, TSK_STATS_NO_READINGS, info->detail[0] != '\0' ? info->detail : "no sensor had a value",
 		    topic, payload, len, arrival_us);
 		return TSK_OK;
@@ -412,7 +421,25 @@ tsk_ingest_stage(struct tsk_ingest *ing, struct tsk_ingest_group *g, const char 
 	m->topic = NULL;
 	m->raw = NULL;
 	m->raw_len = 0;
-	if (!tenant_known(ing, info->tenant)) {
+	m->archive = 0;
+	m->device_id = NULL;
+	if (ing->o.archive) {
+		/* The archive keeps the payload whole (the parser took at most TSK_PAYLOAD_MAX bytes of it). */
+		m->archive = 1;
+		m->key = tsk_sink_msg_key();
+		m->ts_us = info->has_ts ? info->ts_us : arrival_us;
+		m->raw_len = len;
+		if ((m->topic = strdup(topic)) == NULL || (m->raw = malloc(len > 0 ? len : 1)) == NULL ||
+		    (info->device_id != NULL && (m->device_id = strdup(info->device_id)) == NULL)) {
+			free(m->topic);
+			free(m->raw);
+			g->n--;
+			while (g->rs.n > prev)
+				tsk_reading_free(&g->rs.v[--g->rs.n]);
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		}
+		memcpy(m->raw, payload, len);
+	} else if (!tenant_known(ing, info->tenant)) {
 		/* Rare (a tenant unknown, or created since the flusher last read the list): keep the message
 		 * as received, for its dead letter should the tenant not exist. Truncated like a dead letter. */
 		m->raw_len = len > DEAD_BODY_MAX ? DEAD_BODY_MAX : len;
@@ -449,7 +476,8 @@ tsk_ingest_commit(struct tsk_ingest *ing, struct tsk_ingest_group *g, int wait_m
 	for (size_t i = 0; i < g->n; i++)
 		g->sm[i] = (struct tsk_spool_msg){ .tenant = g->m[i].tenant, .r = g->rs.v + g->m[i].first,
 			.n = g->m[i].n, .received_us = g->m[i].received_us, .topic = g->m[i].topic, .raw = g->m[i].raw,
-			.raw_len = g->m[i].raw_len };
+			.raw_len = g->m[i].raw_len, .archive = g->m[i].archive, .key = g->m[i].key, .ts_us = g->m[i].ts_us,
+			.device_id = g->m[i].device_id };
 	for (;;) {
 		/* One transaction for the whole group: when it returns TSK_OK every message survives a crash,
 		 * and only then does the caller let their PUBACKs go. */
@@ -546,15 +574,33 @@ write_range(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *
 {
 	struct unit *u = us->v;
 	struct tsk_sink_result res;
-	size_t first = u[a].first, n = u[b - 1].first + u[b - 1].n - first;
+	size_t first = u[a].first, n = u[b - 1].first + u[b - 1].n - first, nm = 0;
 	int rc;
 
-	rc = tsk_sink_write(ing->sink, r + first, n, as_of, ing->unknown + first, &res, err, errlen);
+	for (size_t i = a; i < b; i++)
+		nm += u[i].msg.topic != NULL;
+	if (nm > 0 && b - a > ing->amcap) {
+		struct tsk_sink_msg *am = realloc(ing->am, (b - a) * sizeof *am);
+		if (am == NULL)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		ing->am = am;
+		ing->amcap = b - a;
+	}
+	for (size_t i = a; nm > 0 && i < b; i++)
+		ing->am[i - a] = u[i].msg;
+	if (nm > 0)
+		rc = tsk_sink_write_archive(ing->sink, r + first, n, ing->am, b - a, as_of, ing->unknown + first, NULL, &res,
+		    err, errlen);
+	else
+		rc = tsk_sink_write(ing->sink, r + first, n, as_of, ing->unknown + first, &res, err, errlen);
 	atomic_store(&ing->st->conflicts, tsk_sink_conflicts(ing->sink));
 	if (rc == TSK_OK) {
 		for (size_t i = a; i < b; i++)
-			if (u[i].n > 0 && ing->unknown[u[i].first])
+			if ((u[i].n > 0 && ing->unknown[u[i].first]) || (nm > 0 && ing->am[i - a].unknown))
 				u[i].out = OUT_UNKNOWN_TENANT;
+		for (size_t i = a; nm > 0 && i < b; i++)
+			if (ing->am[i - a].id > 0)
+				atomic_fetch_add(&ing->st->archived, 1);
 		atomic_fetch_add(&ing->st->stored, res.stored);
 		atomic_fetch_add(&ing->st->duplicates, res.duplicates);
 		atomic_fetch_add(&ing->st->batches, 1);
@@ -581,11 +627,13 @@ static int
 write_units(struct tsk_ingest *ing, struct units *us, const struct tsk_reading *r, size_t nreadings, int64_t as_of,
     char *err, size_t errlen)
 {
-	int rc;
+	int rc, archive = 0;
 
-	if (us->n == 0 || nreadings == 0)
+	for (size_t i = 0; i < us->n && !archive; i++)
+		archive = us->v[i].msg.topic != NULL;
+	if (us->n == 0 || (nreadings == 0 && !archive))
 		return TSK_OK;
-	if ((rc = ensure_unknown(ing, nreadings, err, errlen)) != TSK_OK)
+	if ((rc = ensure_unknown(ing, nreadings + 1, err, errlen)) != TSK_OK)
 		return rc;
 	memset(ing->unknown, 0, nreadings);
 	for (size_t i = 0; i < us->n; i++) {
@@ -617,11 +665,13 @@ write_kept(struct tsk_ingest *ing, struct units *all, const struct tsk_reading *
 		struct unit *u = &all->v[i];
 		if (u->out == OUT_FUTURE)
 			continue;
-		if (units_add(&ku, nk, u->n, (long)i, u->received_us) == NULL) {
+		struct unit *k;
+		if ((k = units_add(&ku, nk, u->n, (long)i, u->received_us)) == NULL) {
 			free(kept);
 			free(ku.v);
 			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		}
+		k->msg = u->msg;
 		memcpy(kept + nk, r + u->first, u->n * sizeof *kept);
 		nk += u->n;
 	}
@@ -683,8 +733,14 @@ tsk_ingest_flush(struct tsk_ingest *ing, size_t *moved, char *err, size_t errlen
 	}
 	units_clear(&ing->u);
 	for (size_t i = 0; i < b->nmsg; i++) {
-		if (units_add(&ing->u, b->msg[i].first, b->msg[i].n, 0, b->msg[i].received_us) == NULL)
+		const struct tsk_spool_entry *e = &b->msg[i];
+		struct unit *u = units_add(&ing->u, e->first, e->n, 0, e->received_us);
+		if (u == NULL)
 			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		if (e->archive)
+			u->msg = (struct tsk_sink_msg){ .tenant = e->tenant, .device_id = e->device_id, .topic = e->topic,
+				.payload = (const char *)e->raw, .payload_len = e->raw_len, .ts_us = e->ts_us,
+				.received_us = e->received_us, .key = e->key };
 		if (b->msg[i].received_us > as_of)
 			as_of = b->msg[i].received_us;
 	}

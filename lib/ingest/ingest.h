@@ -34,6 +34,9 @@ struct tsk_ingest_opts {
 	size_t batch;               /* readings per transaction; 0: 20000 */
 	int flush_interval_ms;      /* how long a partial batch may wait for more; 0: 200 */
 	int no_catalog;             /* skip the device/sensor catalog upserts */
+	int archive;                /* keep every accepted message (topic, payload) in its tenant's raw archive
+	                               (telemetry), through the spool, in the transaction of its readings; a
+	                               message with no storable reading is then archived, not dead-lettered */
 	uint64_t spool_max_msgs, spool_max_bytes; /* the caps the spool was opened with (for has_room) */
 	int64_t retry_for_us;       /* stdin: give up (TSK_ETEMP) after the database was down this long;
 	                               0: 60 s */

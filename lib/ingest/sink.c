@@ -4,6 +4,9 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,8 @@
 struct tenant {
 	char *slug;
 	char *schema;   /* the schema name, unquoted */
-	char *sql[4];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET), built on first use */
+	char *sql[5];   /* its statements (SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_ARCHIVE), built on
+	                   first use */
 	int64_t max_future_us; /* its max_future setting, or TSK_SINK_MAX_FUTURE_DEFAULT */
 	int used;       /* in the current batch */
 	size_t pos;     /* its index in s->order for the current batch */
@@ -39,6 +43,7 @@ struct tsk_sink {
 	size_t nt;
 	int64_t loaded_us;  /* when the tenant list was read; 0: never */
 	struct tsk_buf copy; /* COPY data being built */
+	struct tsk_buf query; /* attempt(): the chain of COPYs */
 	int *grp;           /* per reading of the batch: tenant index, or -1 */
 	size_t grpcap;
 	size_t *order;      /* tenants used by the batch, in order of first appearance */
@@ -56,6 +61,11 @@ struct tsk_sink {
 	uint64_t conflicts; /* transactions run again after a deadlock or serialization failure */
 	int last_conflict;  /* the last write failed for a conflict, retries exhausted */
 	unsigned char *stored; /* tsk_sink_write_each: per reading, 1 when this write inserted it */
+	struct tsk_sink_msg *msg; /* tsk_sink_write_archive: the messages to archive with the readings */
+	size_t nmsg;
+	int *mgrp;          /* per message: tenant index, or -1 */
+	size_t mgrpcap;
+	size_t nmsg_known;  /* messages of known tenants */
 };
 
 static void
@@ -64,7 +74,7 @@ free_tenants(struct tsk_sink *s)
 	for (size_t i = 0; i < s->nt; i++) {
 		free(s->t[i].slug);
 		free(s->t[i].schema);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			free(s->t[i].sql[k]);
 	}
 	free(s->t);
@@ -106,12 +116,14 @@ tsk_sink_close(struct tsk_sink *s)
 	free_tenants(s);
 	free(s->dsn);
 	tsk_buf_free(&s->copy);
+	tsk_buf_free(&s->query);
 	free(s->grp);
 	free(s->order);
 	free(s->cat);
 	free(s->slot);
 	free(s->byg);
 	free(s->gstart);
+	free(s->mgrp);
 	free(s);
 }
 
@@ -198,6 +210,11 @@ tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen)
 		    "CREATE TEMP TABLE IF NOT EXISTS tsk_cat (grp int4, device_id text, sensor_id text, "
 		    "ts timestamptz, value float8, unit text, type text, site text, asset_tag text) "
 		    "ON COMMIT DELETE ROWS", err, errlen);
+	/* The raw messages of a batch, for the archive (tsk_sink_write_archive). */
+	if (rc == TSK_OK)
+		rc = tsk_db_cmd(s->db,
+		    "CREATE TEMP TABLE IF NOT EXISTS tsk_arch (grp int4, msg_key int8, device_id text, topic text, "
+		    "payload jsonb, ts timestamptz, created_at timestamptz) ON COMMIT DELETE ROWS", err, errlen);
 	if (rc == TSK_OK)
 		rc = tsk_db_cmd(s->db, "SET statement_timeout = '120s'", err, errlen);
 	if (rc == TSK_OK)
@@ -486,15 +503,6 @@ copy_failed(struct tsk_sink *s, const PGresult *res, enum tsk_db_kind *kind, cha
 	return tsk_db_seterr(s->db, res, sink_status(tsk_db_classify(s->db, res), *kind), "COPY", err, errlen);
 }
 
-/* Runs a statement (tsk_db_exec) with the sink's statuses. */
-static int
-run(struct tsk_sink *s, const char *sql, int np, const char *const *params, PGresult **out,
-    enum tsk_db_kind *kind, char *err, size_t errlen)
-{
-	int rc = tsk_db_exec_kind(s->db, sql, np, params, out, kind, err, errlen);
-
-	return sink_status(rc, *kind);
-}
 
 static int
 copy_flush(struct tsk_sink *s, char *err, size_t errlen)
@@ -510,23 +518,34 @@ copy_flush(struct tsk_sink *s, char *err, size_t errlen)
 /* Emits row i of a COPY into s->copy (no-op for rows to skip). 0, or -1 when out of memory. */
 typedef int (*row_fn)(struct tsk_sink *s, const struct tsk_reading *r, size_t i);
 
-/* One binary COPY of rows 0..n-1 through emit. */
+/*
+ * One binary COPY of rows 0..n-1 through emit. sql starts it (a simple query, which may run statements
+ * before the COPY and hold more COPYs after it: PQexec returns at the first COPY); NULL when the
+ * connection is in COPY IN already, for the next COPY of such a query. chained: another COPY of the
+ * same query follows: on success the connection is left in COPY IN for it, so a chain of COPYs costs
+ * one round trip each instead of two. After a failure the rest of the query is skipped and its
+ * results are read.
+ */
 static int
-copy_rows(struct tsk_sink *s, const char *sql, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
-    enum tsk_db_kind *kind, char *err, size_t errlen)
+copy_rows_chain(struct tsk_sink *s, const char *sql, int chained, const struct tsk_reading *r, size_t n, row_fn emit,
+    uint64_t *rows, enum tsk_db_kind *kind, char *err, size_t errlen)
 {
 	static const char hdr[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 	PGresult *res;
 	int rc = TSK_OK;
 
-	res = PQexec(s->db, sql);
 	*kind = TSK_DB_OTHER;
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		rc = copy_failed(s, res, kind, err, errlen);
+	if (sql != NULL) {
+		res = PQexec(s->db, sql);
+		if (PQresultStatus(res) != PGRES_COPY_IN) {
+			rc = copy_failed(s, res, kind, err, errlen);
+			PQclear(res);
+			while ((res = PQgetResult(s->db)) != NULL)
+				PQclear(res);
+			return rc;
+		}
 		PQclear(res);
-		return rc;
 	}
-	PQclear(res);
 	tsk_buf_reset(&s->copy);
 	if (tsk_buf_add(&s->copy, hdr, sizeof hdr - 1) != 0)
 		goto nomem;
@@ -550,14 +569,38 @@ abort:
 	PQputCopyEnd(s->db, "aborted by tsk");
 result:
 	while ((res = PQgetResult(s->db)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == TSK_OK) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN) {
+			/* The next COPY of the chain: leave the connection in it. */
+			PQclear(res);
+			if (!chained || rc != TSK_OK) {
+				PQputCopyEnd(s->db, "not expected");
+				continue;
+			}
+			return TSK_OK;
+		}
+		if (st != PGRES_COMMAND_OK && rc == TSK_OK) {
 			rc = copy_failed(s, res, kind, err, errlen);
-		} else if (PQresultStatus(res) == PGRES_COMMAND_OK && rows != NULL) {
+		} else if (st == PGRES_COMMAND_OK && rows != NULL) {
 			*rows = strtoull(PQcmdTuples(res), NULL, 10);
+			rows = NULL;
 		}
 		PQclear(res);
 	}
+	if (rc == TSK_OK && chained)
+		rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "COPY: the next COPY did not start", err, errlen);
 	return rc;
+}
+
+/* The next COPY of the chain in s->query (*copied of ncopy done so far). */
+static int
+chain_copy(struct tsk_sink *s, int *copied, int ncopy, const struct tsk_reading *r, size_t n, row_fn emit, uint64_t *rows,
+    enum tsk_db_kind *kind, char *err, size_t errlen)
+{
+	const char *sql = *copied == 0 ? s->query.p : NULL;
+
+	(*copied)++;
+	return copy_rows_chain(s, sql, *copied < ncopy, r, n, emit, rows, kind, err, errlen);
 }
 
 static int
@@ -642,8 +685,59 @@ emit_cat(struct tsk_sink *s, const struct tsk_reading *r, size_t k)
 	return 0;
 }
 
+/* tsk_arch: grp, msg_key, device_id, topic, payload (jsonb: version byte 1, then the text), ts,
+ * created_at; messages of unknown tenants are skipped. */
+static int
+emit_arch(struct tsk_sink *s, const struct tsk_reading *r, size_t i)
+{
+	const struct tsk_sink_msg *m = &s->msg[i];
+
+	(void)r;
+	if (s->mgrp[i] < 0)
+		return 0;
+	if (m->payload_len > INT32_MAX - 1 || reserve(s, 2 + 8 + 12) != 0)
+		return -1;
+	put16(s, 7);
+	put32(s, 4);
+	put32(s, (uint32_t)s->mgrp[i]);
+	put32(s, 8);
+	put64(s, (uint64_t)m->key);
+	if (put_text(s, m->device_id) != 0 || put_text(s, m->topic) != 0 || reserve(s, 5 + m->payload_len + 24) != 0)
+		return -1;
+	put32(s, (uint32_t)m->payload_len + 1);
+	s->copy.p[s->copy.len++] = 1;
+	memcpy(s->copy.p + s->copy.len, m->payload, m->payload_len);
+	s->copy.len += m->payload_len;
+	put32(s, 8);
+	put64(s, (uint64_t)(m->ts_us - PG_EPOCH_US));
+	put32(s, 8);
+	put64(s, (uint64_t)(m->received_us - PG_EPOCH_US));
+	return 0;
+}
+
+/* The archive INSERT's RETURNING rows (id, msg_key) of tenant group grp: each gives its message its id.
+ * Rows come back in tsk_arch's order (a fresh heap, scanned in COPY order), so the search starts after
+ * the last match; a message already archived (its key and time found) returns no row and keeps id 0. */
+static void
+mark_archived(struct tsk_sink *s, int grp, const PGresult *pr)
+{
+	size_t at = 0;
+
+	for (int row = 0; row < PQntuples(pr); row++) {
+		long long id = strtoll(PQgetvalue(pr, row, 0), NULL, 10), key = strtoll(PQgetvalue(pr, row, 1), NULL, 10);
+		for (size_t k = 0; k < s->nmsg; k++) {
+			size_t i = (at + k) % s->nmsg;
+			if (s->mgrp[i] == grp && s->msg[i].id == 0 && s->msg[i].key == key) {
+				s->msg[i].id = id;
+				at = i + 1;
+				break;
+			}
+		}
+	}
+}
+
 /* The statements of one tenant, built on first use (the schema name is quoted once). */
-enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
+enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_ARCHIVE, SQL_N };
 
 /* The catalog upserts read tsk_cat, one row per sensor of the batch aggregated by the client (see
  * aggregate()), so they cost one upsert per key, never one per reading. They lock rows in a fixed key
@@ -746,6 +840,12 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_N };
 	" ON CONFLICT (device_id, sensor_id, ts) DO NOTHING"
 #define STAGED_RETURNING \
 	" RETURNING device_id, sensor_id, (extract(epoch FROM ts) * 1000000)::int8"
+/* A message written again (a spool batch replayed after a crash) meets its own row: (msg_key,
+ * created_at) is unique, and created_at is the arrival time the message carries, not now(). */
+#define ARCHIVE_INSERT \
+	"INSERT INTO %1$s.telemetry (device_id, topic, payload, \"timestamp\", created_at, msg_key)" \
+	" SELECT device_id, topic, payload, ts, created_at, msg_key FROM pg_temp.tsk_arch WHERE grp = $1" \
+	" ON CONFLICT (msg_key, created_at) DO NOTHING RETURNING id, msg_key"
 
 static const char *
 tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
@@ -775,6 +875,9 @@ tenant_sql(struct tsk_sink *s, struct tenant *t, int which)
 		n = s->catalog ? asprintf(&t->sql[which], "WITH " CATALOG_DEVICE ", sen AS (" CATALOG_SENSOR ")" STAGED_INSERT
 		                     STAGED_RETURNING, q)
 		               : asprintf(&t->sql[which], STAGED_INSERT STAGED_RETURNING, q);
+		break;
+	case SQL_ARCHIVE:
+		n = asprintf(&t->sql[which], ARCHIVE_INSERT, q);
 		break;
 	}
 	PQfreemem(q);
@@ -895,11 +998,44 @@ mark_returned(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int grp
 	}
 }
 
+/* 1 when the batch has messages of tenant s->order[k] to archive. */
+static int
+tenant_has_msgs(const struct tsk_sink *s, size_t k)
+{
+	for (size_t i = 0; i < s->nmsg; i++)
+		if (s->mgrp[i] == (int)s->order[k])
+			return 1;
+	return 0;
+}
+
+/* What a statement sent in the pipeline is, for reading its result. */
+enum { P_CATALOG, P_STAGED, P_ARCHIVE, P_COMMIT };
+
+/* Sends one statement of the pipeline (grp: its tenant's group, or NULL for none). */
+static int
+pipe_send(struct tsk_sink *s, const char *sql, const char *grp, char *err, size_t errlen)
+{
+	const char *p[] = { grp };
+
+	if (sql == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	if (PQsendQueryParams(s->db, sql, grp != NULL ? 1 : 0, NULL, grp != NULL ? p : NULL, NULL, NULL, 0) != 1)
+		return tsk_db_seterr(s->db, NULL, TSK_ETEMP, "sending a statement", err, errlen);
+	return TSK_OK;
+}
+
 /*
- * One attempt at the batch in one transaction. direct: COPY straight into each tenant's reading (the
- * common case, no duplicates: it costs what a plain COPY costs); a duplicate key makes it fail with
- * unique_violation (*dup set) and the caller tries again staged: COPY into tsk_stage, then
- * INSERT ... ON CONFLICT DO NOTHING per tenant.
+ * One attempt at the batch in one transaction, in two round-trip-saving steps:
+ *   1. one simple query "BEGIN; COPY tsk_cat ...; COPY ...; COPY tsk_arch ..." whose COPYs follow each
+ *      other (copy_rows_chain): direct, each tenant's readings straight into its reading table (the
+ *      common case, no duplicates: it costs what a plain COPY costs; a duplicate key fails with
+ *      unique_violation, *dup set, and the caller tries again staged); staged, every reading into
+ *      tsk_stage;
+ *   2. one pipeline (libpq pipeline mode: sent together, answered together) holding the statements
+ *      that read those tables: per tenant the catalog upsert (direct) or the staged
+ *      INSERT ... ON CONFLICT DO NOTHING, the archive INSERT ... RETURNING, then COMMIT. A failed
+ *      statement makes the server skip the rest up to the pipeline's end, COMMIT included.
+ * A group of messages of one tenant costs 5 round trips (it was 10, one per statement and two per COPY).
  */
 static int
 attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
@@ -907,60 +1043,152 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 {
 	char grp[16];
 	enum tsk_db_kind kind = TSK_DB_OTHER;
-	const char *p[] = { grp };
-	PGresult *pr;
-	int rc;
+	int rc = TSK_OK, ncopy = 0, copied = 0;
+	int any = norder > 0 && s->gstart[norder] > 0; /* known readings to write */
+	int arch = s->nmsg_known > 0;
+	int sent[2 * 64 + 1], nsent = 0, *kinds = sent;
+	size_t maxsent = 2 * norder + 1;
 
-	if ((rc = run(s, "BEGIN", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
+	if (maxsent > sizeof sent / sizeof sent[0] && (kinds = malloc(maxsent * sizeof *kinds)) == NULL)
+		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+	/* 1. The COPYs, chained in one query. */
+	tsk_buf_reset(&s->query);
+	rc = tsk_buf_puts(&s->query, "BEGIN") != 0 ? -1 : 0;
+	if (s->catalog && any && rc == 0 && ++ncopy)
+		rc = tsk_buf_puts(&s->query, "; COPY tsk_cat FROM STDIN (FORMAT binary)");
+	if (!direct && any && rc == 0 && ++ncopy)
+		rc = tsk_buf_puts(&s->query, "; COPY tsk_stage FROM STDIN (FORMAT binary)");
+	for (size_t k = 0; direct && k < norder && rc == 0; k++) {
+		const char *sql = s->gstart[k + 1] > s->gstart[k] ? tenant_sql(s, &s->t[s->order[k]], SQL_COPY) : "";
+		if (sql == NULL || (sql[0] && (++ncopy, tsk_buf_puts(&s->query, "; ") != 0 || tsk_buf_puts(&s->query, sql) != 0)))
+			rc = -1;
+	}
+	if (arch && rc == 0 && ++ncopy)
+		rc = tsk_buf_puts(&s->query, "; COPY tsk_arch FROM STDIN (FORMAT binary)");
+	if (rc != 0 || tsk_buf_add(&s->query, "", 1) != 0) {
+		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
-	if (s->catalog && (rc = copy_rows(s, "COPY tsk_cat FROM STDIN (FORMAT binary)", r, s->ncat, emit_cat,
-	    NULL, &kind, err, errlen)) != TSK_OK)
+	}
+	if (s->catalog && any && (rc = chain_copy(s, &copied, ncopy, r, s->ncat, emit_cat, NULL, &kind, err,
+	    errlen)) != TSK_OK)
 		goto fail;
-	if (!direct && (rc = copy_rows(s, "COPY tsk_stage FROM STDIN (FORMAT binary)", r, n, emit_stage, NULL,
-	    &kind, err, errlen)) != TSK_OK)
+	if (!direct && any && (rc = chain_copy(s, &copied, ncopy, r, n, emit_stage, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
-	for (size_t k = 0; k < norder; k++) {
-		struct tenant *t = &s->t[s->order[k]];
-		const char *sql = tenant_sql(s, t, direct ? SQL_COPY : s->stored != NULL ? SQL_STAGED_RET : SQL_STAGED);
+	for (size_t k = 0; direct && k < norder; k++) {
 		uint64_t stored = 0;
-		snprintf(grp, sizeof grp, "%zu", s->order[k]);
-		if (sql == NULL) {
-			rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-			goto fail;
-		}
-		if (direct) {
-			s->cur = s->gstart[k];
-			rc = copy_rows(s, sql, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, &kind, err, errlen);
-			if (rc == TSK_OK && s->catalog) {
-				if ((sql = tenant_sql(s, t, SQL_CATALOG)) == NULL)
-					rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
-				else
-					rc = run(s, sql, 1, p, NULL, &kind, err, errlen);
-			}
-		} else if ((rc = run(s, sql, 1, p, &pr, &kind, err, errlen)) == TSK_OK) {
-			stored = strtoull(PQcmdTuples(pr), NULL, 10);
-			if (s->stored != NULL)
-				mark_returned(s, r, n, (int)s->order[k], pr);
-			PQclear(pr);
-		}
-		if (rc == TSK_OK && direct && s->stored != NULL)
-			for (size_t i = 0; i < n; i++)
-				if (s->grp[i] == (int)s->order[k])
-					s->stored[i] = 1;
-		if (rc != TSK_OK)
+		if (s->gstart[k + 1] == s->gstart[k])
+			continue; /* a tenant of the batch with messages to archive but no reading */
+		s->cur = s->gstart[k];
+		if ((rc = chain_copy(s, &copied, ncopy, r, s->gstart[k + 1] - s->gstart[k], emit_direct, &stored, &kind,
+		    err, errlen)) != TSK_OK)
 			goto fail;
 		res->stored += stored;
 	}
-	if ((rc = run(s, "COMMIT", 0, NULL, NULL, &kind, err, errlen)) != TSK_OK)
+	if (arch && (rc = chain_copy(s, &copied, ncopy, NULL, s->nmsg, emit_arch, NULL, &kind, err, errlen)) != TSK_OK)
 		goto fail;
+
+	/* 2. The statements, in one pipeline. */
+	if (PQenterPipelineMode(s->db) != 1) {
+		rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline mode", err, errlen);
+		goto fail;
+	}
+	for (size_t k = 0; k < norder && rc == TSK_OK; k++) {
+		struct tenant *t = &s->t[s->order[k]];
+		snprintf(grp, sizeof grp, "%zu", s->order[k]);
+		if (s->gstart[k + 1] == s->gstart[k] || (direct && !s->catalog))
+			continue;
+		rc = pipe_send(s, tenant_sql(s, t, direct ? SQL_CATALOG : s->stored != NULL ? SQL_STAGED_RET : SQL_STAGED), grp,
+		    err, errlen);
+		kinds[nsent++] = direct ? P_CATALOG : P_STAGED;
+	}
+	for (size_t k = 0; arch && k < norder && rc == TSK_OK; k++) {
+		if (!tenant_has_msgs(s, k))
+			continue;
+		snprintf(grp, sizeof grp, "%zu", s->order[k]);
+		rc = pipe_send(s, tenant_sql(s, &s->t[s->order[k]], SQL_ARCHIVE), grp, err, errlen);
+		kinds[nsent++] = P_ARCHIVE;
+	}
+	if (rc == TSK_OK) {
+		rc = pipe_send(s, "COMMIT", NULL, err, errlen);
+		kinds[nsent++] = P_COMMIT;
+	}
+	if (rc == TSK_OK && PQpipelineSync(s->db) != 1)
+		rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline sync", err, errlen);
+	if (rc != TSK_OK) {
+		/* Nothing can be read back in order now: the connection goes, the transaction with it. */
+		tsk_sink_disconnect(s);
+		rc = rc == TSK_EFAIL ? rc : TSK_ETEMP;
+		goto fail;
+	}
+	/* The results, in the order sent; the statements of tenant k in order too. */
+	size_t ks = 0, ka = 0;
+	for (int i = 0; i < nsent; i++) {
+		PGresult *pr = PQgetResult(s->db);
+		int k = -1;
+		if (pr == NULL) {
+			rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline", err, errlen);
+			tsk_sink_disconnect(s);
+			goto fail;
+		}
+		if (kinds[i] == P_CATALOG || kinds[i] == P_STAGED) {
+			while (ks < norder && s->gstart[ks + 1] == s->gstart[ks])
+				ks++;
+			k = (int)ks++;
+		} else if (kinds[i] == P_ARCHIVE) {
+			while (ka < norder && !tenant_has_msgs(s, ka))
+				ka++;
+			k = (int)ka++;
+		}
+		ExecStatusType st = PQresultStatus(pr);
+		if (st == PGRES_PIPELINE_ABORTED) {
+			/* skipped after an earlier failure */
+		} else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (rc == TSK_OK) {
+				kind = tsk_db_kind(pr);
+				rc = tsk_db_seterr(s->db, pr, sink_status(tsk_db_classify(s->db, pr), kind),
+				    kinds[i] == P_COMMIT ? "COMMIT" : kinds[i] == P_ARCHIVE ? "archive" : "INSERT", err, errlen);
+			}
+		} else if (rc == TSK_OK && kinds[i] == P_STAGED) {
+			res->stored += strtoull(PQcmdTuples(pr), NULL, 10);
+			if (s->stored != NULL)
+				mark_returned(s, r, n, (int)s->order[k], pr);
+		} else if (rc == TSK_OK && kinds[i] == P_ARCHIVE) {
+			mark_archived(s, (int)s->order[k], pr);
+		}
+		PQclear(pr);
+		while ((pr = PQgetResult(s->db)) != NULL) /* the NULL that ends each statement's results */
+			PQclear(pr);
+	}
+	PGresult *sync = PQgetResult(s->db);
+	int synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	PQclear(sync);
+	if (!synced || PQexitPipelineMode(s->db) != 1) {
+		if (rc == TSK_OK)
+			rc = tsk_db_seterr(s->db, NULL, TSK_ETEMP, "pipeline end", err, errlen);
+		tsk_sink_disconnect(s);
+		goto fail;
+	}
+	if (rc != TSK_OK)
+		goto fail;
+	if (direct && s->stored != NULL)
+		for (size_t i = 0; i < n; i++)
+			s->stored[i] = s->grp[i] >= 0;
+	if (kinds != sent)
+		free(kinds);
 	return TSK_OK;
 fail:
+	if (kinds != sent)
+		free(kinds);
 	if (s->stored != NULL)
 		memset(s->stored, 0, n);
+	for (size_t i = 0; i < s->nmsg; i++)
+		s->msg[i].id = 0;
 	/* The tenant was deleted after the list was read: its schema or table is gone. */
 	*schema_gone = kind == TSK_DB_GONE;
 	*dup = kind == TSK_DB_UNIQUE;
 	*conflict = kind == TSK_DB_CONFLICT;
+	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQpipelineStatus(s->db) != PQ_PIPELINE_OFF)
+		tsk_sink_disconnect(s);
 	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK && PQtransactionStatus(s->db) != PQTRANS_IDLE)
 		tsk_db_rollback(s->db);
 	if (rc == TSK_ETEMP && (s->db == NULL || PQstatus(s->db) != CONNECTION_OK))
@@ -1006,8 +1234,38 @@ write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as
 	memset(res, 0, sizeof *res);
 	if ((rc = tsk_sink_connect(s, err, errlen)) != TSK_OK)
 		return rc;
+	/* A message's tenant missing from a list older than the message: read the list again first (the
+	 * readings' mapping below may read it again, which keeps the messages' tenants). */
+	for (size_t i = 0; i < s->nmsg; i++)
+		if (s->msg[i].topic != NULL && find_tenant(s, s->msg[i].tenant != NULL ? s->msg[i].tenant : "") < 0 &&
+		    s->loaded_us <= as_of_us) {
+			if ((rc = load_tenants(s, err, errlen)) != TSK_OK)
+				return rc;
+			break;
+		}
 	if ((known = map_tenants(s, r, n, as_of_us, &rc, err, errlen)) < 0)
 		return rc;
+	if (s->nmsg > s->mgrpcap) {
+		int *g = realloc(s->mgrp, s->nmsg * sizeof *g);
+		if (g == NULL)
+			return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
+		s->mgrp = g;
+		s->mgrpcap = s->nmsg;
+	}
+	s->nmsg_known = 0;
+	for (size_t i = 0; i < s->nmsg; i++) {
+		if (s->msg[i].topic == NULL) { /* not to be archived */
+			s->mgrp[i] = -1;
+			s->msg[i].id = 0;
+			s->msg[i].unknown = 0;
+			continue;
+		}
+		long k = find_tenant(s, s->msg[i].tenant != NULL ? s->msg[i].tenant : "");
+		s->mgrp[i] = (int)k;
+		s->msg[i].id = 0;
+		s->msg[i].unknown = k < 0;
+		s->nmsg_known += k >= 0;
+	}
 	if (s->nt > s->ordercap) {
 		size_t *o = realloc(s->order, s->nt * sizeof *o);
 		if (o == NULL)
@@ -1028,13 +1286,19 @@ write_once(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as
 			s->order[norder++] = (size_t)s->grp[i];
 		}
 	}
+	for (size_t i = 0; i < s->nmsg; i++)
+		if (s->mgrp[i] >= 0 && !s->t[s->mgrp[i]].used) {
+			s->t[s->mgrp[i]].used = 1;
+			s->t[s->mgrp[i]].pos = norder;
+			s->order[norder++] = (size_t)s->mgrp[i];
+		}
 	/* Tenants in a fixed order (see the catalog), whatever order the batch names them in. */
 	qsort(s->order, norder, sizeof *s->order, cmp_size);
 	for (size_t k = 0; k < norder; k++) {
 		s->t[s->order[k]].used = 0;
 		s->t[s->order[k]].pos = k;
 	}
-	if (known == 0)
+	if (known == 0 && s->nmsg_known == 0)
 		return TSK_OK;
 	if (group_rows(s, n, norder) != 0 || (s->catalog && aggregate(s, r, n) != 0))
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
@@ -1088,6 +1352,55 @@ tsk_sink_write_each(struct tsk_sink *s, const struct tsk_reading *r, size_t n, i
 	if (rc != TSK_OK)
 		memset(stored, 0, n);
 	return rc;
+}
+
+int
+tsk_sink_write_archive(struct tsk_sink *s, const struct tsk_reading *r, size_t n, struct tsk_sink_msg *m, size_t nm,
+    int64_t as_of_us, unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	if (stored != NULL)
+		memset(stored, 0, n);
+	s->stored = stored;
+	s->msg = m;
+	s->nmsg = nm;
+	rc = tsk_sink_write(s, r, n, as_of_us, unknown, res, err, errlen);
+	s->stored = NULL;
+	s->msg = NULL;
+	s->nmsg = 0;
+	if (rc != TSK_OK) {
+		if (stored != NULL)
+			memset(stored, 0, n);
+		for (size_t i = 0; i < nm; i++)
+			m[i].id = 0;
+	}
+	return rc;
+}
+
+int64_t
+tsk_sink_msg_key(void)
+{
+	static _Atomic uint64_t counter;
+	static _Atomic uint64_t seed;
+	uint64_t sd = atomic_load(&seed), z;
+
+	if (sd == 0) {
+		uint64_t v = 0;
+		if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+			v = (uint64_t)tsk_now_us() ^ ((uint64_t)getpid() << 32);
+		v |= 1;
+		uint64_t zero = 0;
+		atomic_compare_exchange_strong(&seed, &zero, v);
+		sd = atomic_load(&seed);
+	}
+	/* splitmix64 of seed + counter: distinct within the process, unpredictable across processes. */
+	z = sd + atomic_fetch_add(&counter, 1) * UINT64_C(0x9e3779b97f4a7c15);
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	z ^= z >> 31;
+	return (int64_t)(z & INT64_MAX);
 }
 
 int

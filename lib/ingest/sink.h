@@ -8,15 +8,19 @@
  *                                                        batch, aggregated here: its newest reading
  *   per tenant in the batch:
  *     COPY "schema".reading FROM STDIN (FORMAT binary)   that tenant's readings, in batch order
- *     WITH dev AS (device upsert) sensor upsert          from tsk_cat: one upsert per key, not per reading
+ *   [COPY pg_temp.tsk_arch FROM STDIN (FORMAT binary)]   the messages to archive (tsk_sink_write_archive)
+ *   per tenant: WITH dev AS (device upsert) sensor upsert from tsk_cat: one upsert per key, not per reading
+ *   [per tenant: INSERT INTO "schema".telemetry ... RETURNING id]
  *   COMMIT
- * When a COPY meets an existing (device_id, sensor_id, ts) (unique_violation) the transaction is rolled
- * back and the batch is written staged instead, and so are the next few batches (a replay after a
- * crash brings duplicates in runs):
+ * The statements up to the last COPY go as one simple query (each COPY follows the one before without
+ * a round trip of its own), the rest as one libpq pipeline: about 5 round trips for a batch of one
+ * tenant. When a COPY meets an existing (device_id, sensor_id, ts) (unique_violation) the transaction
+ * is rolled back and the batch is written staged instead, and so are the next few batches (a replay
+ * after a crash brings duplicates in runs):
  *   BEGIN; COPY tsk_cat; COPY pg_temp.tsk_stage (every reading, tagged with its tenant's group)
  *   per tenant: WITH dev, sen (catalog) INSERT INTO "schema".reading SELECT ... FROM tsk_stage
  *               WHERE grp = $1 ON CONFLICT (device_id, sensor_id, ts) DO NOTHING
- *   COMMIT                                       (tsk_stage and tsk_cat are ON COMMIT DELETE ROWS)
+ *   COMMIT                              (tsk_stage, tsk_cat and tsk_arch are ON COMMIT DELETE ROWS)
  *
  * The tenant of a reading is its `tenant` field (the MQTT topic's slug): the sink looks the slug up in
  * public.tenant and writes only into that tenant's schema (quoted with PQescapeIdentifier). A reading
@@ -120,6 +124,35 @@ int tsk_sink_last_conflict(const struct tsk_sink *s);
  */
 int tsk_sink_write_each(struct tsk_sink *s, const struct tsk_reading *r, size_t n, int64_t as_of_us,
     unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err, size_t errlen);
+
+/*
+ * The raw message archive: one row per message in its tenant's `telemetry` table, written in the same
+ * transaction as the readings (one COPY into a temporary table and one INSERT ... RETURNING per tenant
+ * of the batch), so a message's archive row and its readings are committed together or not at all.
+ */
+struct tsk_sink_msg {
+	const char *tenant;      /* slug; a message of an unknown tenant is not archived (unknown set) */
+	const char *device_id;   /* may be NULL */
+	const char *topic;       /* NULL: this message is not archived (skipped; id and unknown 0) */
+	const char *payload;     /* JSON text, stored as jsonb (text that is not JSON: TSK_EINVAL) */
+	size_t payload_len;
+	int64_t ts_us;           /* the message's own time ("timestamp") */
+	int64_t received_us;     /* its arrival (created_at) */
+	int64_t key;             /* msg_key, drawn once when the message arrived (tsk_sink_msg_key): a message
+	                          * written again with the same key and arrival adds no second row */
+	int64_t id;              /* out: the row's id; 0 when not written by this call (unknown tenant, or
+	                          * archived before with the same key and arrival) */
+	int unknown;             /* out: 1 when its tenant does not exist */
+};
+
+/* tsk_sink_write_each (stored may be NULL) that also archives the nm messages m (their readings are
+ * among r, but need not be: a message may have none). TSK_OK: committed, every m[i].id set; otherwise
+ * nothing is committed and every id is 0. */
+int tsk_sink_write_archive(struct tsk_sink *s, const struct tsk_reading *r, size_t n, struct tsk_sink_msg *m, size_t nm,
+    int64_t as_of_us, unsigned char *unknown, unsigned char *stored, struct tsk_sink_result *res, char *err,
+    size_t errlen);
+/* A new msg_key: distinct from every other this process draws, random across processes. Thread-safe. */
+int64_t tsk_sink_msg_key(void);
 
 /* Whether the tenant exists, with the same caching rule as tsk_sink_write: TSK_OK, TSK_ENOTFOUND, or
  * TSK_ETEMP/TSK_EFAIL when the database cannot say. */

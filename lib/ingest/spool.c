@@ -35,6 +35,7 @@
 
 #define BODY_VERSION 1
 #define BODY_VERSION_RAW 2  /* format 1, then the message as received: topic, payload */
+#define BODY_VERSION_ARCH 3 /* format 2, then what the archive needs: msg_key, message time, device_id */
 #define F_UNIT   0x01
 #define F_SITE   0x02
 #define F_ASSET  0x04
@@ -264,7 +265,9 @@ encode_msg(const struct tsk_spool *sp, struct tsk_buf *b, int64_t id, const stru
 
 	if (m->tenant == NULL || *m->tenant == '\0')
 		return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: a message needs a tenant", sp->path);
-	if (m->n == 0 || m->r == NULL)
+	if (m->archive && m->topic == NULL)
+		return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: a message to archive needs its topic", sp->path);
+	if (!m->archive && (m->n == 0 || m->r == NULL))
 		return tsk_seterr(err, errlen, TSK_EINVAL, "spool %s: a message needs at least one reading",
 		    sp->path);
 	for (size_t i = 0; i < m->n; i++) {
@@ -281,7 +284,7 @@ encode_msg(const struct tsk_spool *sp, struct tsk_buf *b, int64_t id, const stru
 			    sp->path, i);
 	}
 	if (m->topic != NULL)
-		ver = BODY_VERSION_RAW;
+		ver = m->archive ? BODY_VERSION_ARCH : BODY_VERSION_RAW;
 	tsk_buf_reset(b);
 	if (tsk_buf_add(b, &ver, 1) != 0 || tsk_buf_varint(b, m->n) != 0)
 		goto oom;
@@ -291,6 +294,12 @@ encode_msg(const struct tsk_spool *sp, struct tsk_buf *b, int64_t id, const stru
 	if (m->topic != NULL && (buf_str(b, m->topic) != 0 || tsk_buf_varint(b, m->raw_len) != 0 ||
 	    (m->raw_len > 0 && tsk_buf_add(b, m->raw, m->raw_len) != 0)))
 		goto oom;
+	if (ver == BODY_VERSION_ARCH) {
+		unsigned char has_dev = m->device_id != NULL;
+		if (buf_u64(b, (uint64_t)m->key) || buf_u64(b, (uint64_t)m->ts_us) || tsk_buf_add(b, &has_dev, 1) ||
+		    (has_dev && buf_str(b, m->device_id)))
+			goto oom;
+	}
 	c = row_crc(id, m->received_us, m->tenant, strlen(m->tenant), (const unsigned char *)b->p, b->len);
 	for (int i = 0; i < 4; i++)
 		crc[i] = (unsigned char)(c >> (8 * i));
@@ -377,11 +386,12 @@ check_row(int64_t id, const char *tenant, int64_t received_us, int64_t n, const 
 	    (uint32_t)body[len - 1] << 24;
 	if (row_crc(id, received_us, tenant, strlen(tenant), body, len - 4) != stored)
 		return "checksum mismatch";
-	if (body[0] != BODY_VERSION && body[0] != BODY_VERSION_RAW)
+	if (body[0] != BODY_VERSION && body[0] != BODY_VERSION_RAW && body[0] != BODY_VERSION_ARCH)
 		return "unknown body format";
 	d.p = body + 1;
 	d.e = body + len - 4;
-	if (rd_varint(&d, &count) != 0 || n < 1 || count != (uint64_t)n)
+	/* Only a message kept for the archive may have no reading. */
+	if (rd_varint(&d, &count) != 0 || n < (body[0] == BODY_VERSION_ARCH ? 0 : 1) || count != (uint64_t)n)
 		return "reading count does not match the body";
 	return NULL;
 }
@@ -452,6 +462,9 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 	e->topic = NULL;
 	e->raw = NULL;
 	e->raw_len = 0;
+	e->archive = 0;
+	e->key = e->ts_us = 0;
+	e->device_id = NULL;
 	if (rd_varint(&d, &count) != 0)
 		return -1;
 	for (uint64_t i = 0; i < count; i++) {
@@ -462,7 +475,7 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 			goto undo;
 		}
 	}
-	if (body[0] == BODY_VERSION_RAW) {
+	if (body[0] == BODY_VERSION_RAW || body[0] == BODY_VERSION_ARCH) {
 		const unsigned char *p;
 		uint64_t n;
 		if (rd_str(&d, &e->topic) != 0 || rd_varint(&d, &n) != 0 || rd_bytes(&d, (size_t)n, &p) != 0 ||
@@ -470,6 +483,16 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 			goto undo;
 		memcpy(e->raw, p, (size_t)n);
 		e->raw_len = (size_t)n;
+	}
+	if (body[0] == BODY_VERSION_ARCH) {
+		const unsigned char *has_dev;
+		uint64_t key, ts;
+		if (rd_u64(&d, &key) != 0 || rd_u64(&d, &ts) != 0 || rd_bytes(&d, 1, &has_dev) != 0 ||
+		    (*has_dev && rd_str(&d, &e->device_id) != 0))
+			goto undo;
+		e->archive = 1;
+		e->key = (int64_t)key;
+		e->ts_us = (int64_t)ts;
 	}
 	if (d.p != d.e)
 		goto undo;
@@ -485,8 +508,10 @@ decode_row(struct tsk_spool_batch *b, int64_t id, const char *tenant, int64_t re
 undo:
 	free(e->topic);
 	free(e->raw);
+	free(e->device_id);
 	e->topic = NULL;
 	e->raw = NULL;
+	e->device_id = NULL;
 	while (b->readings.n > first)
 		tsk_reading_free(&b->readings.v[--b->readings.n]);
 	return -1;
@@ -1198,6 +1223,15 @@ tsk_spool_put(struct tsk_spool *sp, const char *tenant, const struct tsk_reading
     int64_t received_us, char *err, size_t errlen)
 {
 	struct tsk_spool_msg m = { .tenant = tenant, .r = r, .n = n, .received_us = received_us };
+
+	return tsk_spool_put_msg(sp, &m, err, errlen);
+}
+
+int
+tsk_spool_put_msg(struct tsk_spool *sp, const struct tsk_spool_msg *mp, char *err, size_t errlen)
+{
+	struct tsk_spool_msg m = *mp;
+	size_t n = m.n;
 	uint64_t readings = 0;
 	size_t len;
 	int st, capped;
@@ -1299,6 +1333,7 @@ tsk_spool_batch_clear(struct tsk_spool_batch *b)
 		free(b->msg[i].tenant);
 		free(b->msg[i].topic);
 		free(b->msg[i].raw);
+		free(b->msg[i].device_id);
 	}
 	b->nmsg = 0;
 	tsk_readings_clear(&b->readings);

@@ -52,6 +52,9 @@
  * (so every double, -0.0 included, comes back bit for bit), present/absent flags for unit, site and
  * asset_tag, and labels as compact JSON; format 2 (version byte 2) then adds the message as received
  * (topic and payload bytes, length-prefixed), kept only for a tenant not known when it was spooled;
+ * format 3 (version byte 3) is format 2 for a message to archive (tsk_spool_msg.archive), then its
+ * msg_key and time (8 bytes each) and its device_id (a presence byte, then the string); it may hold no
+ * reading;
  * a CRC-32 of (id, received_us, tenant, payload) ends it. sqlite
  * has no page checksums, so this CRC is what catches a flipped byte inside a row.
  */
@@ -91,6 +94,12 @@ struct tsk_spool_msg {
 	const char *topic;
 	const void *raw;
 	size_t raw_len;
+	/* Optional: 1 to archive the message (body format 3): topic and raw are then required, raw being
+	 * the payload's JSON text, kept whole; n may be 0. The sink's tsk_sink_msg fields: */
+	int archive;
+	int64_t key;                    /* msg_key (tsk_sink_msg_key) */
+	int64_t ts_us;                  /* the message's time */
+	const char *device_id;          /* may be NULL */
 };
 
 /* One spooled message in a batch: its readings are batch.readings.v[first .. first + n). */
@@ -103,6 +112,9 @@ struct tsk_spool_entry {
 	char *topic;                    /* owned: the message as received, when it was kept; else NULL */
 	unsigned char *raw;             /* owned, raw_len bytes (NULL when topic is) */
 	size_t raw_len;
+	int archive;                    /* format 3: to archive (topic, raw, key, ts_us, device_id) */
+	int64_t key, ts_us;
+	char *device_id;                /* owned, may be NULL */
 };
 
 /* What tsk_spool_peek fills. Every reading has its tenant set, so a sink can group by it. */
@@ -167,6 +179,8 @@ void tsk_spool_close(struct tsk_spool *sp);
  * TSK_EINVAL: tenant empty, no readings, or a reading without device_id/sensor_id. */
 int tsk_spool_put(struct tsk_spool *sp, const char *tenant, const struct tsk_reading *r, size_t n,
     int64_t received_us, char *err, size_t errlen);
+/* tsk_spool_put of one message as tsk_spool_put_batch takes it (with its topic, payload, archive). */
+int tsk_spool_put_msg(struct tsk_spool *sp, const struct tsk_spool_msg *m, char *err, size_t errlen);
 /* Appends messages in one transaction (stdin mode). Stores the longest prefix that fits under the cap
  * and sets *done to its length: TSK_OK when that is all of them, TSK_EFULL when not. On any other
  * error nothing is stored and *done is 0. */

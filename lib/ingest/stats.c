@@ -97,6 +97,7 @@ tsk_stats_to_json(const struct tsk_stats *st, const char *mode, const struct tsk
 	json_object_set_new(o, "skipped", json_integer(U(st->skipped)));
 	json_object_set_new(o, "skipped_by", sby != NULL ? sby : json_object());
 	json_object_set_new(o, "full_waits", json_integer(U(st->full_waits)));
+	json_object_set_new(o, "archived", json_integer(U(st->archived)));
 	json_object_set_new(json_object_get(o, "flush"), "conflicts", json_integer(U(st->conflicts)));
 	if (sp != NULL) {
 		double age = sp->oldest_us != 0 && now > sp->oldest_us ? (double)(now - sp->oldest_us) / 1e6 : 0.0;

@@ -31,6 +31,7 @@ struct tsk_stats {
 	_Atomic uint64_t spooled;       /* messages committed to the spool */
 	_Atomic uint64_t stored;        /* rows inserted into reading */
 	_Atomic uint64_t duplicates;    /* readings that were stored already */
+	_Atomic uint64_t archived;      /* raw messages written to the archive (telemetry) */
 	_Atomic uint64_t rejected;      /* messages rejected, all reasons */
 	_Atomic uint64_t rejected_by[TSK_STATS_NREASONS];
 	_Atomic uint64_t skipped;       /* readings skipped inside accepted messages (payload.h skip reasons) */

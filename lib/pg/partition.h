@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 
 #define TSK_PARTITION_AHEAD 3 /* months created ahead of the current one */
+#define TSK_PARTITION_RAW_AHEAD 3 /* days of the raw message archive created ahead of today */
 
 struct tsk_partition_result {
 	int tenants;                 /* tenants maintained */
@@ -32,6 +33,11 @@ struct tsk_partition_result {
 	long long rows_deleted;      /* rows deleted from the default partition past retention */
 	long long rollup_deleted;    /* rollup rows deleted past retention */
 	int failed;                  /* tenants that could not be maintained (tsk_tenant_maintain) */
+	/* The raw message archive (telemetry, daily partitions by created_at, kept raw_retention): */
+	int raw_created;             /* its partitions created */
+	int raw_dropped;             /* its partitions dropped past raw_retention */
+	long long raw_moved;         /* its rows moved out of its default partition */
+	long long raw_deleted;       /* its default partition's rows deleted past raw_retention */
 };
 
 /*
@@ -41,14 +47,19 @@ struct tsk_partition_result {
  * retention_us (0: keep forever), deletes rows of the default partition and rollup buckets older than the
  * same boundary. Idempotent; results add up into *out (may be NULL). now_us is the current time (the
  * tests pass their own). TSK_ENOTFOUND for an unknown tenant.
- * The tenant's retention is a tenant setting: tsk_tenant_maintain (registry/tenant.h) reads it and
- * maintains one tenant or all of them.
+ * The raw message archive (telemetry) is kept the same way by UTC day of created_at: today and
+ * TSK_PARTITION_RAW_AHEAD days ahead, days with rows in its default partition, and the days wholly before
+ * tsk_partition_raw_cutoff(now_us, raw_retention_us) (> 0) dropped.
+ * The retentions are tenant settings (retention, raw_retention): tsk_tenant_maintain (registry/tenant.h)
+ * reads them and maintains one tenant or all of them.
  */
 int tsk_partition_maintain(PGconn *db, const char *tenant, int64_t now_us, int ahead, int64_t retention_us,
-    struct tsk_partition_result *out, char *err, size_t errlen);
+    int64_t raw_retention_us, struct tsk_partition_result *out, char *err, size_t errlen);
 
 /* The retention boundary for a retention of `retention_us` at now_us: the start of the UTC month holding
  * now - retention. Rows with ts before it are dropped. */
 int64_t tsk_partition_cutoff(int64_t now_us, int64_t retention_us);
+/* The raw archive's boundary: the start of the UTC day holding now - raw_retention. */
+int64_t tsk_partition_raw_cutoff(int64_t now_us, int64_t raw_retention_us);
 
 #endif

@@ -333,7 +333,7 @@ tsk_tenant_settings(PGconn *db, const char *slug, json_t **out, char *err, size_
 /* The tenant's retention in microseconds; 0 means keep forever (registry/settings.h). A value that is
  * not valid (stored before validation, or by hand) is TSK_EFAIL: stored data, not the caller's input. */
 static int
-retention(PGconn *db, const char *tenant, int64_t *us, char *err, size_t errlen)
+retention(PGconn *db, const char *tenant, int64_t *us, int64_t *raw_us, char *err, size_t errlen)
 {
 	json_t *settings = NULL;
 	int rc;
@@ -341,7 +341,8 @@ retention(PGconn *db, const char *tenant, int64_t *us, char *err, size_t errlen)
 	*us = 0;
 	if ((rc = tsk_tenant_settings(db, tenant, &settings, err, errlen)) != TSK_OK)
 		return rc;
-	if (tsk_setting_duration(settings, tenant, "retention", us, err, errlen) != TSK_OK)
+	if (tsk_setting_duration(settings, tenant, "retention", us, err, errlen) != TSK_OK ||
+	    tsk_setting_duration(settings, tenant, "raw_retention", raw_us, err, errlen) != TSK_OK)
 		rc = TSK_EFAIL;
 	json_decref(settings);
 	return rc;
@@ -351,10 +352,10 @@ static int
 maintain_one(PGconn *db, const char *slug, int64_t now_us, int ahead, struct tsk_partition_result *r, char *err,
     size_t errlen)
 {
-	int64_t ret;
-	int rc = retention(db, slug, &ret, err, errlen);
+	int64_t ret, raw;
+	int rc = retention(db, slug, &ret, &raw, err, errlen);
 
-	return rc != TSK_OK ? rc : tsk_partition_maintain(db, slug, now_us, ahead, ret, r, err, errlen);
+	return rc != TSK_OK ? rc : tsk_partition_maintain(db, slug, now_us, ahead, ret, raw, r, err, errlen);
 }
 
 int

@@ -49,6 +49,8 @@ ingest() {
 	call POST localhost /ingest "${h[@]}" --data-binary "$body" "$@"
 	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
+# noid: a 202 body without its "id" (the archive row's id, which depends on what came before).
+noid() { sed -E 's/^(202 \{"status":"accepted"),"id":[0-9]+,/\1,/'; }
 # get PATH [CURL ARGS...]: GET on the public host; prints "STATUS BODY". Recorded like call.
 get() {
 	call GET localhost "$@"

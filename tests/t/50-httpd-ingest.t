@@ -66,38 +66,38 @@ is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":[{"bn":"x"}]}')" \
 is "$(rows)" 0 "nothing was stored by any refused request"
 
 # --- 202 ------------------------------------------------------------------------------------------
-is "$(ingest $S umc "$(env "$STD")")" \
+is "$(ingest $S umc "$(env "$STD")" | noid)" \
 	'202 {"status":"accepted","device_id":"GW-1","timestamp":"2025-10-20T14:30:00+00:00","format":"standard","sensors_saved":2,"duplicates_skipped":0}' \
 	"13: a standard message: 202 with exact counts"
 is "$(q "SELECT sensor_id || '|' || value || '|' || ts || '|' || site || '|' || asset_tag FROM umc.reading ORDER BY sensor_id")" \
 "hum-01|61.5|2025-10-20 14:30:00+00|Uberlândia Medical Center|CHILLER-001
 temp-amb-01|23.5|2025-10-20 14:30:00+00|Uberlândia Medical Center|CHILLER-001" "both readings are in the database when the answer comes"
-is "$(ingest $S umc "$(env "$STD")")" \
+is "$(ingest $S umc "$(env "$STD")" | noid)" \
 	'202 {"status":"accepted","device_id":"GW-1","timestamp":"2025-10-20T14:30:00+00:00","format":"standard","sensors_saved":0,"duplicates_skipped":2}' \
 	"a replay: sensors_saved 0, duplicates_skipped 2"
 is "$(rows)" 2 "and no row more"
 SENML='[{"bn":"F80332010002C857","bt":1762301178},{"n":"model","vs":"nit21li"},{"n":"rssi","u":"dBW","v":-54},{"n":"A","u":"Cel","v":23.35},{"n":"A","u":"%RH","v":64.0},{"n":"283286b20a000036","u":"Cel","v":30.75},{"n":"gateway","vs":"F8033202CB040000"}]'
-is "$(ingest $S umc "$(env "$SENML")")" \
+is "$(ingest $S umc "$(env "$SENML")" | noid)" \
 	'202 {"status":"accepted","device_id":"F80332010002C857","timestamp":"2025-11-05T00:06:18+00:00","format":"senml","gateway_id":"F8033202CB040000","model":"nit21li","sensors_saved":4,"duplicates_skipped":0}' \
 	"a SenML pack: 202 with gateway_id and model"
 is "$(q "SELECT string_agg(sensor_id, ',' ORDER BY sensor_id) FROM umc.reading WHERE device_id = 'F80332010002C857'")" \
 	"283286b20a000036,F80332010002C857_A_humid,F80332010002C857_A_temp,F80332010002C857_rssi" "its four readings"
 STR=$(printf '%s' '{"device_id":"GW-2","timestamp":"2025-10-20T15:00:00Z","sensors":[{"sensor_id":"p","value":1}]}' | sed 's/"/\\"/g')
-is "$(ingest $S umc "{\"topic\":\"tenants/umc/x\",\"payload\":\"$STR\"}")" \
+is "$(ingest $S umc "{\"topic\":\"tenants/umc/x\",\"payload\":\"$STR\"}" | noid)" \
 	'202 {"status":"accepted","device_id":"GW-2","timestamp":"2025-10-20T15:00:00+00:00","format":"standard","sensors_saved":1,"duplicates_skipped":0}' \
 	"a payload given as a JSON string"
-is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"device_id":"GW-3","timestamp":"2025-10-20T15:00:00Z","sensors":[{"sensor_id":"a","value":null}]}}')" \
+is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"device_id":"GW-3","timestamp":"2025-10-20T15:00:00Z","sensors":[{"sensor_id":"a","value":null}]}}' | noid)" \
 	'202 {"status":"accepted","device_id":"GW-3","timestamp":"2025-10-20T15:00:00+00:00","format":"standard","sensors_saved":0,"duplicates_skipped":0}' \
 	"zero storable readings: 202 with sensors_saved 0 (the original answered 500)"
-is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":[{"bn":"GW-4","bt":1762301178},{"n":"model","vs":"m"},{"n":"gateway","vs":"g"}]}')" \
+is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":[{"bn":"GW-4","bt":1762301178},{"n":"model","vs":"m"},{"n":"gateway","vs":"g"}]}' | noid)" \
 	'202 {"status":"accepted","device_id":"GW-4","timestamp":"2025-11-05T00:06:18+00:00","format":"senml","gateway_id":"g","model":"m","sensors_saved":0,"duplicates_skipped":0}' \
 	"a SenML pack of info records only: 202 with sensors_saved 0"
-is "$(ingest $S umc '{"client_id":"emqx-client-7","topic":"tenants/umc/x","payload":{"timestamp":"2025-10-20T16:00:00Z","sensors":[{"sensor_id":"a","value":2}]}}')" \
+is "$(ingest $S umc '{"client_id":"emqx-client-7","topic":"tenants/umc/x","payload":{"timestamp":"2025-10-20T16:00:00Z","sensors":[{"sensor_id":"a","value":2}]}}' | noid)" \
 	'202 {"status":"accepted","device_id":"emqx-client-7","timestamp":"2025-10-20T16:00:00+00:00","format":"standard","sensors_saved":1,"duplicates_skipped":0}' \
 	"a standard payload without device_id takes the envelope's client_id"
 like "$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"timestamp":"2025-10-20T16:00:00Z","sensors":[{"sensor_id":"a","value":2}]}}')" \
 	'^400 \{"error":"Missing device_id' "without client_id either: 400 (the original answered 500)"
-is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"device_id":"GW-5","timestamp":"2025-10-20T16:00:00Z","sensors":[{"sensor_id":"a","value":"abc"},{"sensor_id":"b","value":1e308},{"sensor_id":"c","value":"1e999"},{"sensor_id":"d","value":{"x":1}}]}}')" \
+is "$(ingest $S umc '{"topic":"tenants/umc/x","payload":{"device_id":"GW-5","timestamp":"2025-10-20T16:00:00Z","sensors":[{"sensor_id":"a","value":"abc"},{"sensor_id":"b","value":1e308},{"sensor_id":"c","value":"1e999"},{"sensor_id":"d","value":{"x":1}}]}}' | noid)" \
 	'202 {"status":"accepted","device_id":"GW-5","timestamp":"2025-10-20T16:00:00+00:00","format":"standard","sensors_saved":1,"duplicates_skipped":0}' \
 	"bad values skip their sensor, not the message; 1e308 is stored"
 is "$(q "SELECT value FROM umc.reading WHERE device_id = 'GW-5'")" 1e+308 "the huge value as sent"

@@ -15,7 +15,7 @@ rows() { q "SELECT count(*) FROM umc.reading"; }
 msg() { printf '{"topic":"tenants/umc/x","payload":{"device_id":"D%d","ts":%d,"sensors":[{"sensor_id":"a","value":%d},{"sensor_id":"b","value":%d}]}}' \
 	"$(($1 % 5))" "$((1729426200000 + $1))" "$1" "$1"; }
 
-like "$(ingest $S umc "$(msg 0)")" '^202 \{"status":"accepted","device_id":"D0"' "database up: accepted"
+like "$(ingest $S umc "$(msg 0)")" '^202 \{"status":"accepted","id":[0-9]+,"device_id":"D0"' "database up: accepted"
 pg_stop
 ok $? "PostgreSQL stopped"
 is "$(get /health)" '503 {"db":false,"spool":true,"healthy":false}' "/health: 503, db false"

@@ -231,7 +231,7 @@ is "$(bearer "$IT")" "$INVALID" "an ingest token is refused by the API: 401"
 # --- per-tenant ingest tokens on POST /ingest -------------------------------------------------------------
 OIT=$(tok_of "$(tsk tenant token add other --ingest)")
 MSG='{"topic":"tenants/umc/sites/S/assets/A/telemetry","payload":{"device_id":"GW-9","timestamp":"2025-10-20T14:30:00Z","sensors":[{"sensor_id":"t1","value":21.5}]}}'
-like "$(ingest "$IT" umc "$MSG")" '^202 \{"status":"accepted","device_id":"GW-9",.*"sensors_saved":1' "umc's ingest token on x-tenant umc: 202"
+like "$(ingest "$IT" umc "$MSG")" '^202 \{"status":"accepted","id":[0-9]+,"device_id":"GW-9",.*"sensors_saved":1' "umc's ingest token on x-tenant umc: 202"
 is "$(ingest "$OIT" umc "$MSG")" '401 {"error":"Invalid device token"}' "other's ingest token on x-tenant umc: 401"
 is "$(ingest "$IT" other "$MSG")" '401 {"error":"Invalid device token"}' "umc's ingest token on x-tenant other: 401"
 is "$(ingest "$CAT" umc "$MSG")" '401 {"error":"Invalid device token"}' "a login token is no ingest token: 401"

@@ -19,10 +19,15 @@ is "$unlike_arriving" 0 "shown after the readings arrived, not while they were o
 # The README's pipelines work after `. var/demo.env`: the tools are on PATH.
 is "$(env -i HOME="$HOME" PATH=/usr/bin:/bin bash -c ". '$TSK_DEMO_VAR/demo.env' && command -v tsk-query")" \
 	"$TSK_BUILD/tsk-query" ". var/demo.env puts the tools on PATH"
-like "$out" '"status":"accepted","device_id":"CH-01",[^}]*"sensors_saved":2,"duplicates_skipped":0' "tsk-httpd: POST /ingest stored"
+like "$out" '"status":"accepted","id":[0-9]+,"device_id":"CH-01",[^}]*"sensors_saved":2,"duplicates_skipped":0' "tsk-httpd: POST /ingest stored"
 like "$out" '"sensors_saved":0,"duplicates_skipped":2' "tsk-httpd: the replay stored nothing"
 like "$out" '\{"db":true,"spool":true,"healthy":true\}' "tsk-httpd: /health"
 like "$out" 'tsk_httpd_ingest_stored_total 2' "tsk-httpd: /metrics"
+like "$out" 'Bloco Círurgico +America/Sao_Paulo' "the sites"
+like "$out" 'CH-01 +CH-01 +[0-9]+ +Bloco Círurgico +CHILLER' "ingest provisioned the chiller under its site"
+like "$out" '"rule":"Água gelada quente",.*"to":"firing","event":"firing"' "tsk-alert: the rule fires once the condition held"
+like "$out" '"to":"resolved","event":"resolved","value":6.8' "and resolves by itself"
+like "$out" '"sent":[1-9]' "tsk-alert notify delivered the in-app notification"
 # The demo's own servers, not the suite's: read its ports from var/demo.env in a subshell.
 demo_env() { (. "$TSK_DEMO_VAR/demo.env" && eval "echo \$$1"); }
 TSK_DATABASE_URL=$(demo_env TSK_DATABASE_URL)
@@ -36,7 +41,7 @@ ok $? "demo start again"
 like "$out" 'servers already running' "reuses the running servers"
 counters=$(grep '"mode":"mqtt"' <<<"$out" | head -1)
 done_n=$(sed -n 's/.*"stored":\([0-9]*\),"duplicates":\([0-9]*\).*/\1 \2/p' <<<"$counters" | awk '{ print $1 + $2 }')
-is "$done_n" 2090 "the second run's counters include its 1045 readings (stored, or duplicates of the first run's)"
+is "$done_n" 2101 "the second run's counters include its 1045 readings (stored, or duplicates of the first run's) and the first run's 11 alert readings"
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.tenant")" 1 "still one tenant"
 is "$(psql "$TSK_DATABASE_URL" -qAtX -c "SELECT count(*) FROM public.app_user")" 2 "still two users"
 pgport=$(demo_env TSK_TEST_PGPORT)
