@@ -80,7 +80,7 @@ severity_of(const char *s, char *out, size_t outlen)
 static int
 parse_param(json_t *o, const char *where, struct param *p, char *err, size_t errlen)
 {
-	char field[64];
+	char field[96];
 	json_t *v;
 	int rc;
 
@@ -174,7 +174,7 @@ parse_params(json_t *body, struct param *ps, size_t *n, int creating, char *err,
 		if (json_array_size(list) > MAX_PARAMS)
 			return bad(err, errlen, "parameters", "No máximo 64 parâmetros por regra.", NULL);
 		json_array_foreach(list, i, o) {
-			char where[32];
+			char where[48];
 			snprintf(where, sizeof where, "parameters[%zu].", i);
 			if ((rc = parse_param(o, where, &ps[i], err, errlen)) != TSK_OK)
 				return rc;

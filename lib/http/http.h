@@ -60,9 +60,32 @@ struct tsk_http_reply {
 	const char *content_type;  /* NULL: application/json */
 	char *headers;             /* NULL, or more response headers: "Name: value\n" lines (malloc'd; freed
 	                            * by the daemon), e.g. Set-Cookie, Retry-After, WWW-Authenticate */
+	struct tsk_http_stream *stream; /* NULL, or a streamed body (below): body and len are then unused */
 };
 /* Appends a "name: value" header to reply->headers. 0, or -1 when out of memory. */
 int tsk_http_reply_header(struct tsk_http_reply *reply, const char *name, const char *value);
+
+/*
+ * A streamed body (stream.c), for answers of any size in constant memory (CSV exports): a thread of its
+ * own runs the producer, whose writes go through a fixed ring buffer to the client as libmicrohttpd
+ * sends it (chunked). The producer's write blocks while the ring is full, so the producer runs at the
+ * client's pace; when the client goes away the write fails (-1), cancel is called from the daemon's
+ * thread (it may interrupt a statement: PQcancel), and the producer should return soon. Then the
+ * daemon joins the thread and calls free. The status and headers are sent before the first byte: a
+ * failure after that cuts the body short (the chunked encoding is not ended), so a client can tell.
+ */
+struct tsk_http_stream;
+struct tsk_http_producer {
+	int (*run)(void *arg, struct tsk_http_stream *s); /* TSK_OK, or a failure (the body is cut short) */
+	void (*cancel)(void *arg);                        /* may be NULL; called from another thread */
+	void (*free)(void *arg);                          /* may be NULL; after run has returned */
+};
+/* Sets reply to stream status with content_type, the producer starting now on arg. TSK_OK; else
+ * TSK_ETEMP (too many streams at once) or TSK_EFAIL, and nothing was started (arg is not freed). */
+int tsk_http_reply_stream(struct tsk_http_reply *reply, int status, const char *content_type,
+    const struct tsk_http_producer *p, void *arg, char *err, size_t errlen);
+/* From the producer: n bytes to the client. 0, or -1 when the client has gone. */
+int tsk_http_stream_write(struct tsk_http_stream *s, const char *p, size_t n);
 /*
  * Hook for the tenant hosts' API (authentication and the JSON API are built on it): called for every
  * request on a tenant host that is not /ops/ or /admin/, with the worker's database connection.

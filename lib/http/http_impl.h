@@ -147,6 +147,14 @@ void *tsk_http_db(struct tsk_http *h, struct slot *s);
 /* A statement on the worker's connection failed: drop it if the connection is gone. */
 void tsk_http_db_failed(struct slot *s);
 
+/* The libmicrohttpd response of a streamed reply (stream.c): NULL when it cannot be made (the stream is
+ * then freed). */
+struct MHD_Response *tsk_http_stream_response(struct tsk_http_stream *s, struct MHD_Connection *conn);
+/* The daemon is stopping: every stream's producer is told the client has gone and its statement is
+ * cancelled, so each ends soon (its answer cut short) and no connection stays suspended waiting for
+ * rows (libmicrohttpd refuses to stop with a suspended connection). */
+void tsk_http_stream_cancel_all(void);
+
 /* A JSON reply: takes the reference. */
 void tsk_http_json(struct tsk_http_reply *r, int status, json_t *obj);
 /* {"error": msg} */

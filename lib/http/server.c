@@ -528,8 +528,17 @@ send_reply(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct t
 
 	if (rep->body == NULL && rep->status != 0)
 		rep->len = 0;
-	resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
-	    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (rep->stream != NULL) {
+		/* A streamed body (stream.c): the response owns the stream from here on. */
+		free(rep->body);
+		rep->body = NULL;
+		rep->len = 0;
+		resp = tsk_http_stream_response(rep->stream, c);
+		rep->stream = NULL;
+	} else {
+		resp = MHD_create_response_from_buffer(rep->len, rep->body != NULL ? rep->body : (void *)"",
+		    rep->body != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	}
 	if (resp == NULL) {
 		free(rep->body);
 		free(rep->headers);
@@ -942,6 +951,7 @@ tsk_http_stop(struct tsk_http *h, int64_t deadline_us, char *err, size_t errlen)
 	if (h == NULL || h->stopped)
 		return TSK_OK;
 	atomic_store(&h->stopping, 1);
+	tsk_http_stream_cancel_all(); /* streamed answers are cut short, never left suspended (stream.c) */
 	if (h->d != NULL) {
 		MHD_socket fd = MHD_quiesce_daemon(h->d);
 		if (fd != MHD_INVALID_SOCKET)
@@ -982,6 +992,7 @@ tsk_http_free(struct tsk_http *h)
 		return;
 	if (h->d != NULL) {
 		atomic_store(&h->stopping, 1);
+		tsk_http_stream_cancel_all();
 		MHD_stop_daemon(h->d);
 	}
 	tsk_http_deadline_free(h->deadline);
