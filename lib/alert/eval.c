@@ -261,14 +261,19 @@ eval_tenant(struct ctx *c, int stale_s)
 		goto out;
 	/* The judging statement joins a dozen relations whose order is already the right one (each lateral
 	 * lookup is an index probe): planning it in the written order costs a tenth of a full join search,
-	 * which is most of a pass over many small tenants. */
-	if ((rc = tsk_db_cmd(c->db, "SET LOCAL join_collapse_limit = 1", c->err, c->errlen)) != TSK_OK ||
-	    (rc = tsk_db_cmd(c->db, "SET LOCAL from_collapse_limit = 1", c->err, c->errlen)) != TSK_OK)
-		goto out;
-	/* One evaluator per tenant at a time: a second waits, then sees the first one's writes. */
-	if ((rc = tsk_db_exec(c->db, "SELECT pg_advisory_xact_lock(hashtext('tsk-alert eval ' || $1))", 1,
-	    (const char *[]){ c->tenant }, NULL, c->err, c->errlen)) != TSK_OK)
-		goto out;
+	 * which is most of a pass over many small tenants. One evaluator per tenant at a time (a second
+	 * waits, then sees the first one's writes). One round trip for the three. */
+	{
+		/* Several statements in one simple query (no parameters: nothing here comes from input). */
+		PGresult *r = PQexec(c->db, "SET LOCAL join_collapse_limit = 1; SET LOCAL from_collapse_limit = 1;"
+		    " SELECT pg_advisory_xact_lock(hashtext('tsk-alert eval ' || current_schema()))");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			rc = tsk_db_error(c->db, r, c->err, c->errlen);
+			PQclear(r);
+			goto out;
+		}
+		PQclear(r);
+	}
 	const char *p[] = { c->at, stale, refire };
 	if ((rc = tsk_db_exec(c->db, judge_sql, 3, p, &res, c->err, c->errlen)) != TSK_OK)
 		goto out;

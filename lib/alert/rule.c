@@ -174,7 +174,7 @@ parse_params(json_t *body, struct param *ps, size_t *n, int creating, char *err,
 		if (json_array_size(list) > MAX_PARAMS)
 			return bad(err, errlen, "parameters", "No máximo 64 parâmetros por regra.", NULL);
 		json_array_foreach(list, i, o) {
-			char where[48];
+			char where[48];   /* "parameters[" + a size_t + "]." */
 			snprintf(where, sizeof where, "parameters[%zu].", i);
 			if ((rc = parse_param(o, where, &ps[i], err, errlen)) != TSK_OK)
 				return rc;

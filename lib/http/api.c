@@ -181,7 +181,8 @@ tsk_api_body(struct tsk_api_ctx *c)
 
 	if (c->rq->body == NULL || c->rq->body_len == 0)
 		return json_object();
-	o = json_loadb(c->rq->body, c->rq->body_len, JSON_REJECT_DUPLICATES, &je);
+	/* Any JSON value, so that a scalar gets DRF's "expected a dictionary" and not a parse error. */
+	o = json_loadb(c->rq->body, c->rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (o == NULL) {
 		char msg[200];
 
@@ -204,6 +205,19 @@ void
 tsk_api_json(struct tsk_api_ctx *c, int status, json_t *body)
 {
 	tsk_http_json(c->out, status, body);
+}
+
+void
+tsk_api_text(struct tsk_api_ctx *c, int status, char *text)
+{
+	if (text == NULL) {
+		tsk_api_detail(c, 500, "out of memory");
+		return;
+	}
+	c->out->status = status;
+	c->out->content_type = "application/json";
+	c->out->body = text;
+	c->out->len = strlen(text);
 }
 
 void
@@ -315,25 +329,60 @@ page_url(struct tsk_api_ctx *c, int64_t page)
 	return s != NULL ? s : json_null();
 }
 
+/* The page's number, its next and previous links (new references): 1, or 0 after answering 404 (a page
+ * past the last one). */
+static int
+page_links(struct tsk_api_ctx *c, int64_t count, json_t **next, json_t **prev)
+{
+	int64_t offset = 0, page;
+
+	tsk_api_page(c, &offset);
+	page = offset / TSK_API_PAGE_SIZE + 1;
+	if (page > 1 && offset >= count) {
+		tsk_api_detail(c, 404, "Página inválida.");
+		return 0;
+	}
+	/* DRF: the link to page 1 carries no page argument. */
+	*next = offset + TSK_API_PAGE_SIZE < count ? page_url(c, page + 1) : json_null();
+	*prev = page > 1 ? page_url(c, page - 1 > 1 ? page - 1 : 0) : json_null();
+	return 1;
+}
+
+void
+tsk_api_page_reply_text(struct tsk_api_ctx *c, int64_t count, const char *results)
+{
+	struct tsk_buf b = TSK_BUF_INIT;
+	json_t *next, *prev;
+	char *n, *p;
+
+	if (!page_links(c, count, &next, &prev))
+		return;
+	n = json_dumps(next, JSON_ENCODE_ANY);
+	p = json_dumps(prev, JSON_ENCODE_ANY);
+	json_decref(next);
+	json_decref(prev);
+	if (n != NULL && p != NULL)
+		tsk_buf_printf(&b, "{\"count\":%lld,\"next\":%s,\"previous\":%s,\"results\":%s}", (long long)count, n, p,
+		    results);
+	free(n);
+	free(p);
+	tsk_api_text(c, 200, n != NULL && p != NULL ? tsk_buf_take(&b) : NULL);
+	tsk_buf_free(&b);
+}
+
 void
 tsk_api_page_reply(struct tsk_api_ctx *c, int64_t count, json_t *results)
 {
-	int64_t offset = 0, page;
+	json_t *next, *prev;
 
 	if (results == NULL) {
 		tsk_api_detail(c, 500, "out of memory");
 		return;
 	}
-	tsk_api_page(c, &offset);
-	page = offset / TSK_API_PAGE_SIZE + 1;
-	if (page > 1 && offset >= count) {
+	if (!page_links(c, count, &next, &prev)) {
 		json_decref(results);
-		tsk_api_detail(c, 404, "Página inválida.");
 		return;
 	}
-	/* DRF: the link to page 1 carries no page argument. */
-	json_t *next = offset + TSK_API_PAGE_SIZE < count ? page_url(c, page + 1) : json_null();
-	json_t *prev = page > 1 ? page_url(c, page - 1 > 1 ? page - 1 : 0) : json_null();
 	tsk_api_json(c, 200, json_pack("{s:I, s:o, s:o, s:o}", "count", (json_int_t)count, "next", next, "previous",
 	    prev, "results", results));
 }

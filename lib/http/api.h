@@ -69,6 +69,9 @@ json_t *tsk_api_body(struct tsk_api_ctx *c);
 
 /* Takes the reference. */
 void tsk_api_json(struct tsk_api_ctx *c, int status, json_t *body);
+/* A JSON text the handler rendered itself (malloc'd; taken): PostgreSQL's json keeps a double as its
+ * shortest exact form (91.7), which a round trip through jansson would print with 17 digits. */
+void tsk_api_text(struct tsk_api_ctx *c, int status, char *text);
 /* {"detail": msg} */
 void tsk_api_detail(struct tsk_api_ctx *c, int status, const char *msg);
 /* 400 {"field": ["msg"]} */
@@ -86,6 +89,8 @@ int tsk_api_page(struct tsk_api_ctx *c, int64_t *offset);
 /* 200 {"count", "next", "previous", "results"}: next/previous are absolute URLs of this request with
  * its page argument replaced (null at the ends). Takes the reference to results. */
 void tsk_api_page_reply(struct tsk_api_ctx *c, int64_t count, json_t *results);
+/* The same with results given as a JSON array's text (borrowed), as tsk_api_text. */
+void tsk_api_page_reply_text(struct tsk_api_ctx *c, int64_t count, const char *results);
 
 /* ---- the router (server.c) ------------------------------------------------------------------------ */
 

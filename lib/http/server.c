@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/time.h"
 #include "core/tsk.h"
 #include "http/api.h"
@@ -688,6 +689,31 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 	return send_reply(h, c, r, &rep, allow, retry_after);
 }
 
+/*
+ * libmicrohttpd percent-decodes the path and each query value in place, and a decoded NUL cuts the text
+ * short: "/api/sites/%00/" would reach the route /api/sites/. Decodes as libmicrohttpd does, except
+ * that %00 is kept as it is (no route and no value has a NUL), so such a path is simply unknown.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = s; *r != '\0';) {
+		if (r[0] == '%' && (hi = tsk_hexval(r[1])) >= 0 && (lo = tsk_hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -919,6 +945,7 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.header_max,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, tsk_http_deadline_notify, h->deadline,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,

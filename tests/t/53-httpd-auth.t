@@ -290,6 +290,8 @@ like "$(login "$OTHER" tech@other.localhost "$PW")" '^200 ' "and logs in where i
 # --- the per-address limit: a second daemon that allows 2 failures an address ---------------------------
 httpd_stop
 is $? 0 "the first daemon stops with status 0 on SIGTERM (under make asan: no leak, no error)"
+# login_address_rate 1 (a minute): no token comes back while the five logins below run, however slow
+# the machine (the default, 10 a minute, refilled one after 6 s and made the last check depend on time).
 TSK_LOGIN_BURST=100 TSK_LOGIN_ADDRESS_BURST=2 TSK_LOGIN_ADDRESS_RATE=1 httpd_start --config /dev/null --workers 2
 ok $? "a second daemon with login_address_burst 2"
 UMC="umc.localhost:$HTTPD_PORT"
