@@ -20,7 +20,7 @@ LDLIBS    := -lpq -lmosquitto -ljansson -lcurl -lsqlite3 -lsodium -lmicrohttpd -
 # lib/ is grouped by layer, one folder each (README.md, "The library"); headers are included as
 # "layer/name.h" from -iquote lib.
 LIB_SRC   := $(sort $(wildcard lib/*/*.c))
-LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/sql_embed.o
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/sql_embed.o $(BUILD)/lib/openapi_embed.o
 TOOLS_SRC := $(sort $(wildcard bin/tsk-*.c))
 TOOLS     := $(TOOLS_SRC:bin/%.c=$(BUILD)/%)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -38,7 +38,7 @@ DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosqu
              systemd util-linux
 
 .PHONY: all deps test check asan valgrind demo demo-stop install uninstall clean bench fuzz
-all: $(TOOLS) $(UNITS) $(HELPERS)
+all: $(TOOLS) $(UNITS) $(HELPERS) $(BUILD)/web/.tsk-lock-sha256
 
 -include $(wildcard $(BUILD)/dep/*.d)
 
@@ -51,6 +51,19 @@ $(BUILD)/lib/sql_embed.c: $(SQL_FILES) tests/embed-sql.sh | $(BUILD)/lib
 	sh tests/embed-sql.sh $(SQL_FILES) > $@
 $(BUILD)/lib/sql_embed.o: $(BUILD)/lib/sql_embed.c | $(BUILD)/dep
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# The OpenAPI document (GET /api/schema/) is compiled in the same way.
+$(BUILD)/lib/openapi_embed.c: lib/http/openapi.json tests/embed-file.sh | $(BUILD)/lib
+	sh tests/embed-file.sh tsk_openapi_json lib/http/openapi.json > $@
+$(BUILD)/lib/openapi_embed.o: $(BUILD)/lib/openapi_embed.c | $(BUILD)/dep
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# Swagger UI and ReDoc for /api/docs/ and /api/redoc/: the few files tsk-httpd serves, copied from the
+# npm packages `make deps` installed (tests/npm-deps.sh) into $(BUILD)/web, the daemon's web_root when
+# it runs from the build tree. Without them the note says so and the build goes on (the pages load no
+# script then).
+$(BUILD)/web/.tsk-lock-sha256: lib/http/web/package.json lib/http/web/package-lock.json tests/npm-deps.sh
+	@bash tests/npm-deps.sh web $(BUILD)/web
 
 $(BUILD)/libtsk.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -76,6 +89,9 @@ deps:
 	  echo "make deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "make deps: all Debian packages present"; fi
+	@# npm: Swagger UI and ReDoc (lib/http/web) and the suite's OpenAPI tools (tests/openapi), each pinned
+	@# by its package-lock.json, into a cache (tests/npm-deps.sh); then copied into $(BUILD)/web by make.
+	@bash tests/npm-deps.sh install && echo "make deps: npm packages present (swagger-ui-dist, redoc, OpenAPI tools)"
 
 test check: deps all
 	@bash tests/run

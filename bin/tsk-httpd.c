@@ -1,15 +1,17 @@
 /*
- * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest, login and /api/users/me/), on
- * libmicrohttpd.
+ * tsk-httpd: the HTTP daemon (GET /health, GET /metrics, POST /ingest, login and /api/users/me/, the
+ * tenant API and its OpenAPI document and pages), on libmicrohttpd.
  * Options, configuration, signals and the access log file only: the daemon is lib/http/.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,8 +32,9 @@ static const char usage_text[] =
     "usage: tsk-httpd [options]\n"
     "\n"
     "Serves GET /health, GET /metrics, POST /ingest (the EMQX HTTP action), the login endpoints\n"
-    "(/api/auth/, /api/users/me/), the tenant API (/api/team/, /api/invites/, ...) and the staff\n"
-    "panel (/ops/) until SIGTERM.\n"
+    "(/api/auth/, /api/users/me/), the tenant API (/api/team/, /api/invites/, ...) with its OpenAPI\n"
+    "document (/api/schema/, Swagger UI at /api/docs/, ReDoc at /api/redoc/, their files from web_root)\n"
+    "and the staff panel (/ops/) until SIGTERM.\n"
     "\n"
     "Options:\n"
     "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
@@ -49,7 +52,7 @@ static const char usage_text[] =
     "smtp_url, mail_from, smtp_ca_file, smtp_timeout, frontend_url (mail for team invites and password\n"
     "resets), reset_mail_burst, reset_mail_rate, avatar_bucket, avatar_url (avatars); the staff panel\n"
     "under /ops/: chartjs_dir, export_bucket; s3_endpoint, s3_region, s3_access_key, s3_secret_key (or\n"
-    "TSK_S3_*/AWS_* in the environment) for both.\n"
+    "TSK_S3_*/AWS_* in the environment) for both; web_root.\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the requests in flight and exit 0; SIGHUP reloads the\n"
     "configuration (public_hosts, ingest_secret, jwt_secret, trusted_proxies, access_log,\n"
@@ -96,6 +99,34 @@ open_log(const char *path)
 }
 
 /* ---- configuration ------------------------------------------------------------------------------ */
+
+/*
+ * web_root's default, found from where the binary is: PREFIX/share/tsk/web after `make install`
+ * (PREFIX/bin/tsk-httpd), else build/web in the build tree (build/tsk-httpd), where make copies the
+ * files; the first that is a directory, else the installed one (its files are then 404).
+ */
+static const char *
+default_web_root(void)
+{
+	static char root[PATH_MAX];
+	static const char *const rel[] = { "/../share/tsk/web", "/web" };
+	char exe[PATH_MAX - 32], *slash;
+	struct stat sb;
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0)
+		return "/usr/local/share/tsk/web";
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';
+	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		snprintf(root, sizeof root, "%s%s", exe, rel[i]);
+		if (stat(root, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return root;
+	}
+	snprintf(root, sizeof root, "%s%s", exe, rel[0]);
+	return root;
+}
 
 struct flag {
 	const char *key, *value;
@@ -225,6 +256,9 @@ read_cfg(const struct tsk_conf *c, struct cfg *g)
 	    rate_key(c, "login_address_burst", "20", &g->o.login_addr_burst) != 0 ||
 	    rate_key(c, "login_address_rate", "10", &g->o.login_addr_per_minute) != 0)
 		return -1;
+	g->o.web_root = tsk_conf_get(c, "web_root");
+	if (g->o.web_root == NULL || g->o.web_root[0] == '\0')
+		g->o.web_root = default_web_root();
 	return 0;
 }
 

@@ -45,6 +45,7 @@ struct tsk_http_request {
 	size_t body_len;
 	const char *remote;        /* the client's address ("" when unknown) */
 	void *conn;                /* the MHD connection, for tsk_http_header */
+	const char *web_root;      /* the static files' directory (opts.web_root), or NULL */
 	const struct tsk_mail_conf *mail; /* the daemon's mail server, NULL when none is configured */
 	const char *frontend_url;  /* base of the links in mail (invites, password resets); never NULL */
 	struct tsk_http_account *account; /* the account services (lib/http/account.h), for the API */
@@ -147,6 +148,9 @@ struct tsk_http_opts {
 	double login_burst, login_per_minute;                 /* failed logins per account; 0: 5, 1 */
 	double login_addr_burst, login_addr_per_minute;       /* failed logins per address; 0: 20, 10 */
 	size_t login_max_keys;       /* accounts and addresses remembered by each limiter; 0: 65536 */
+	/* The directory of the files served under /api/docs/static/ (Swagger UI in swagger-ui/, ReDoc in
+	 * redoc/); NULL: none (they are 404). */
+	const char *web_root;
 	/* Mail (team invites, password resets): mail.url NULL or "" sends none (the invite says so; reset
 	 * requests are answered the same). The strings are copied.
 	 * A request's worker sends it, waiting for the server (at most mail.timeout_s). */

@@ -110,7 +110,7 @@ struct tsk_http {
 	struct tsk_http_auth *auth;
 	struct tsk_http_account *account; /* password-reset mailer, avatar store (account.c) */
 	struct tsk_http_opts o;
-	char *dsn, *spool_path, *ingest_stats, *listen;
+	char *dsn, *spool_path, *ingest_stats, *listen, *web_root;
 	char *mail_url, *mail_from, *mail_ca_file, *frontend_url; /* copies of o.mail's and o.frontend_url */
 	unsigned port;
 

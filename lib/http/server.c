@@ -322,6 +322,7 @@ dispatch(struct tsk_http *h, struct MHD_Connection *c, struct req *r, struct tsk
 	rq.body = tsk_buf_cstr(&r->body);
 	rq.body_len = r->body.len;
 	rq.remote = r->remote;
+	rq.web_root = h->o.web_root;
 	rq.mail = h->o.mail.url != NULL && h->o.mail.url[0] != '\0' ? &h->o.mail : NULL;
 	rq.frontend_url = h->o.frontend_url;
 	rq.account = h->account;
@@ -864,6 +865,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 	h->dsn = strdup(opts->dsn != NULL ? opts->dsn : "");
 	h->spool_path = strdup(opts->spool_path);
 	h->ingest_stats = dup_or_null(opts->ingest_stats);
+	h->web_root = dup_or_null(opts->web_root);
+	h->o.web_root = h->web_root;
 	h->o.listen = h->listen;
 	h->o.dsn = h->dsn;
 	h->o.spool_path = h->spool_path;
@@ -895,7 +898,8 @@ tsk_http_start(const struct tsk_http_opts *opts, const struct tsk_http_settings 
 		h->o.spool_max_bytes = DEFAULT_SPOOL_MAX;
 	if (h->listen == NULL || h->dsn == NULL || h->spool_path == NULL || h->frontend_url == NULL ||
 	    (opts->ingest_stats != NULL && h->ingest_stats == NULL) || (opts->mail.url != NULL && h->mail_url == NULL) ||
-	    (opts->mail.from != NULL && h->mail_from == NULL) || (opts->mail.ca_file != NULL && h->mail_ca_file == NULL)) {
+	    (opts->mail.from != NULL && h->mail_from == NULL) || (opts->mail.ca_file != NULL && h->mail_ca_file == NULL) ||
+	    (opts->web_root != NULL && h->web_root == NULL)) {
 		rc = tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 		goto fail;
 	}
@@ -1062,6 +1066,7 @@ tsk_http_free(struct tsk_http *h)
 	free(h->dsn);
 	free(h->spool_path);
 	free(h->ingest_stats);
+	free(h->web_root);
 	pthread_mutex_destroy(&h->broker_mu);
 	free(h->mail_url);
 	free(h->mail_from);

@@ -38,27 +38,23 @@ httpd_stop() {
 	return $rc
 }
 # ingest TOKEN TENANT BODY [CURL ARGS...]: POST /ingest on the public host; TOKEN or TENANT "-" leaves
-# the header out. Prints "STATUS BODY".
+# the header out. Prints "STATUS BODY". Recorded like call (for openapi_check).
 ingest() {
-	local token=$1 tenant=$2 body=$3 code
+	local token=$1 tenant=$2 body=$3
 	shift 3
-	local h=(-H 'Host: localhost' -H 'Content-Type: application/json')
+	local h=(-H 'Content-Type: application/json')
 	# (curl drops a header given with an empty value; "name;" sends it empty)
 	if [ -z "$token" ]; then h+=(-H "x-device-token;"); elif [ "$token" != - ]; then h+=(-H "x-device-token: $token"); fi
 	[ "$tenant" = - ] || h+=(-H "x-tenant: $tenant")
-	local f=$T/resp.$BASHPID
-	code=$(curl -s -o "$f" -w '%{http_code}' "${h[@]}" --data-binary "$body" "$@" "$HTTPD_URL/ingest")
-	printf '%s %s' "$code" "$(cat "$f")"
+	call POST localhost /ingest "${h[@]}" --data-binary "$body" "$@"
+	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
 # noid: a 202 body without its "id" (the archive row's id, which depends on what came before).
 noid() { sed -E 's/^(202 \{"status":"accepted"),"id":[0-9]+,/\1,/'; }
-# get PATH [CURL ARGS...]: GET on the public host; prints "STATUS BODY".
+# get PATH [CURL ARGS...]: GET on the public host; prints "STATUS BODY". Recorded like call.
 get() {
-	local path=$1 code
-	shift
-	local f=$T/resp.$BASHPID
-	code=$(curl -s -o "$f" -w '%{http_code}' -H 'Host: localhost' "$@" "$HTTPD_URL$path")
-	printf '%s %s' "$code" "$(cat "$f")"
+	call GET localhost "$@"
+	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
 
 # ---- the tenant JSON API ---------------------------------------------------------------------------
@@ -76,26 +72,63 @@ api_token() {
 		--data-binary "{\"username_or_email\":\"$2\",\"password\":\"$API_PW\"}" "$HTTPD_URL/api/auth/login/" || return 1
 	sed -n 's/^Set-Cookie: access_token=\([^;]*\);.*/\1/p' "$hdr" | tr -d '\r' | tail -1
 }
-# call METHOD HOST PATH [CURL ARGS...]: one request; sets API_STATUS and API_BODY, the answer's headers
-# are in $T/api.hdr. Every exchange is recorded under $T/api.log/ (method, path without the query,
-# status, content type, body) for openapi_check, which checks each against the OpenAPI document.
+# call METHOD HOST PATH [CURL ARGS...]: one request; sets API_STATUS and API_BODY (and API_REC, the
+# record's name without .body or .meta), the answer's headers are in $T/api.hdr. Every exchange is
+# recorded under $T/api.log/ (MICROSECONDS-PID.meta: method, path without the query, status, content
+# type, tab-separated; .body; .hdr) for openapi_check, which checks each against the OpenAPI document. Calls may run at once (in the background): each
+# has files of its own. (Commands as "command X": a test may define a function named cp or the like.)
 call() {
-	local m=$1 host=$2 path=$3 n
+	local m=$1 host=$2 path=$3 n line ct=
 	shift 3
-	mkdir -p "$T/api.log"
-	n=$(ls "$T/api.log" | wc -l)
-	n=$(printf '%06d' "$n")
-	API_STATUS=$(curl -s -o "$T/api.log/$n.body" -D "$T/api.hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
-	API_BODY=$(cat "$T/api.log/$n.body")
-	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" \
-		"$(sed -n 's/^Content-Type: *//Ip' "$T/api.hdr" | tr -d '\r' | tail -1)" >"$T/api.log/$n.meta"
+	[ -d "$T/api.log" ] || command mkdir -p "$T/api.log"
+	# Named by the time in microseconds and the shell's pid: in order, and apart for calls run at once.
+	n=${EPOCHREALTIME/./}-$BASHPID
+	: >"$T/api.log/$n.body"
+	API_STATUS=$(command curl -s -o "$T/api.log/$n.body" -D "$T/api.log/$n.hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
+	# (a binary body's NUL bytes, which a shell variable cannot hold, are left out)
+	API_BODY=$(command tr -d '\000' <"$T/api.log/$n.body")
+	API_REC=$T/api.log/$n
+	command cp "$T/api.log/$n.hdr" "$T/api.hdr" 2>/dev/null || : >"$T/api.hdr"
+	# HEAD is sent with -X HEAD or -I; the last Content-Type (after any 100 Continue) is the answer's.
+	case " $* " in *" -I "*|*" --head "*) m=HEAD ;; esac
+	# (from this call's own headers: calls run at once share $T/api.hdr)
+	[ ! -f "$T/api.log/$n.hdr" ] || while IFS= read -r line; do
+		case ${line,,} in content-type:*) ct=${line#*:}; ct=${ct# }; ct=${ct%$'\r'} ;; esac
+	done <"$T/api.log/$n.hdr"
+	printf '%s\t%s\t%s\t%s\n' "$m" "${path%%\?*}" "$API_STATUS" "$ct" >"$T/api.log/$n.meta"
 }
-# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr.
+
+# openapi_check [LOGDIR...]: one TAP line: every exchange recorded by call (and ingest, get) under
+# $T/api.log (or under the LOGDIRs) is in the OpenAPI document (lib/http/openapi.json) — its path, method
+# and status — with a declared content type and, for JSON, a body valid against the response's schema
+# (tests/lib/openapi-check.mjs). Each failure follows as a "# " line. Call it before done_testing.
+openapi_check() {
+	local dirs=("$@") out rc n
+	[ ${#dirs[@]} -gt 0 ] || dirs=("$T/api.log")
+	out=$(openapi_node check "${dirs[@]}")
+	rc=$?
+	n=$(printf '%s\n' "$out" | sed -n 's/^SUMMARY\t\([0-9]*\)\t.*/\1/p')
+	ok $rc "OpenAPI: the ${n:-?} answers recorded match lib/http/openapi.json"
+	printf '%s\n' "$out" | grep -v '^SUMMARY' | sed 's/^/# /'
+	return $rc
+}
+# openapi_node check|validate ARGS...: the checker, on the npm packages of tests/openapi (installed on
+# first use when make deps has not: tests/npm-deps.sh).
+openapi_node() {
+	local cmd=$1
+	shift
+	. "$TSK_ROOT/tests/npm-deps.sh"
+	npm_install openapi >&2 || { printf 'FAIL\tthe npm packages of tests/openapi are not installed (make deps)\nSUMMARY\t0\t1\n'; return 2; }
+	TSK_OPENAPI_MODULES="$(npm_dir openapi)/node_modules" node "$TSK_ROOT/tests/lib/openapi-check.mjs" "$cmd" \
+		"${TSK_OPENAPI_DOC:-$TSK_ROOT/lib/http/openapi.json}" "$@" 2>&1
+}
+# api METHOD HOST PATH [CURL ARGS...]: prints "STATUS BODY"; the answer's headers are in $T/hdr, its body
+# in $T/body. Through call: recorded for openapi_check.
 api() {
-	local m=$1 host=$2 path=$3 code
-	shift 3
-	code=$(curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" -H "Host: $host" "$@" "$HTTPD_URL$path")
-	printf '%s %s' "$code" "$(cat "$T/body")"
+	call "$@"
+	command cp "$T/api.hdr" "$T/hdr"
+	command cp "$API_REC.body" "$T/body"
+	printf '%s %s' "$API_STATUS" "$API_BODY"
 }
 # login HOST NAME PASSWORD [CURL ARGS...]: POST /api/auth/login/; cookie NAME: a cookie it set.
 login() {

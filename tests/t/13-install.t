@@ -20,6 +20,8 @@ is "$(ls "$dest/opt/tsk/share/tsk/sql/public" "$dest/opt/tsk/share/tsk/sql/tenan
 	"$(ls sql/public sql/tenant | grep -c '\.sql$')" "every migration"
 is "$(cd systemd && ls)" "$(cd "$dest/lib/systemd/system" && ls)" "every systemd unit and timer"
 is "$(ls cron)" "$(ls "$dest/etc/cron.d" | grep -v '^other-job$')" "every cron file"
+[ -f "$dest/opt/tsk/share/tsk/web/swagger-ui/swagger-ui-bundle.js" ] && [ -f "$dest/opt/tsk/share/tsk/web/redoc/redoc.standalone.js" ]
+ok $? "Swagger UI and ReDoc for tsk-httpd's web_root (share/tsk/web, from make deps)"
 is "$(grep -rl '@PREFIX@' "$dest" | wc -l)" 0 "no @PREFIX@ left"
 like "$(grep -h '^ExecStart' "$dest/lib/systemd/system/tsk-ingest.service")" '/opt/tsk/bin/tsk-ingest' "units run the installed binary"
 like "$(grep -h 'tsk-query' "$dest/etc/cron.d/tsk-refresh")" ' tsk /opt/tsk/bin/tsk-query' "cron files run the installed binary as tsk"

@@ -164,4 +164,6 @@ like "$(ingest $S umc "$(env "$NEAR")")" '^202 ' "tenant umc (the default, 1d): 
 
 httpd_stop
 is "$?" 0 "SIGTERM: exit 0"
+# Every answer above (through ingest and get) as lib/http/openapi.json describes it.
+openapi_check
 done_testing

@@ -75,4 +75,6 @@ wait_for 60 eval '[ "$(q "SELECT count(*) FROM umc.reading WHERE value = 200")" 
 ok $? "the spooled message arrives once PostgreSQL is back"
 httpd_stop
 is $? 0 "exit 0"
+# Every answer above (through ingest and get) as lib/http/openapi.json describes it.
+openapi_check
 done_testing

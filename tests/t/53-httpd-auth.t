@@ -303,4 +303,6 @@ like "$(login "$UMC" owner@umc.localhost New@1234567)" '^429 ' "and the address 
 httpd_stop
 is $? 0 "the second daemon stops with status 0"
 
+# Every answer above (the API's, and POST /ingest's) as lib/http/openapi.json describes it.
+openapi_check
 done_testing

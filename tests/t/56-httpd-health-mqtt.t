@@ -70,4 +70,5 @@ httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
 httpd_log_clean
 ok $? "no sanitizer report in the daemon's log"
+openapi_check
 done_testing

@@ -33,6 +33,7 @@ cat >"$T/tsk.conf" <<CONF
 access_log = $T/access.log
 login_burst = 100
 login_address_burst = 2
+login_address_rate = 1
 CONF
 httpd_start --config "$T/tsk.conf" --workers 2
 ok $? "a daemon without trusted_proxies"
@@ -78,4 +79,5 @@ httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak, no error)"
 httpd_log_clean
 ok $? "no sanitizer report in the daemon's log"
+openapi_check
 done_testing

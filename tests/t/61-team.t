@@ -226,4 +226,5 @@ is $? 0 "tsk-httpd stops cleanly"
 kill -TERM "$B_PID"
 wait "$B_PID"
 is $? 0 "and the second one too"
+openapi_check
 done_testing

@@ -331,4 +331,5 @@ ok $([ "$API_STATUS" = 413 ] || [ "$API_STATUS" = 404 ] && echo 0 || echo 1) "a 
 
 httpd_stop
 is $? 0 "tsk-httpd stops cleanly"
+openapi_check
 done_testing

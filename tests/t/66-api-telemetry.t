@@ -354,4 +354,5 @@ is "$API_STATUS $(py 'b["count"]')" "200 2" "the widest range"
 
 httpd_stop
 is $? 0 "the daemon stops with status 0 (under make asan: no leak or error)"
+openapi_check
 done_testing

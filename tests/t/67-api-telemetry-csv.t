@@ -147,4 +147,5 @@ is $? 0 "the daemon stops with status 0 meanwhile (under make asan: no leak or e
 wait "$CUT"
 ok "$([ $? -ne 0 ]; echo $?)" "and the waiting client sees its answer cut, not complete"
 unlock_table
+openapi_check
 done_testing

@@ -230,4 +230,5 @@ is "$(q "SELECT count(*) FROM umc.site WHERE id = $SA")" 0 "it is gone"
 
 httpd_stop
 is $? 0 "the daemon stops cleanly (under make asan: no leak or error)"
+openapi_check
 done_testing

@@ -227,4 +227,5 @@ is "$API_STATUS" 404 "summary of a deleted device: 404"
 
 httpd_stop
 is $? 0 "the daemon stops cleanly (under make asan: no leak or error)"
+openapi_check
 done_testing

@@ -180,4 +180,7 @@ as "$TOK_viewer" GET /api/alerts/notifications/
 like "$API_BODY" '^\{"count":3,' "so are the viewer's (it turned e-mail off after they fired)"
 call GET "$UMC" /api/alerts/notifications/
 is "$API_STATUS" 401 "no credentials: 401"
+
+# Every answer above as lib/http/openapi.json describes it.
+openapi_check
 done_testing

@@ -215,4 +215,5 @@ is "$bad" 0 "none of the $n answers was a 5xx"
 
 httpd_stop
 is $? 0 "the daemon stops cleanly (under make asan: no leak or error)"
+openapi_check
 done_testing
