@@ -33,7 +33,7 @@ MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
 # Debian packages the project needs; `make deps` installs the missing ones (as root).
 DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosquitto mosquitto-clients \
              libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libsodium-dev \
-             pkg-config perl python3 python3-aiosmtpd openssl valgrind procps iproute2 curl ca-certificates wrk
+             pkg-config perl python3 python3-aiosmtpd openssl valgrind procps iproute2 curl ca-certificates wrk pgbouncer
 
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
 all: $(TOOLS) $(UNITS) $(HELPERS)
