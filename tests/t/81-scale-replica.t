@@ -63,6 +63,11 @@ same "tsk-export buckets" tsk export buckets -t umc --bucket 1h --from 2026-01-0
 is "$(TSK_DATABASE_URL=$NOWHERE TSK_READ_DSN=$REPLICA tsk export raw -t umc --from 2026-01-01 --to 2026-01-02 | tail -n +2 | wc -l)" \
 	6000 "tsk-export from the replica: all 6 000 readings"
 
+# The same from the configuration file's read_dsn key.
+printf 'database_url = %s\nread_dsn = %s\n' "$NOWHERE" "$REPLICA" >"$T/tsk.conf"
+out=$(unset TSK_DATABASE_URL; tsk query --config "$T/tsk.conf" -t umc latest --device D0 --sensor s0)
+like "$out" '"value":5996.25' "read_dsn from tsk.conf: the replica answers"
+
 # Writes never go to read_dsn: the replica refuses them, and the writers do not use it.
 out=$(psql "$REPLICA" -qAtX -c "INSERT INTO umc.reading (device_id, sensor_id, ts, value) VALUES ('X', 'x', now(), 1)" 2>&1)
 like "$out" "read-only transaction" "a write on read_dsn fails: the replica is read-only"
