@@ -1,6 +1,6 @@
 #!/bin/bash
 # Several tsk-ingest on one $share group: three consumers (distinct client ids, spools of their own,
-# --share t80) split a stream of QoS 1 messages; one is killed with SIGKILL midway, after it has
+# --share t85) split a stream of QoS 1 messages; one is killed with SIGKILL midway, after it has
 # stored some, and started again on its spool (as systemd's Restart= would). At the end reading holds
 # exactly the N distinct readings: none lost (the count, and every value 0..N-1, so their sum), none
 # doubled (the unique key, and no (device, sensor, ts) twice), and each consumer stored a share.
@@ -23,12 +23,12 @@ stored_some() { [ "$(stored_by "$1")" -gt 0 ] 2>/dev/null; }
 declare -A PID
 start() {
 	rm -f "$T/spool$1.db.stats"
-	"$TSK_BUILD/tsk-ingest" mqtt --url "$MQTT_URL" --share t80 --spool "$T/spool$1.db" --client-id "t80-ingest-$1" \
+	"$TSK_BUILD/tsk-ingest" mqtt --url "$MQTT_URL" --share t85 --spool "$T/spool$1.db" --client-id "t85-ingest-$1" \
 		--session-expiry 10m --batch 2000 --flush-interval 50ms 2>>"$T/ingest$1.log" &
 	PID[$1]=$!
 	wait_for 20 subscribed "$1"
 }
-for k in 1 2 3; do start $k; ok $? "consumer $k subscribed to \$share/t80"; done
+for k in 1 2 3; do start $k; ok $? "consumer $k subscribed to \$share/t85"; done
 
 # About 5 000 messages a second over 4 connections: the stream lasts a few seconds, the kill lands in it.
 "$TSK_BUILD/tests/mqtt_load" -p "$TSK_TEST_MQTT_PORT" -n "$N" -c 4 -w 100 -r 5000 -T share -D 200 -S 5 >"$T/pub.out" &
