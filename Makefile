@@ -33,7 +33,7 @@ MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
 # Debian packages the project needs; `make deps` installs the missing ones (as root).
 DEB_PKGS  := libpq-dev postgresql-15 postgresql-client-15 libmosquitto-dev mosquitto mosquitto-clients \
              libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libsodium-dev \
-             pkg-config perl python3 python3-aiosmtpd openssl valgrind procps iproute2 curl ca-certificates wrk pgbouncer
+             pkg-config perl python3 python3-aiosmtpd openssl valgrind procps iproute2 curl ca-certificates wrk
 
 .PHONY: all deps test check asan valgrind demo demo-stop install clean bench fuzz
 all: $(TOOLS) $(UNITS) $(HELPERS)
@@ -64,6 +64,9 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libtsk.a | $(BUILD)/tests $(BUILD)/
 
 $(BUILD)/lib $(BUILD)/tests $(BUILD)/dep:
 	mkdir -p $@
+
+# pgbouncer: the scaling test and benchmark put one in front of PostgreSQL (tests/lib/servers.sh).
+DEB_PKGS  += pgbouncer
 
 # Install missing Debian packages (as root). Plain `make` never does: it only builds.
 deps:
