@@ -80,6 +80,9 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libtsk.a | $(BUILD)/tests $(BUILD)/
 $(BUILD)/lib $(BUILD)/tests $(BUILD)/dep:
 	mkdir -p $@
 
+# pgbouncer: the scaling test and benchmark put one in front of PostgreSQL (tests/lib/servers.sh).
+DEB_PKGS  += pgbouncer
+
 # Install missing Debian packages (as root). Plain `make` never does: it only builds.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \

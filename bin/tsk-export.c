@@ -257,7 +257,7 @@ run_query(struct opts *o)
 	uint64_t rows = 0;
 	int rc;
 
-	if ((rc = tsk_cli_connect(&o->cli)) != TSK_EXIT_OK) {
+	if ((rc = tsk_cli_connect_read(&o->cli)) != TSK_EXIT_OK) { /* reads only: read_dsn may serve it */
 		tsk_export_dest_abort(&o->dest, o->cli.err, sizeof o->cli.err);
 		return rc;
 	}

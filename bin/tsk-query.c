@@ -321,7 +321,8 @@ cmd_refresh(void *arg, int argc, char **argv)
 	return print_rows(o, NULL, arr);
 }
 
-#define DB_TENANT (TSK_CLI_NEEDS_DB | TSK_CLI_NEEDS_TENANT)
+/* Every command but refresh only reads: read_dsn (a replica) may serve it; refresh writes the rollups. */
+#define DB_TENANT (TSK_CLI_NEEDS_DB | TSK_CLI_NEEDS_TENANT | TSK_CLI_READS)
 static const struct tsk_cli_command commands[] = {
 	{ "buckets", cmd_buckets, DB_TENANT }, { "raw", cmd_raw, DB_TENANT }, { "latest", cmd_latest, DB_TENANT },
 	{ "history", cmd_history, DB_TENANT }, { "summary", cmd_summary, DB_TENANT },

@@ -168,18 +168,30 @@ tsk_cli_setup(struct tsk_cli *c)
 	return TSK_EXIT_OK;
 }
 
-int
-tsk_cli_connect(struct tsk_cli *c)
+static int
+connect_to(struct tsk_cli *c, const char *dsn)
 {
 	int st;
 
 	if (c->db != NULL)
 		return TSK_EXIT_OK;
-	if ((st = tsk_db_connect(tsk_conf_dsn(&c->conf), &c->db, c->err, sizeof c->err)) != TSK_OK) {
+	if ((st = tsk_db_connect(dsn, &c->db, c->err, sizeof c->err)) != TSK_OK) {
 		tsk_err("cannot connect to the database: %s", c->err);
 		return tsk_exit_code(st);
 	}
 	return TSK_EXIT_OK;
+}
+
+int
+tsk_cli_connect(struct tsk_cli *c)
+{
+	return connect_to(c, tsk_conf_dsn(&c->conf));
+}
+
+int
+tsk_cli_connect_read(struct tsk_cli *c)
+{
+	return connect_to(c, tsk_conf_read_dsn(&c->conf));
 }
 
 int
@@ -244,7 +256,8 @@ tsk_cli_dispatch(struct tsk_cli *c, const struct tsk_cli_command *cmds, size_t n
 		return tsk_cli_usage("unexpected argument \"%s\"", argv[1]);
 	if ((cmd->flags & TSK_CLI_NEEDS_TENANT) && c->tenant == NULL)
 		return tsk_cli_usage("%s needs --tenant SLUG", cmd->name);
-	if ((cmd->flags & TSK_CLI_NEEDS_DB) && (rc = tsk_cli_connect(c)) != TSK_EXIT_OK)
+	if ((cmd->flags & TSK_CLI_NEEDS_DB) &&
+	    (rc = (cmd->flags & TSK_CLI_READS) ? tsk_cli_connect_read(c) : tsk_cli_connect(c)) != TSK_EXIT_OK)
 		return rc;
 	int64_t t0 = tsk_now_us();
 	rc = cmd->fn(ctx, argc - 1, argv + 1);

@@ -96,6 +96,9 @@ int tsk_cli_setup(struct tsk_cli *c);
 /* Connects to the database named by --dsn, the configuration or the PG* variables. TSK_EXIT_OK, or the
  * exit code (75 when the server is unreachable) after printing why. */
 int tsk_cli_connect(struct tsk_cli *c);
+/* The same for a command that only reads: to read_dsn (a streaming replica) when it is set, else as
+ * tsk_cli_connect (see tsk_conf_read_dsn). A command that writes never uses it. */
+int tsk_cli_connect_read(struct tsk_cli *c);
 
 /* "<prog>: <message>" and "<prog>: try '<prog> --help'" on stderr; returns TSK_EXIT_USAGE (2). */
 int tsk_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -120,7 +123,8 @@ int tsk_cli_print_one(struct tsk_cli *c, const char *const *cols, json_t *obj);
 enum {
 	TSK_CLI_NEEDS_DB = 1,      /* connect before running */
 	TSK_CLI_NEEDS_TENANT = 2,  /* --tenant (or the tenant key) is required */
-	TSK_CLI_TAKES_ARGS = 4     /* arguments after the command are allowed */
+	TSK_CLI_TAKES_ARGS = 4,    /* arguments after the command are allowed */
+	TSK_CLI_READS = 8          /* with NEEDS_DB: reads only, so read_dsn (a replica) may serve it */
 };
 struct tsk_cli_command {
 	const char *name;

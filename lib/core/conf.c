@@ -177,3 +177,13 @@ tsk_conf_dsn(const struct tsk_conf *c)
 		v = NULL;
 	return v != NULL ? v : "";
 }
+
+const char *
+tsk_conf_read_dsn(const struct tsk_conf *c)
+{
+	const char *v = tsk_conf_get(c, "read_dsn");
+
+	if (v == NULL || *v == '\0' || kv_get(c->flags, c->nflags, "database_url") != NULL)
+		return tsk_conf_dsn(c);
+	return v;
+}

@@ -35,5 +35,9 @@ const char *tsk_conf_get_default(const struct tsk_conf *c, const char *key, cons
 /* The libpq connection string: database_url (TSK_DATABASE_URL, or DATABASE_URL for compatibility),
  * else "" so libpq falls back to PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSERVICE. */
 const char *tsk_conf_dsn(const struct tsk_conf *c);
+/* The connection string for reads that may be served by a streaming replica: read_dsn (TSK_READ_DSN)
+ * when set and --dsn was not given (an explicit --dsn names the one server to use), else
+ * tsk_conf_dsn. Writes, and the rollup refresh, always use tsk_conf_dsn. */
+const char *tsk_conf_read_dsn(const struct tsk_conf *c);
 
 #endif

@@ -197,28 +197,7 @@ tsk_sink_connect(struct tsk_sink *s, char *err, size_t errlen)
 		s->db = NULL;
 		return rc;
 	}
-	/* The staging table lives as long as the connection. ON COMMIT DELETE ROWS empties it at every
-	 * commit, so each batch starts from an empty heap and a sequential scan returns the rows in COPY
-	 * order: that is what makes "the first reading of a key wins" hold inside a batch too.
-	 * A statement that hangs (a wedged server) must not hold the flusher forever. */
-	rc = tsk_db_cmd(s->db,
-	    "CREATE TEMP TABLE IF NOT EXISTS tsk_stage (grp int4, device_id text, sensor_id text, "
-	    "ts timestamptz, value float8, unit text, labels jsonb, site text, asset_tag text) "
-	    "ON COMMIT DELETE ROWS", err, errlen);
-	if (rc == TSK_OK)
-		rc = tsk_db_cmd(s->db,
-		    "CREATE TEMP TABLE IF NOT EXISTS tsk_cat (grp int4, device_id text, sensor_id text, "
-		    "ts timestamptz, value float8, unit text, type text, site text, asset_tag text) "
-		    "ON COMMIT DELETE ROWS", err, errlen);
-	/* The raw messages of a batch, for the archive (tsk_sink_write_archive). */
-	if (rc == TSK_OK)
-		rc = tsk_db_cmd(s->db,
-		    "CREATE TEMP TABLE IF NOT EXISTS tsk_arch (grp int4, msg_key int8, device_id text, topic text, "
-		    "payload jsonb, ts timestamptz, created_at timestamptz) ON COMMIT DELETE ROWS", err, errlen);
-	if (rc == TSK_OK)
-		rc = tsk_db_cmd(s->db, "SET statement_timeout = '120s'", err, errlen);
-	if (rc == TSK_OK)
-		rc = load_tenants(s, err, errlen);
+	rc = load_tenants(s, err, errlen);
 	if (rc != TSK_OK)
 		tsk_sink_disconnect(s);
 	return rc;
@@ -1037,6 +1016,25 @@ pipe_send(struct tsk_sink *s, const char *sql, const char *grp, char *err, size_
  *      statement makes the server skip the rest up to the pipeline's end, COMMIT included.
  * A group of messages of one tenant costs 5 round trips (it was 10, one per statement and two per COPY).
  */
+/*
+ * What every write transaction starts with. The staging tables are made (if this server session does
+ * not have them yet) inside the transaction, not once per connection: behind pgbouncer in transaction
+ * mode each transaction may run on another server session, and only what a transaction sets up itself
+ * is sure to be there. ON COMMIT DELETE ROWS empties them at every commit, so each batch starts from
+ * an empty heap and a sequential scan returns the rows in COPY order: that is what makes "the first
+ * reading of a key wins" hold inside a batch too. A statement that hangs (a wedged server) must not
+ * hold the flusher forever: SET LOCAL, for the same reason. All of it travels in the BEGIN's query:
+ * no round trip is added.
+ */
+#define TX_START \
+	"BEGIN; SET LOCAL statement_timeout = '120s'; SET LOCAL client_min_messages = warning; " \
+	"CREATE TEMP TABLE IF NOT EXISTS tsk_stage (grp int4, device_id text, sensor_id text, " \
+	"ts timestamptz, value float8, unit text, labels jsonb, site text, asset_tag text) ON COMMIT DELETE ROWS; " \
+	"CREATE TEMP TABLE IF NOT EXISTS tsk_cat (grp int4, device_id text, sensor_id text, " \
+	"ts timestamptz, value float8, unit text, type text, site text, asset_tag text) ON COMMIT DELETE ROWS; " \
+	"CREATE TEMP TABLE IF NOT EXISTS tsk_arch (grp int4, msg_key int8, device_id text, topic text, " \
+	"payload jsonb, ts timestamptz, created_at timestamptz) ON COMMIT DELETE ROWS"
+
 static int
 attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder, int direct,
     struct tsk_sink_result *res, int *schema_gone, int *dup, int *conflict, char *err, size_t errlen)
@@ -1053,7 +1051,7 @@ attempt(struct tsk_sink *s, const struct tsk_reading *r, size_t n, size_t norder
 		return tsk_seterr(err, errlen, TSK_EFAIL, "out of memory");
 	/* 1. The COPYs, chained in one query. */
 	tsk_buf_reset(&s->query);
-	rc = tsk_buf_puts(&s->query, "BEGIN") != 0 ? -1 : 0;
+	rc = tsk_buf_puts(&s->query, TX_START) != 0 ? -1 : 0;
 	if (s->catalog && any && rc == 0 && ++ncopy)
 		rc = tsk_buf_puts(&s->query, "; COPY tsk_cat FROM STDIN (FORMAT binary)");
 	if (!direct && any && rc == 0 && ++ncopy)

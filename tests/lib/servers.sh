@@ -180,3 +180,97 @@ servers_stop() {
 	[ -f "$TSK_PGDATA/postmaster.pid" ] && pg_stop
 	return 0
 }
+
+# pg_replica_start DIR: a streaming replica of the running cluster (TSK_TEST_PGPORT; pg_basebackup -R:
+# standby.signal and primary_conninfo) under DIR on a free loopback port, read-only (hot standby).
+# Exports TSK_REPLICA_PGDATA TSK_REPLICA_PORT; pg_replica_stop stops it. The primary's pg_hba.conf
+# from initdb --auth=trust already lets 127.0.0.1 connect for replication.
+pg_replica_start() {
+	local dir=$1 try
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	chmod 755 "$dir"
+	TSK_REPLICA_PGDATA=$dir/replica
+	tsk_as_pg test -x "$dir" || TSK_REPLICA_PGDATA=/var/tmp/tsk-replica-$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
+	export TSK_REPLICA_PGDATA
+	rm -rf "$TSK_REPLICA_PGDATA"
+	mkdir -p "$TSK_REPLICA_PGDATA"
+	chown "$TSK_PG_OWNER" "$TSK_REPLICA_PGDATA" 2>/dev/null
+	chmod 700 "$TSK_REPLICA_PGDATA"
+	tsk_as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$TSK_TEST_PGPORT" -U tsk -D "$TSK_REPLICA_PGDATA" \
+		-R -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1 ||
+		{ echo "pg_basebackup failed; see $dir/basebackup.log" >&2; return 1; }
+	for try in 1 2 3; do
+		TSK_REPLICA_PORT=$(tsk_free_port)
+		# The copied postgresql.auto.conf names the primary's port; the last setting wins.
+		echo "port = $TSK_REPLICA_PORT" | tsk_as_pg tee -a "$TSK_REPLICA_PGDATA/postgresql.auto.conf" >/dev/null
+		tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_REPLICA_PGDATA" -l "$TSK_REPLICA_PGDATA/server.log" -w -t 60 start \
+			>/dev/null && { export TSK_REPLICA_PORT; return 0; }
+		tail -5 "$TSK_REPLICA_PGDATA/server.log" | grep -q 'Address already in use' || break
+	done
+	echo "the replica did not start; see $TSK_REPLICA_PGDATA/server.log" >&2
+	return 1
+}
+
+pg_replica_stop() {
+	[ -n "${TSK_REPLICA_PGDATA:-}" ] && [ -f "$TSK_REPLICA_PGDATA/postmaster.pid" ] || return 0
+	tsk_as_pg "$PGBIN/pg_ctl" -D "$TSK_REPLICA_PGDATA" -w -t 60 -m fast stop >/dev/null
+}
+
+# pgbouncer_start DIR: a pgbouncer (transaction pooling) in front of the running cluster
+# (TSK_TEST_PGPORT) on a free loopback port, every database passed through, auth_type trust.
+# server_round_robin spreads one client's transactions over the pool's server sessions, so anything
+# that leans on session state across transactions shows. The `options` startup parameter (libpq's
+# -c TimeZone=UTC, sent by every tool) is ignored: pgbouncer 1.18 refuses it otherwise; TimeZone is a
+# parameter pgbouncer tracks, and the tools SET it when the server reports another one.
+# Exports TSK_BOUNCER_PORT; pgbouncer_stop stops it.
+pgbouncer_start() {
+	local dir=$1 try i
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	chmod 777 "$dir"
+	TSK_BOUNCER_DIR=$dir
+	export TSK_BOUNCER_DIR
+	echo '"tsk" ""' >"$dir/userlist.txt"
+	chmod 644 "$dir/userlist.txt"
+	for try in 1 2 3; do
+		TSK_BOUNCER_PORT=$(tsk_free_port)
+		cat >"$dir/pgbouncer.ini" <<CONF
+[databases]
+* = host=127.0.0.1 port=$TSK_TEST_PGPORT
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $TSK_BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+default_pool_size = ${TSK_BOUNCER_POOL:-4}
+max_client_conn = 500
+server_round_robin = 1
+ignore_startup_parameters = options,extra_float_digits
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+admin_users = tsk
+CONF
+		chmod 644 "$dir/pgbouncer.ini"
+		rm -f "$dir/pgbouncer.pid"
+		tsk_as_pg pgbouncer -d "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1
+		for i in $(seq 1 100); do
+			(exec 3<>"/dev/tcp/127.0.0.1/$TSK_BOUNCER_PORT") 2>/dev/null && { export TSK_BOUNCER_PORT; return 0; }
+			sleep 0.1
+		done
+		pgbouncer_stop
+	done
+	echo "pgbouncer did not start; see $dir/pgbouncer.log" >&2
+	return 1
+}
+
+pgbouncer_stop() {
+	[ -n "${TSK_BOUNCER_DIR:-}" ] && [ -f "$TSK_BOUNCER_DIR/pgbouncer.pid" ] || return 0
+	local pid i
+	pid=$(cat "$TSK_BOUNCER_DIR/pgbouncer.pid")
+	kill "$pid" 2>/dev/null
+	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$TSK_BOUNCER_DIR/pgbouncer.pid"
+}

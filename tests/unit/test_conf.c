@@ -33,6 +33,23 @@ main(void)
 	tsk_conf_free(&c);
 	unsetenv("TSK_DATABASE_URL");
 
+	/* read_dsn: reads go to it when set; an explicit --dsn names the one server for reads too. */
+	tsk_conf_init(&c);
+	unsetenv("TSK_READ_DSN");
+	setenv("TSK_DATABASE_URL", "host=primary", 1);
+	is_str(tsk_conf_read_dsn(&c), "host=primary", "no read_dsn: reads go to database_url");
+	setenv("TSK_READ_DSN", "host=replica", 1);
+	is_str(tsk_conf_read_dsn(&c), "host=replica", "read_dsn set: reads go to it");
+	is_str(tsk_conf_dsn(&c), "host=primary", "and writes still to database_url");
+	setenv("TSK_READ_DSN", "", 1);
+	is_str(tsk_conf_read_dsn(&c), "host=primary", "an empty read_dsn is unset");
+	setenv("TSK_READ_DSN", "host=replica", 1);
+	tsk_conf_set(&c, "database_url", "host=flag");
+	is_str(tsk_conf_read_dsn(&c), "host=flag", "--dsn beats read_dsn");
+	tsk_conf_free(&c);
+	unsetenv("TSK_READ_DSN");
+	unsetenv("TSK_DATABASE_URL");
+
 	tsk_conf_init(&c);
 	setenv("DATABASE_URL", "host=compat", 1);
 	is_str(tsk_conf_dsn(&c), "host=compat", "DATABASE_URL is honoured when nothing else is set");
