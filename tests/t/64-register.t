@@ -121,4 +121,5 @@ is "$(q "SELECT count(*) FROM public.membership m JOIN public.app_user u ON u.id
 	"with no membership anywhere"
 httpd_stop
 is $? 0 "tsk-httpd stops with status 0"
+openapi_check
 done_testing

@@ -41,6 +41,8 @@ httpd_start --config /dev/null --workers 2
 ok $? "tsk-httpd runs (no avatar store)"
 P=$HTTPD_PORT
 UMC="umc.localhost:$P"
+# (api_token, tests/lib/httpd.sh, logs in with plain curl: a login's answers are checked in 53-httpd-auth.t;
+# every exchange with the avatar endpoints goes through call)
 AT=$(api_token "$UMC" ana@umc.localhost)
 call POST "$UMC" /api/users/me/avatar/ -H "Authorization: Bearer $AT" -F "avatar=@$T/a.png;type=image/png"
 is "$API_STATUS" 503 "no avatar_bucket: 503"
@@ -53,6 +55,7 @@ httpd_stop
 
 if ! S3_BUCKETS=avatars s3_start "$T/s3srv" 2>"$T/s3err"; then
 	ok 1 "the S3 test server starts: $(tail -3 "$T/s3err")"
+	openapi_check
 	done_testing
 fi
 at_exit s3_stop
@@ -174,4 +177,5 @@ is "$(jget "$API_BODY" '["error"]')" "Erro ao fazer upload do avatar." "with the
 is "$(key_of "$(uid tec@umc.localhost)")" "$k" "the avatar is unchanged"
 httpd_stop
 is $? 0 "tsk-httpd stops with status 0"
+openapi_check
 done_testing
