@@ -15,7 +15,7 @@
 #include "core/tsk.h"
 #include "registry/tenant.h"
 
-/* The body of the action: the EMQX envelope that POST /ingest expects (seed spec §3.2). `${payload}` is
+/* The body of the action: the EMQX envelope that POST /ingest expects (the original system). `${payload}` is
  * not quoted, so the device's JSON is embedded as it is; the placeholders are the rule's SELECT fields. */
 const char tsk_emqx_body_template[] =
     "{\"client_id\":\"${clientid}\",\"topic\":\"${topic}\",\"payload\":${payload},\"ts\":${timestamp}}";
@@ -359,7 +359,7 @@ tsk_emqx_provision(const struct tsk_emqx_conf *ec, const char *slug, json_t **re
 	    with_names(put, "type", "http", "name", name), err, errlen);
 	if (rc != TSK_OK)
 		goto out;
-	/* 3. Action: the working body template and the x-device-token header (seed spec §10). */
+	/* 3. Action: the working body template and the x-device-token header (the original system). */
 	put = json_pack("{s:s, s:b, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:i}, s:{s:s}}", "description", desc, "enable",
 	    1, "connector", name, "parameters", "path", ec->ingest_path, "method", "post", "headers", "content-type",
 	    "application/json", "x-tenant", slug, "x-device-token", ec->token, "body", tsk_emqx_body_template,

@@ -1,6 +1,6 @@
 /*
- * EMQX v5 provisioning of one tenant over the REST API (libcurl): what the original's
- * docker/scripts/provision-emqx.sh did, with the configuration that works (seed spec §10):
+ * EMQX v5 provisioning of one tenant over the REST API (libcurl): what the original system's EMQX
+ * provisioning script did, with the configuration that works:
  *   connector  http:http_ingest_SLUG   HTTP to the ingest base URL
  *   action     http:http_ingest_SLUG   POST INGEST_PATH with x-tenant: SLUG, x-device-token: TOKEN and
  *                                      the envelope {"client_id","topic","payload" (raw),"ts"}
@@ -36,7 +36,7 @@ int tsk_emqx_conf_load(const struct tsk_conf *c, struct tsk_emqx_conf *ec, char 
  * any other unexpected answer (the steps before it stay done; running again continues). */
 int tsk_emqx_provision(const struct tsk_emqx_conf *ec, const char *slug, json_t **report, char *err, size_t errlen);
 
-/* The action's body template (the working one of the seed spec), for the man page and tests. */
+/* The action's body template (the one that works), for the man page and tests. */
 extern const char tsk_emqx_body_template[];
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * The tenant API's alert endpoints (the original's /api/alerts/, §6.6), on lib/alert/:
+ * The tenant API's alert endpoints (the original's /api/alerts/), on lib/alert/:
  *   /api/alerts/rules/                 GET list (enabled, severity, equipment_id; page), POST create
  *   /api/alerts/rules/{id}/            GET, PUT, PATCH, DELETE
  *   /api/alerts/rules/{id}/toggle_status/   POST

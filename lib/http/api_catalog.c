@@ -1,6 +1,6 @@
 /*
  * The tenant API's catalog endpoints: /api/sites/, /api/assets/, /api/devices/, /api/sensors/ (the
- * original's ModelViewSets, seed spec §5.3), each a resource described here for the engine in
+ * original's ModelViewSets), each a resource described here for the engine in
  * api_catalog_rest.c; the extra actions are in api_catalog_actions.c. Reads need any membership role,
  * writes owner, admin or operator (TSK_CAP_WRITE, checked by the router).
  *

@@ -1,5 +1,5 @@
 /*
- * The catalog API's extra actions (seed spec §5.3): a site's assets, devices, device summaries and
+ * The catalog API's extra actions (the original system): a site's assets, devices, device summaries and
  * stats; an asset's devices and sensors, its health and the assets "complete" list; a device's sensors,
  * bulk sensor creation, heartbeat and summary; a sensor's reading. Routes in api_catalog.c.
  */

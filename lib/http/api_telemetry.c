@@ -1,5 +1,5 @@
 /*
- * The tenant API's telemetry endpoints (seed-system-spec §4; routes in tsk_api_telemetry_routes,
+ * The tenant API's telemetry endpoints (the original system's telemetry API; routes in tsk_api_telemetry_routes,
  * plumbing in api.h), each open to any member of the host's tenant (TSK_CAP_READ; the original let any
  * authenticated user of any tenant read):
  *
@@ -12,7 +12,7 @@
  *   GET /api/telemetry/assets/{asset_tag}/history/   an asset's readings, capped, with the
  *                                                    original's truncation envelope
  *
- * Times are rendered as the original renders them (§0.4): serializer fields (readings' ts and
+ * Times are rendered as the original renders them: serializer fields (readings' ts and
  * created_at, the archive's timestamp and created_at, series' bucket) in America/Sao_Paulo
  * ("2025-10-18T07:00:00-03:00"); the values its views format with isoformat() in UTC ("+00:00"); the
  * ones it hands to the JSON encoder as they are with "Z". Numbers are written in their shortest form
@@ -378,7 +378,7 @@ reading_row(const PGresult *r, int i)
 	    "ts", iso(col_i8(r, i, 5), ISO_SP), "created_at", iso(col_i8(r, i, 6), ISO_SP));
 }
 
-/* ---- GET /api/telemetry/series/ (§4.3) ----------------------------------------------------------- */
+/* ---- GET /api/telemetry/series/ ----------------------------------------------------------- */
 
 /* A JSON string: '"', '\\' and control characters escaped (the text is UTF-8 already: PostgreSQL's). */
 static void
@@ -503,7 +503,7 @@ series(struct tsk_api_ctx *c)
 	c->out->body = tsk_buf_take(&rows);
 }
 
-/* ---- GET /api/telemetry/history/{device_id}/ (§4.5) ---------------------------------------------- */
+/* ---- GET /api/telemetry/history/{device_id}/ ---------------------------------------------- */
 
 static int
 history_bucket(void *ctx, const struct tsk_series_bucket *b)
@@ -566,7 +566,7 @@ history(struct tsk_api_ctx *c)
 	}
 	if (iv == NULL || strcmp(iv, "auto") == 0) {
 		int64_t span = f.to_us - f.from_us;
-		/* §4.5: exactly one hour is still raw (the asset history's rule differs, see there) */
+		/* exactly one hour is still raw (the asset history's rule differs, see there) */
 		iv = span <= HOUR ? "raw" : span <= 6 * HOUR ? "1m" : span <= DAY ? "5m" : "1h";
 	}
 	raw = strcmp(iv, "raw") == 0;
@@ -616,7 +616,7 @@ history(struct tsk_api_ctx *c)
 	tsk_filter_free(&f);
 }
 
-/* ---- GET /api/telemetry/latest/{device_id}/[?sensor_id=] (§4.4) ---------------------------------- */
+/* ---- GET /api/telemetry/latest/{device_id}/[?sensor_id=] ---------------------------------- */
 
 /* Each sensor's newest reading: a loose index scan over the device's sensors (one jump per sensor_id
  * through the unique key), then the newest row of each. */
@@ -661,7 +661,7 @@ latest(struct tsk_api_ctx *c)
 	    "count", n, "readings", readings));
 }
 
-/* ---- GET /api/telemetry/device/{device_id}/summary/ (§4.6) ---------------------------------------- */
+/* ---- GET /api/telemetry/device/{device_id}/summary/ ---------------------------------------- */
 
 #define ONLINE_US (5 * MINUTE)
 
@@ -793,7 +793,7 @@ page_query(struct tsk_api_ctx *c, struct tsk_sql *cnt, struct tsk_sql *sel, json
 	page_reply(c, count, rows);
 }
 
-/* ---- GET /api/telemetry/readings/ (§4.2) --------------------------------------------------------- */
+/* ---- GET /api/telemetry/readings/ --------------------------------------------------------- */
 
 /* A field error in the original's words (django-filter, pt-BR), collected in errs. */
 static void
@@ -880,7 +880,7 @@ readings(struct tsk_api_ctx *c)
 	page_query(c, &cnt, &sel, reading_row, "readings");
 }
 
-/* ---- GET /api/telemetry/raw/ (§4.1) -------------------------------------------------------------- */
+/* ---- GET /api/telemetry/raw/ -------------------------------------------------------------- */
 
 #define TELEMETRY_COLS "id, device_id, topic, payload::text, " US_SQL("\"timestamp\"") ", " US_SQL("created_at")
 
@@ -952,7 +952,7 @@ raw(struct tsk_api_ctx *c)
 	page_query(c, &cnt, &sel, message_row, "raw");
 }
 
-/* ---- GET /api/telemetry/assets/{asset_tag}/history/ (§4.7) ---------------------------------------- */
+/* ---- GET /api/telemetry/assets/{asset_tag}/history/ ---------------------------------------- */
 
 static void
 asset_error(struct tsk_api_ctx *c, const char *msg, const char *value)
@@ -992,7 +992,7 @@ asset_history(struct tsk_api_ctx *c)
 	}
 	if (iv == NULL || strcmp(iv, "auto") == 0) {
 		int64_t span = to_us - from_us;
-		/* §4.7: under one hour is raw (history/ says "at most an hour") */
+		/* under one hour is raw (history/ says "at most an hour") */
 		iv = span < HOUR ? "raw" : span <= 6 * HOUR ? "1m" : span <= DAY ? "5m" : "1h";
 	}
 	raw = strcmp(iv, "raw") == 0;

@@ -729,7 +729,7 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_ARCHIVE, SQL_N };
  * second old or its site or asset changed: at several batches a second that saves most device
  * updates, and last_seen stays within a second. The sensor upsert may reference devices inserted by
  * the sibling CTE: foreign keys are checked at the end of the statement. */
-/* Auto-provisioning (seed spec §5.4), in the same statement: a canonical topic
+/* Auto-provisioning (the original system), in the same statement: a canonical topic
  * (tenants/{slug}/sites/{site}/assets/{tag}/telemetry: the reading has both site and asset_tag) whose
  * site is an existing active site of that exact name creates the asset (type detected from its tag) or
  * moves it to that site, and links the device to it (a new device becomes a GATEWAY named after the
@@ -753,7 +753,7 @@ enum { SQL_COPY, SQL_STAGED, SQL_CATALOG, SQL_STAGED_RET, SQL_ARCHIVE, SQL_N };
 	"CASE WHEN upper(" t ") LIKE '%%CHILLER%%' OR upper(" t ") LIKE '%%CH-%%' OR upper(" t ") LIKE '%%AHU%%'" \
 	" OR upper(" t ") LIKE '%%VRF%%' THEN '' WHEN upper(" t ") LIKE '%%FCU%%' THEN 'FCU'" \
 	" WHEN upper(" t ") LIKE '%%SPLIT%%' THEN 'SPLIT' ELSE '' END"
-/* labels.type -> the original's metric_type (its ingest map, seed spec §3.8). */
+/* labels.type -> the original's metric_type (its ingest map, the original system). */
 #define METRIC_TYPE(t) \
 	"CASE " t " WHEN 'temperature' THEN 'temperature' WHEN 'humidity' THEN 'humidity'" \
 	" WHEN 'pressure' THEN 'pressure' WHEN 'counter' THEN 'counter' WHEN 'signal_strength' THEN 'signal'" \

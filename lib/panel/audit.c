@@ -1,4 +1,4 @@
-/* The ops panel's audit log (public.audit_log, seed spec §7.4): one row per action, and its page. */
+/* The ops panel's audit log (public.audit_log, the original system): one row per action, and its page. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * Export jobs (seed spec §7.2, §7.3 "async export"): a row in public.export_job, run by the panel's
+ * Export jobs (the original's async export): a row in public.export_job, run by the panel's
  * worker thread into the S3 store (CSV timestamp,sensor_id,value,unit, oldest first), a presigned GET
  * link valid 24 hours, cancel, and the list (the user's own jobs; a superuser sees all).
  *

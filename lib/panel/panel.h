@@ -1,14 +1,14 @@
 /*
- * The ops panel ("Control Center", seed spec §7): staff-only HTML pages under /ops/ on the public host
+ * The ops panel ("Control Center", the original system): staff-only HTML pages under /ops/ on the public host
  * of tsk-httpd. tsk_panel_route is the daemon's ops hook (lib/http/http.h, tsk_http_ops_fn).
  *
  *   GET  /ops/login/, POST /ops/login/, POST /ops/logout/    the staff session (cookie tsk_ops)
- *   GET  /ops/                      tenant selector and the filter form (§7.1)
+ *   GET  /ops/                      tenant selector and the filter form
  *   GET  /ops/telemetry/            aggregated buckets, paginated, with the total number of rows
  *   GET  /ops/telemetry/drilldown/  the newest N raw readings, statistics over the whole filter, a chart
- *   POST /ops/telemetry/export/     synchronous CSV (§7.3), at most 10 000 rows, spreadsheet-safe cells
+ *   POST /ops/telemetry/export/     synchronous CSV, at most 10 000 rows, spreadsheet-safe cells
  *   GET  /ops/dashboard/            up to 10 sensors charted together
- *   GET  /ops/api/chart-data/       the JSON behind the charts (§7.2)
+ *   GET  /ops/api/chart-data/       the JSON behind the charts
  *   GET  /ops/exports/, POST /ops/exports/request/, GET /ops/exports/ID/download/,
  *   POST /ops/exports/ID/cancel/    export jobs: a row in public.export_job, run by the panel's worker
  *                                   thread into the S3 store, a presigned link valid 24 hours

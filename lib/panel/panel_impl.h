@@ -55,7 +55,7 @@ struct ctx {
 	int64_t start_us;
 };
 
-/* The parsed filter form (§7.1). */
+/* The parsed filter form. */
 struct filter_form {
 	char tenant[101], tenant_name[256];
 	char device[256], sensor[256];

@@ -1,5 +1,5 @@
 /*
- * The telemetry pages of the ops panel (seed spec §7.1, §7.2, §7.3): the filter form, the aggregated
+ * The telemetry pages of the ops panel (the original system): the filter form, the aggregated
  * table, the drill-down, the dashboard, the chart JSON and the synchronous CSV. Every number comes from
  * the series library (query/series.h), so it equals `tsk-query buckets` and `tsk-query raw --stats`.
  */
@@ -707,7 +707,7 @@ sensor_list(struct ctx *c, char ids[][256], int max, int *n)
 	return 0;
 }
 
-/* The §7.2 object for n sensors; NULL with err on a database failure. */
+/* The chart-data object for n sensors; NULL with err on a database failure. */
 static json_t *
 chart_json(struct ctx *c, const struct filter_form *ff, char ids[][256], int n, long long *points, int *rc, char *err,
     size_t errlen)

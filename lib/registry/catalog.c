@@ -837,7 +837,7 @@ tsk_cat_rm(PGconn *db, const char *tenant, enum tsk_cat_kind k, long long id, ch
 	return leave(db, rc, err, errlen);
 }
 
-/* --- online and availability (seed spec §5.2) ---------------------------------------------------- */
+/* --- online and availability (the original system) ---------------------------------------------------- */
 
 #define REFRESH_SENSORS \
 	"UPDATE sensor SET is_online = (last_reading_at >= $1::timestamptz - $2::interval)" \

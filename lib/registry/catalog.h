@@ -3,7 +3,7 @@
  * operations `tsk-tenant site|asset|device|sensor` and the HTTP API share: add, list, show, set, rm, and
  * the hourly online/availability job (tsk_catalog_refresh).
  *
- * Rows go in and out as JSON objects with the API's field names (seed spec §5):
+ * Rows go in and out as JSON objects with the API's field names (the original system):
  *   site    id name address latitude longitude timezone company sector subsector
  *           created_at updated_at is_active
  *   asset   id tag name site (the site's id) site_name (read only) asset_type asset_type_other
@@ -51,7 +51,7 @@ struct tsk_cat_query {
 	/* Equality filters: an object of API field -> value (string, number, true/false, or null for IS
 	 * NULL), e.g. {"site": 3, "status": "OK"} or, for sensors, {"device": 7, "is_online": true}. Any
 	 * field except the JSON ones (specifications, thresholds) may be used; an unknown field is
-	 * TSK_EINVAL. The HTTP API passes only the original's filters (§5.3). */
+	 * TSK_EINVAL. The HTTP API passes only the original's filters. */
 	const json_t *filters;
 	/* Case-insensitive substring over the kind's search fields (site: name address company sector
 	 * subsector; asset: tag name manufacturer model serial_number; device: name serial_number
@@ -100,7 +100,7 @@ int tsk_cat_set(PGconn *db, const char *tenant, enum tsk_cat_kind k, long long i
 int tsk_cat_rm(PGconn *db, const char *tenant, enum tsk_cat_kind k, long long id, char *err, size_t errlen);
 
 /*
- * The online/availability job (seed spec §5.2) for one tenant, at `now_us` (the tool's clock: TSK_NOW
+ * The online/availability job (the original system) for one tenant, at `now_us` (the tool's clock: TSK_NOW
  * in tests), with the tenant's offline_after setting (default 1h) in place of the original's hour:
  *   active sensors: is_online := last_reading_at >= now - offline_after (NULL last_reading_at: unchanged);
  *   active devices not in ERROR or MAINTENANCE: ONLINE when one active sensor is online (last_seen :=

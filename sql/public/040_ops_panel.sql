@@ -1,4 +1,4 @@
--- The ops panel (seed spec §7.4): who is a superuser (sees every export job), the audit log's columns
+-- The ops panel (the original system): who is a superuser (sees every export job), the audit log's columns
 -- (the original's ops_auditlog) and export jobs with their owner, statuses and download link
 -- (ops_exportjob).
 ALTER TABLE public.app_user ADD COLUMN is_superuser boolean NOT NULL DEFAULT false;

@@ -1,4 +1,4 @@
--- The asset catalog of the original (seed spec §5.1): sites, their assets, the devices on an asset and
+-- The asset catalog of the original system: sites, their assets, the devices on an asset and
 -- the sensors of a device. `device` and `sensor` are today's tables, which the ingest sink keeps
 -- current, extended in place so that every row ingested so far keeps its key and its readings:
 --   device.device_id is the original's mqtt_client_id (the API's name for it); it stays the primary key

@@ -92,7 +92,7 @@ CREATE TABLE alert_state (
     evaluated_at timestamptz NOT NULL
 );
 
--- Per-user notification preferences (§6.5 of the original): channels and severities.
+-- Per-user notification preferences: channels and severities.
 CREATE TABLE alert_notification_preference (
     user_id          bigint PRIMARY KEY, -- public.app_user(id)
     email_enabled    boolean NOT NULL DEFAULT true,

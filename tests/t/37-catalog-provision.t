@@ -1,5 +1,5 @@
 #!/bin/bash
-# Auto-provisioning from ingest (seed spec §5.4), through tsk-ingest stdin and POST /ingest (both use
+# Auto-provisioning from ingest (the original system), through tsk-ingest stdin and POST /ingest (both use
 # lib/ingest/sink.c): a canonical topic under an existing active site creates the asset (type from the
 # tag), the device (a GATEWAY linked to it) and its sensors; under an unknown or inactive site nothing
 # is provisioned and the readings are still stored; legacy and device-style topics provision nothing; a

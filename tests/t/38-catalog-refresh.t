@@ -1,5 +1,5 @@
 #!/bin/bash
-# tsk-tenant catalog refresh (seed spec §5.2) at a fixed clock (TSK_NOW): sensors offline after the
+# tsk-tenant catalog refresh (the original system) at a fixed clock (TSK_NOW): sensors offline after the
 # tenant's offline_after (default 1h), a device online when one of its active sensors is (ERROR and
 # MAINTENANCE untouched), the availability step table; a second run changes nothing; maintain runs it.
 . "$(dirname "$0")/../lib/tap.sh"

@@ -115,7 +115,7 @@ is "$(bad '/ops/api/chart-data/?tenant_slug=acme&sensor_ids=a,b,c,d,e,f,g,h,i,j,
 is "$(bad '/ops/api/chart-data/?tenant_slug=nope&sensor_ids=t')" "404 {\"error\":\"Tenant 'nope' not found\"}" "unknown tenant: 404"
 is "$(g '/ops/api/chart-data/?tenant_slug=acme&sensor_ids=t,h&bucket=bogus&limit=5000')" 200 "chart-data: 200 (bad bucket falls back to 5m)"
 is "$(jq -c '[.tenant.slug, .bucket, (.datasets | map(.sensor_id)), (.datasets[0].data | length), .datasets[0].data[0].count]' "$T/b")" \
-	'["acme","5m",["t","h"],20,10]' "the §7.2 shape: 20 5-minute points of t, 10 readings each (two devices merged)"
+	'["acme","5m",["t","h"],20,10]' "the original's shape: 20 5-minute points of t, 10 readings each (two devices merged)"
 
 # --- synchronous CSV ------------------------------------------------------------------------------------
 post() { st -b "$J" "$@"; }
@@ -124,9 +124,9 @@ is "$(post --data "tenant_slug=acme&bucket=1h&csrfmiddlewaretoken=$(printf '0%.0
 is "$(post --data "tenant_slug=acme&bucket=1h&csrfmiddlewaretoken=$CSRF" "$HTTPD_URL/ops/telemetry/export/")" 200 "with the page's token: 200"
 like "$(hdr Content-Type)" '^text/csv' "text/csv"
 like "$(hdr Content-Disposition)" '^attachment; filename="telemetry_acme_[0-9]{8}_[0-9]{6}\.csv"$' "the original's file name"
-is "$(head -1 "$T/b")" $'bucket,device_id,sensor_id,avg,min,max,last,count\r' "the §7.3 header, CRLF"
+is "$(head -1 "$T/b")" $'bucket,device_id,sensor_id,avg,min,max,last,count\r' "the original's header, CRLF"
 like "$(sed -n 2p "$T/b")" '^2025-10-18T00:00:00\+00:00,<script>alert\(1\)</script>,"x""><img src=x onerror=alert\(2\)>",1\.00,1\.00,1\.00,1\.00,1'$'\r''$' \
-	"rows newest first, the §7.3 layout, quotes doubled"
+	"rows newest first, the original's layout, quotes doubled"
 is "$(($(wc -l <"$T/b") - 1))" "$(tsk query buckets --tenant acme --bucket 1h --limit 100000 | wc -l)" "every 1h row"
 post --data "tenant_slug=acme&bucket=1m&csrfmiddlewaretoken=$CSRF" "$HTTPD_URL/ops/telemetry/export/" >/dev/null
 is "$(($(wc -l <"$T/b") - 1))" 401 "1m: all 401 rows, one CSV line each"
