@@ -36,10 +36,17 @@ is "$(tsk tenant mqtt list alpha | jq -r '.username' | sort | tr '\n' ' ')" "gw-
 is "$(tsk tenant mqtt list | jq -r '.tenant' | sort | uniq | tr '\n' ' ')" "alpha beta " "list: every tenant's"
 
 # Subscribers: each tenant's own account on its own tree.
-sub() { mosquitto_sub -p "$P" -q 1 -v "$@"; }
+# (exec: the background job is mosquitto_sub itself, so the kill at exit reaches it; a subscriber
+# left behind would retry its vanished broker for ever.)
+sub() { exec mosquitto_sub -p "$P" -q 1 -v "$@"; }
 pub() { mosquitto_pub -p "$P" -q 1 "$@"; }
+SUBS=
+stop_subs() { [ -z "$SUBS" ] || kill $SUBS 2>/dev/null; wait $SUBS 2>/dev/null; SUBS=; }
+at_exit stop_subs
 sub -u sub-alpha -P alpha-Sub-1 -i sub-alpha-1 -t 'tenants/alpha/#' >"$T/alpha.out" 2>"$T/alpha.err" &
+SUBS="$SUBS $!"
 sub -u sub-beta -P beta-Sub-1 -i sub-beta-1 -t 'tenants/beta/#' >"$T/beta.out" 2>"$T/beta.err" &
+SUBS="$SUBS $!"
 # Subscribed once a marker published after the start arrives.
 ready() { # ready TENANT USER PASSWORD
 	pub -u "$2" -P "$3" -i "ready-$1" -t "tenants/$1/ready" -m ready 2>/dev/null
