@@ -94,6 +94,13 @@ void tsk_api_page_reply(struct tsk_api_ctx *c, int64_t count, json_t *results);
 /* The same with results given as a JSON array's text (borrowed), as tsk_api_text. */
 void tsk_api_page_reply_text(struct tsk_api_ctx *c, int64_t count, const char *results);
 
+/* ---- shared by endpoint files ----------------------------------------------------------------------- */
+
+/* A new account and its membership from an invitation token (api_team.c): 201 {message, user,
+ * membership}, or the original's 400/404 answers. POST /api/invites/accept/ and a registration with an
+ * invitation_token on a tenant host both answer through it. */
+void tsk_api_invite_signup(struct tsk_api_ctx *c, const char *token, const char *name, const char *password);
+
 /* ---- the router (server.c) ------------------------------------------------------------------------ */
 
 /* 1 when the path is an API route of this kind of host (rq->tenant NULL: the public host) and *out is

@@ -32,6 +32,7 @@
 #include "registry/jwt.h"
 #include "registry/login.h"
 #include "registry/password.h"
+#include "registry/team.h"
 #include "query/s3.h"
 
 #define MSG_NO_TOKEN "Token não fornecido."
@@ -372,24 +373,59 @@ taken(struct tsk_api_ctx *c, const char *sql, const char *value, int *is, char *
 	return rc;
 }
 
-/* The tenant hosts' answer: joining a tenant takes an invitation (the original's 403, or 501 when one
- * is named: that path of the original was never written; invitations are accepted at
- * /api/invites/accept/). */
+/* The tenant hosts' answer: joining a tenant takes an invitation. Without one, the original's 403. With
+ * one (where the original answered 501: that path was never written), the account and the membership
+ * are made from the invitation, as POST /api/invites/accept/ makes them: it must be an invitation to
+ * this host's tenant, the name is first_name and last_name, and password_confirm must match. */
 static void
 register_on_tenant(struct tsk_api_ctx *c)
 {
-	json_t *o, *inv;
+	char err[TSK_ERRLEN], name[320];
+	enum tsk_team_why why = TSK_TEAM_OK;
+	json_t *o, *inv, *invite = NULL;
+	const char *pw, *pw2, *first, *last;
 
 	if ((o = tsk_api_body(c)) == NULL)
 		return;
 	inv = json_object_get(o, "invitation_token");
-	if (inv == NULL || json_is_null(inv) || json_is_false(inv) || (json_is_string(inv) && json_string_length(inv) == 0))
+	if (inv == NULL || json_is_null(inv) || json_is_false(inv) || (json_is_string(inv) && json_string_length(inv) == 0)) {
 		tsk_api_json(c, 403, json_pack("{s:s, s:s}", "error",
 		    "Registration on tenant domains requires an invitation token", "detail",
 		    "Please contact your organization administrator for an invitation link"));
-	else
-		tsk_api_json(c, 501, json_pack("{s:s, s:s}", "error", "Invitation system not yet implemented", "detail",
-		    "Please register via the main site or contact support"));
+		goto done;
+	}
+	pw = json_string_value(json_object_get(o, "password"));
+	pw2 = json_string_value(json_object_get(o, "password_confirm"));
+	first = json_string_value(json_object_get(o, "first_name"));
+	last = json_string_value(json_object_get(o, "last_name"));
+	if (!json_is_string(inv) || strlen(json_string_value(inv)) != json_string_length(inv)) {
+		tsk_api_field_error(c, "invitation_token", "Not a valid string.");
+		goto done;
+	}
+	if (pw == NULL || pw2 == NULL) {
+		tsk_api_field_error(c, pw == NULL ? "password" : "password_confirm", "Este campo é obrigatório.");
+		goto done;
+	}
+	if (strcmp(pw, pw2) != 0) {
+		tsk_api_field_error(c, "password_confirm", "As senhas não coincidem.");
+		goto done;
+	}
+	/* An invitation to another tenant is not this host's to accept (the same answer as an unknown one). */
+	int rc = tsk_invite_validate(c->db, json_string_value(inv), tsk_now_us(), &invite, &why, err, sizeof err);
+	const char *slug = json_string_value(json_object_get(invite, "tenant_slug"));
+	if (rc == TSK_OK && why == TSK_TEAM_OK && (slug == NULL || strcmp(slug, c->rq->tenant) != 0)) {
+		tsk_api_detail(c, 404, "Invalid invite token.");
+		goto done;
+	}
+	if (rc != TSK_OK && why == TSK_TEAM_OK) {
+		tsk_api_db_error(c, "invite validate", err);
+		goto done;
+	}
+	snprintf(name, sizeof name, "%s%s%s", first != NULL ? first : "", first != NULL && first[0] && last != NULL &&
+	    last[0] ? " " : "", last != NULL ? last : "");
+	tsk_api_invite_signup(c, json_string_value(inv), name[0] ? name : "-", pw);
+done:
+	json_decref(invite);
 	json_decref(o);
 }
 

@@ -493,24 +493,17 @@ public_field(struct tsk_api_ctx *c, json_t *body, const char *name, const char *
 	return 1;
 }
 
-static void
-public_accept(struct tsk_api_ctx *c)
+void
+tsk_api_invite_signup(struct tsk_api_ctx *c, const char *token, const char *name, const char *password)
 {
 	enum tsk_team_why why = TSK_TEAM_OK;
-	const char *token, *name, *password;
 	char err[TSK_ERRLEN];
-	json_t *body, *o = NULL;
+	json_t *o = NULL;
 	int rc;
 
-	if ((body = tsk_api_body(c)) == NULL)
-		return;
-	if (!public_field(c, body, "token", "Token is required.", &token) ||
-	    !public_field(c, body, "name", "Name is required.", &name) ||
-	    !public_field(c, body, "password", "Password is required.", &password))
-		goto done;
 	if (chars(password) < 8) {
 		tsk_api_detail(c, 400, "Password must be at least 8 characters.");
-		goto done;
+		return;
 	}
 	rc = tsk_invite_signup(c->db, token, name, password, tsk_now_us(), &o, &why, err, sizeof err);
 	switch (why) {
@@ -533,7 +526,21 @@ public_accept(struct tsk_api_ctx *c)
 			tsk_api_json(c, 201, o);
 		}
 	}
-done:
+	json_decref(why == TSK_TEAM_OK && rc == TSK_OK ? NULL : o);
+}
+
+static void
+public_accept(struct tsk_api_ctx *c)
+{
+	const char *token, *name, *password;
+	json_t *body;
+
+	if ((body = tsk_api_body(c)) == NULL)
+		return;
+	if (public_field(c, body, "token", "Token is required.", &token) &&
+	    public_field(c, body, "name", "Name is required.", &name) &&
+	    public_field(c, body, "password", "Password is required.", &password))
+		tsk_api_invite_signup(c, token, name, password);
 	json_decref(body);
 }
 

@@ -2,7 +2,8 @@
 # POST /api/auth/register/ through tsk-httpd: on the public host a new account (user name and address
 # lowered and unique, Django's password rules: 8 characters, not all digits, not common, not like the
 # user's names) answered 201 with the user and working access and refresh tokens; on a tenant host the
-# original's 403 (501 with an invitation_token); every field's errors at once; hostile input.
+# original's 403, and with an invitation_token the invited account and its membership (where the
+# original answered 501); every field's errors at once; hostile input.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/../lib/httpd.sh"
 fresh_db t_register
@@ -25,10 +26,26 @@ GOOD='Tr4k-Sense!Pw'
 reg "$UMC" "$(body joao joao@x.test "$GOOD")"
 is "$API_STATUS $API_BODY" '403 {"error":"Registration on tenant domains requires an invitation token","detail":"Please contact your organization administrator for an invitation link"}' \
 	"a tenant host: 403 with the original's message"
-reg "$UMC" '{"invitation_token":"abc","username":"joao","email":"joao@x.test"}'
-is "$API_STATUS $API_BODY" '501 {"error":"Invitation system not yet implemented","detail":"Please register via the main site or contact support"}' \
-	"with an invitation_token: 501, as the original"
+reg "$UMC" '{"invitation_token":"abc","username":"joao","email":"joao@x.test","password":"Tr4k-Sense!Pw","password_confirm":"Tr4k-Sense!Pw"}'
+is "$API_STATUS $API_BODY" '404 {"detail":"Invalid invite token."}' "an unknown invitation_token: 404"
 is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'joao@x.test'")" 0 "no account was made"
+# A real invitation: the account and the membership, as /api/invites/accept/ makes them.
+tsk tenant create --slug other --name Other --domain other.localhost >/dev/null
+tok() { tsk tenant invite add "$1" "$2" --role "$3" | sed -n 's/.*accept-invite?token=\([A-Za-z0-9_-]*\).*/\1/p'; }
+T1=$(tok umc convidado@x.test operator)
+T2=$(tok other outro@x.test viewer)
+reg "$UMC" "{\"invitation_token\":\"$T1\",\"password\":\"$GOOD\",\"password_confirm\":\"nope-nope-1\",\"first_name\":\"Ana\",\"last_name\":\"Lima\"}"
+is "$API_STATUS $API_BODY" '400 {"password_confirm":["As senhas não coincidem."]}' "an invitation with passwords that differ: 400"
+reg "$UMC" "{\"invitation_token\":\"$T2\",\"password\":\"$GOOD\",\"password_confirm\":\"$GOOD\"}"
+is "$API_STATUS $API_BODY" '404 {"detail":"Invalid invite token."}' "another tenant's invitation on this host: 404"
+is "$(q "SELECT count(*) FROM public.app_user WHERE email = 'outro@x.test'")" 0 "and no account"
+reg "$UMC" "{\"invitation_token\":\"$T1\",\"password\":\"$GOOD\",\"password_confirm\":\"$GOOD\",\"first_name\":\"Ana\",\"last_name\":\"Lima\"}"
+like "$API_STATUS $API_BODY" '^201 \{.*"email":"convidado@x.test".*"full_name":"Ana Lima".*"role":"operator"' "the invitation on its tenant's host: 201, the account and its membership"
+is "$(q "SELECT m.role || ':' || m.status FROM public.membership m JOIN public.app_user u ON u.id = m.user_id WHERE u.email = 'convidado@x.test'")" "operator:active" "a member of umc with the invitation's role"
+call POST "$UMC" /api/auth/login/ -H 'Content-Type: application/json' --data-binary "{\"username_or_email\":\"convidado@x.test\",\"password\":\"$GOOD\"}"
+like "$API_STATUS $API_BODY" '^200 .*"role":"operator"' "and it logs in there, as an operator"
+reg "$UMC" "{\"invitation_token\":\"$T1\",\"password\":\"$GOOD\",\"password_confirm\":\"$GOOD\"}"
+is "$API_STATUS" 400 "the same invitation twice: 400"
 
 # --- the public host ---------------------------------------------------------------------------------------
 reg "$PUB" "$(body '  JoaoS ' ' Joao@Example.TEST ' "$GOOD")"
