@@ -36,28 +36,6 @@
 	" AND ($2::text IS NULL OR lower(x.severity) = lower($2)) AND ($3::bigint IS NULL OR x.rule_id = $3::bigint)" \
 	" AND ($4::text IS NULL OR strpos(lower(x.asset_tag), lower($4)) > 0)"
 
-static int
-begin(PGconn *db, const char *tenant, char *err, size_t errlen)
-{
-	int rc;
-
-	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
-		return rc;
-	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK)
-		tsk_db_rollback(db);
-	return rc;
-}
-
-static int
-finish(PGconn *db, int rc, char *err, size_t errlen)
-{
-	if (rc != TSK_OK) {
-		tsk_db_rollback(db);
-		return rc;
-	}
-	return tsk_db_commit(db, err, errlen);
-}
-
 int
 tsk_alert_list(PGconn *db, const char *tenant, const struct tsk_alert_filter *f, json_t **out, int64_t *count,
     char *err, size_t errlen)
@@ -74,7 +52,7 @@ tsk_alert_list(PGconn *db, const char *tenant, const struct tsk_alert_filter *f,
 	snprintf(off, sizeof off, "%" PRId64, f->offset);
 	const char *p[] = { f->status, f->severity, f->rule_id > 0 ? rule : NULL, f->asset_tag, f->limit > 0 ? lim : NULL,
 		off };
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec(db, "SELECT count(*) FROM alert x" ALERT_WHERE, 4, p, &res, err, errlen);
 	if (rc == TSK_OK) {
@@ -84,7 +62,7 @@ tsk_alert_list(PGconn *db, const char *tenant, const struct tsk_alert_filter *f,
 		rc = tsk_db_json_rows(db, ALERT_JSON ALERT_WHERE " ORDER BY x.triggered_at DESC, x.id DESC LIMIT $5 OFFSET $6",
 		    6, p, out, err, errlen);
 	}
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 static int
@@ -112,9 +90,9 @@ tsk_alert_show(PGconn *db, const char *tenant, int64_t id, json_t **out, char *e
 {
 	int rc;
 
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
-	return finish(db, show_in(db, id, out, err, errlen), err, errlen);
+	return tsk_db_end(db, show_in(db, id, out, err, errlen), err, errlen);
 }
 
 /* Acknowledge (resolve 0) or resolve (1): one UPDATE that refuses a second time. */
@@ -130,7 +108,7 @@ act(PGconn *db, const char *tenant, int64_t id, int64_t by, const char *notes, i
 	snprintf(who, sizeof who, "%" PRId64, by);
 	tsk_time_format(at_us, at);
 	const char *p[] = { num, by > 0 ? who : NULL, notes != NULL && notes[0] != '\0' ? notes : NULL, at };
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec(db, "SELECT acknowledged, resolved FROM alert WHERE id = $1 FOR UPDATE", 1, p, &res, err, errlen);
 	if (rc == TSK_OK && PQntuples(res) == 0)
@@ -152,7 +130,7 @@ act(PGconn *db, const char *tenant, int64_t id, int64_t by, const char *notes, i
 		    " '[Resolução] ' || $3) END WHERE id = $1", 4, p, NULL, err, errlen);
 	if (rc == TSK_OK)
 		rc = show_in(db, id, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -179,7 +157,7 @@ tsk_alert_silence(PGconn *db, const char *tenant, int64_t id, int64_t until_us, 
 
 	snprintf(num, sizeof num, "%" PRId64, id);
 	tsk_time_format(until_us, until);
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec_rows(db, "UPDATE alert SET silenced_until = $2 WHERE id = $1", 2, (const char *[]){ num, until },
 	    &rows, err, errlen);
@@ -187,7 +165,7 @@ tsk_alert_silence(PGconn *db, const char *tenant, int64_t id, int64_t until_us, 
 		rc = tsk_seterr(err, errlen, TSK_ENOTFOUND, "no alert %" PRId64, id);
 	if (rc == TSK_OK)
 		rc = show_in(db, id, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -208,11 +186,11 @@ tsk_alert_cleanup(PGconn *db, const char *tenant, int64_t at_us, int days, long 
 	if (tenant != NULL && PQntuples(tl) == 0)
 		rc = tsk_seterr(err, errlen, TSK_ENOTFOUND, "no tenant \"%s\"", tenant);
 	for (int i = 0; i < PQntuples(tl) && rc == TSK_OK; i++) {
-		if ((rc = begin(db, PQgetvalue(tl, i, 0), err, errlen)) != TSK_OK)
+		if ((rc = tsk_db_begin_tenant(db, PQgetvalue(tl, i, 0), err, errlen)) != TSK_OK)
 			break;
 		rc = tsk_db_exec_rows(db, "DELETE FROM alert WHERE resolved AND resolved_at < $1::timestamptz"
 		    " - make_interval(days => $2::int)", 2, (const char *[]){ at, d }, deleted, err, errlen);
-		rc = finish(db, rc, err, errlen);
+		rc = tsk_db_end(db, rc, err, errlen);
 	}
 	PQclear(tl);
 	return rc;

@@ -255,10 +255,8 @@ eval_tenant(struct ctx *c, int stale_s)
 
 	snprintf(stale, sizeof stale, "%d", stale_s);
 	snprintf(refire, sizeof refire, "%d", TSK_ALERT_REFIRE_S);
-	if ((rc = tsk_db_begin(c->db, c->err, c->errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(c->db, c->tenant, c->err, c->errlen)) != TSK_OK)
 		return rc;
-	if ((rc = tsk_db_enter_tenant(c->db, c->tenant, NULL, c->err, c->errlen)) != TSK_OK)
-		goto out;
 	/* The judging statement joins a dozen relations whose order is already the right one (each lateral
 	 * lookup is an index probe): planning it in the written order costs a tenth of a full join search,
 	 * which is most of a pass over many small tenants. One evaluator per tenant at a time (a second
@@ -285,11 +283,7 @@ eval_tenant(struct ctx *c, int stale_s)
 	}
 out:
 	PQclear(res);
-	if (rc != TSK_OK) {
-		tsk_db_rollback(c->db);
-		return rc;
-	}
-	return tsk_db_commit(c->db, c->err, c->errlen);
+	return tsk_db_end(c->db, rc, c->err, c->errlen);
 }
 
 int

@@ -249,10 +249,9 @@ one(PGconn *db, const struct tsk_alert_notify_opts *o, const char *tenant, int64
 	int rc, ok, attempt;
 
 	tsk_time_format(now_us, now);
-	if (tsk_db_begin(db, err, errlen) != TSK_OK)
+	if (tsk_db_begin_tenant(db, tenant, err, errlen) != TSK_OK)
 		return -1;
-	if (tsk_db_enter_tenant(db, tenant, NULL, err, errlen) != TSK_OK ||
-	    tsk_db_exec(db, next_sql, 2, (const char *[]){ now, tenant }, &res, err, errlen) != TSK_OK) {
+	if (tsk_db_exec(db, next_sql, 2, (const char *[]){ now, tenant }, &res, err, errlen) != TSK_OK) {
 		tsk_db_rollback(db);
 		return -1;
 	}

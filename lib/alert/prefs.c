@@ -13,28 +13,6 @@
 #include "core/tsk.h"
 #include "pg/db.h"
 
-static int
-begin(PGconn *db, const char *tenant, char *err, size_t errlen)
-{
-	int rc;
-
-	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
-		return rc;
-	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK)
-		tsk_db_rollback(db);
-	return rc;
-}
-
-static int
-finish(PGconn *db, int rc, char *err, size_t errlen)
-{
-	if (rc != TSK_OK) {
-		tsk_db_rollback(db);
-		return rc;
-	}
-	return tsk_db_commit(db, err, errlen);
-}
-
 /* One JSON row of a query inside the open transaction. */
 static int
 one_json(PGconn *db, const char *sql, int n, const char *const *p, json_t **out, char *err, size_t errlen)
@@ -99,7 +77,7 @@ tsk_alert_prefs(PGconn *db, const char *tenant, int64_t user, json_t *changes, j
 			(void)known; /* other keys (id, user, enabled_channels, updated_at) are read-only: ignored */
 		}
 	}
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec(db, "INSERT INTO alert_notification_preference (user_id) VALUES ($1) ON CONFLICT DO NOTHING", 1,
 	    (const char *[]){ uid }, NULL, err, errlen);
@@ -137,7 +115,7 @@ tsk_alert_prefs(PGconn *db, const char *tenant, int64_t user, json_t *changes, j
 	}
 	if (rc == TSK_OK)
 		rc = one_json(db, PREFS_JSON, 1, (const char *[]){ uid }, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -145,14 +123,14 @@ tsk_alert_rule_stats(PGconn *db, const char *tenant, json_t **out, char *err, si
 {
 	int rc;
 
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = one_json(db, "SELECT json_build_object('total', count(*), 'enabled', count(*) FILTER (WHERE enabled),"
 	    " 'disabled', count(*) FILTER (WHERE NOT enabled), 'by_severity', json_build_object("
 	    " 'Critical', count(*) FILTER (WHERE severity = 'Critical'), 'High', count(*) FILTER (WHERE severity = 'High'),"
 	    " 'Medium', count(*) FILTER (WHERE severity = 'Medium'), 'Low', count(*) FILTER (WHERE severity = 'Low')))"
 	    " FROM alert_rule", 0, NULL, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -160,7 +138,7 @@ tsk_alert_stats(PGconn *db, const char *tenant, json_t **out, char *err, size_t 
 {
 	int rc;
 
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = one_json(db, "SELECT json_build_object('total', count(*),"
 	    " 'active', count(*) FILTER (WHERE NOT acknowledged AND NOT resolved),"
@@ -171,7 +149,7 @@ tsk_alert_stats(PGconn *db, const char *tenant, json_t **out, char *err, size_t 
 	    " 'CRITICAL', count(*) FILTER (WHERE severity = 'Critical'), 'HIGH', count(*) FILTER (WHERE severity = 'High'),"
 	    " 'MEDIUM', count(*) FILTER (WHERE severity = 'Medium'), 'LOW', count(*) FILTER (WHERE severity = 'Low')))"
 	    " FROM alert", 0, NULL, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -186,7 +164,7 @@ tsk_alert_inbox(PGconn *db, const char *tenant, int64_t user, int64_t limit, int
 	snprintf(lim, sizeof lim, "%" PRId64, limit);
 	snprintf(off, sizeof off, "%" PRId64, offset);
 	const char *p[] = { uid, lim, off };
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec(db, "SELECT count(*) FROM alert_notification WHERE user_id = $1 AND channel = 'IN_APP'", 1, p,
 	    &res, err, errlen);
@@ -199,5 +177,5 @@ tsk_alert_inbox(PGconn *db, const char *tenant, int64_t user, int64_t limit, int
 		    " WHERE n.user_id = $1 AND n.channel = 'IN_APP' ORDER BY n.created_at DESC, n.id DESC LIMIT $2 OFFSET $3",
 		    3, p, out, err, errlen);
 	}
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }

@@ -295,28 +295,6 @@ show_in(PGconn *db, int64_t id, json_t **out, char *err, size_t errlen)
 	return TSK_OK;
 }
 
-static int
-begin(PGconn *db, const char *tenant, char *err, size_t errlen)
-{
-	int rc;
-
-	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
-		return rc;
-	if ((rc = tsk_db_enter_tenant(db, tenant, NULL, err, errlen)) != TSK_OK)
-		tsk_db_rollback(db);
-	return rc;
-}
-
-static int
-finish(PGconn *db, int rc, char *err, size_t errlen)
-{
-	if (rc != TSK_OK) {
-		tsk_db_rollback(db);
-		return rc;
-	}
-	return tsk_db_commit(db, err, errlen);
-}
-
 /* The rule fields of a body into the UPDATE's parameters (NULL: unchanged). */
 static int
 rule_fields(PGconn *db, json_t *body, int creating, char *name, char *desc, size_t desclen, int64_t *equip,
@@ -375,7 +353,7 @@ tsk_alert_rule_add(PGconn *db, const char *tenant, json_t *body, int64_t created
 		rc = bad(err, errlen, "non_field_errors", "Esperado um dicionário.", NULL);
 		goto out;
 	}
-	if ((rc = parse_params(body, ps, &n, 1, err, errlen)) != TSK_OK || (rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = parse_params(body, ps, &n, 1, err, errlen)) != TSK_OK || (rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		goto out;
 	if ((rc = rule_fields(db, body, 1, name, desc, sizeof desc, &equip, &enabled, &actions, err, errlen)) == TSK_OK) {
 		snprintf(eq, sizeof eq, "%" PRId64, equip);
@@ -390,7 +368,7 @@ tsk_alert_rule_add(PGconn *db, const char *tenant, json_t *body, int64_t created
 			rc = show_in(db, id, out, err, errlen);
 	}
 	PQclear(res);
-	rc = finish(db, rc, err, errlen);
+	rc = tsk_db_end(db, rc, err, errlen);
 out:
 	free(actions);
 	free(ps);
@@ -415,7 +393,7 @@ tsk_alert_rule_set(PGconn *db, const char *tenant, int64_t id, json_t *body, jso
 		rc = bad(err, errlen, "non_field_errors", "Esperado um dicionário.", NULL);
 		goto out;
 	}
-	if ((rc = parse_params(body, ps, &n, 0, err, errlen)) != TSK_OK || (rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = parse_params(body, ps, &n, 0, err, errlen)) != TSK_OK || (rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		goto out;
 	rc = rule_fields(db, body, 0, name, desc, sizeof desc, &equip, &enabled, &actions, err, errlen);
 	if (rc == TSK_OK) {
@@ -434,7 +412,7 @@ tsk_alert_rule_set(PGconn *db, const char *tenant, int64_t id, json_t *body, jso
 		rc = store_params(db, id, ps, n, err, errlen);
 	if (rc == TSK_OK)
 		rc = show_in(db, id, out, err, errlen);
-	rc = finish(db, rc, err, errlen);
+	rc = tsk_db_end(db, rc, err, errlen);
 out:
 	free(actions);
 	free(ps);
@@ -449,7 +427,7 @@ tsk_alert_rule_enable(PGconn *db, const char *tenant, int64_t id, int enabled, j
 	int rc;
 
 	snprintf(num, sizeof num, "%" PRId64, id);
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	const char *p[] = { num, enabled < 0 ? NULL : enabled ? "true" : "false" };
 	rc = tsk_db_exec_rows(db, "UPDATE alert_rule SET enabled = coalesce($2::boolean, NOT enabled), updated_at = now()"
@@ -458,7 +436,7 @@ tsk_alert_rule_enable(PGconn *db, const char *tenant, int64_t id, int enabled, j
 		rc = tsk_seterr(err, errlen, TSK_ENOTFOUND, "no alert rule %" PRId64, id);
 	if (rc == TSK_OK)
 		rc = show_in(db, id, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -469,12 +447,12 @@ tsk_alert_rule_rm(PGconn *db, const char *tenant, int64_t id, char *err, size_t 
 	int rc;
 
 	snprintf(num, sizeof num, "%" PRId64, id);
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_exec_rows(db, "DELETE FROM alert_rule WHERE id = $1", 1, (const char *[]){ num }, &rows, err, errlen);
 	if (rc == TSK_OK && rows == 0)
 		rc = tsk_seterr(err, errlen, TSK_ENOTFOUND, "no alert rule %" PRId64, id);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }
 
 int
@@ -482,9 +460,9 @@ tsk_alert_rule_show(PGconn *db, const char *tenant, int64_t id, json_t **out, ch
 {
 	int rc;
 
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
-	return finish(db, show_in(db, id, out, err, errlen), err, errlen);
+	return tsk_db_end(db, show_in(db, id, out, err, errlen), err, errlen);
 }
 
 int
@@ -498,10 +476,10 @@ tsk_alert_rule_list(PGconn *db, const char *tenant, const struct tsk_alert_rule_
 		return bad(err, errlen, "enabled", "Use true ou false.", NULL);
 	snprintf(eq, sizeof eq, "%" PRId64, f->equipment_id);
 	const char *p[] = { f->enabled, f->severity, f->equipment_id > 0 ? eq : NULL };
-	if ((rc = begin(db, tenant, err, errlen)) != TSK_OK)
+	if ((rc = tsk_db_begin_tenant(db, tenant, err, errlen)) != TSK_OK)
 		return rc;
 	rc = tsk_db_json_rows(db, RULE_JSON " WHERE ($1::boolean IS NULL OR r.enabled = $1::boolean)"
 	    " AND ($2::text IS NULL OR lower(r.severity) = lower($2)) AND ($3::bigint IS NULL OR r.equipment_id = $3::bigint)"
 	    " ORDER BY r.created_at DESC, r.id DESC", 3, p, out, err, errlen);
-	return finish(db, rc, err, errlen);
+	return tsk_db_end(db, rc, err, errlen);
 }

@@ -249,6 +249,28 @@ tsk_db_begin_schema(PGconn *db, const char *schema, char *err, size_t errlen)
 }
 
 int
+tsk_db_begin_tenant(PGconn *db, const char *slug, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = tsk_db_begin(db, err, errlen)) != TSK_OK)
+		return rc;
+	if ((rc = tsk_db_enter_tenant(db, slug, NULL, err, errlen)) != TSK_OK)
+		tsk_db_rollback(db);
+	return rc;
+}
+
+int
+tsk_db_end(PGconn *db, int rc, char *err, size_t errlen)
+{
+	if (rc != TSK_OK) {
+		tsk_db_rollback(db);
+		return rc;
+	}
+	return tsk_db_commit(db, err, errlen);
+}
+
+int
 tsk_db_enter_tenant(PGconn *db, const char *slug, char *schema, char *err, size_t errlen)
 {
 	const char *params[] = { slug };

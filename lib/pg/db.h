@@ -77,6 +77,11 @@ char *tsk_db_ident(PGconn *db, const char *name);
 int tsk_db_enter_tenant(PGconn *db, const char *slug, char *schema, char *err, size_t errlen);
 /* Sets search_path to one known schema name (quoted here), then public, for the current transaction. */
 int tsk_db_set_schema(PGconn *db, const char *schema, char *err, size_t errlen);
+/* BEGIN, then tsk_db_enter_tenant(); on failure nothing is left open. */
+int tsk_db_begin_tenant(PGconn *db, const char *slug, char *err, size_t errlen);
+/* The end of a transaction that returned rc: COMMIT when rc is TSK_OK (its status), else ROLLBACK and
+ * rc: `return tsk_db_end(db, rc, err, errlen);` */
+int tsk_db_end(PGconn *db, int rc, char *err, size_t errlen);
 /* BEGIN, then tsk_db_set_schema(); on failure nothing is left open. */
 int tsk_db_begin_schema(PGconn *db, const char *schema, char *err, size_t errlen);
 
